@@ -1,0 +1,602 @@
+"""What-if scenarios: an instance with edits a planner reads aloud, cheap to copy, solved warm from a base plan.
+
+>>> s = Scenario(read_instance("instances/guizhou"))
+>>> s3 = s.set_class_min("village", {"poverty_class": [1]}, 3)      # poor villages need teams of three
+>>> plan3 = s3.solve(base=plan)                                      # warm start from the base plan
+>>> diff_plans(plan, plan3, s3.instance)
+
+A Scenario holds its base instance and a tuple of edits; every method returns a new Scenario (the
+base is never changed), so copies cost nothing. ``scenario.instance`` applies the edits to copies of
+the tables and the scheme dict (no file is written); ``scenario.save(dir)`` writes an instance folder
+in docs/instance-format.md that ``read_instance`` loads.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import io
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from matcher.errors import InstanceError, Problem
+from matcher.fileio import atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matcher.instance import Instance
+    from matcher.plan import Plan
+
+Apply = Callable[["Instance"], "Instance"]
+
+#: Columns written for each table by ``Scenario.save`` (docs/instance-format.md), in order.
+TABLE_COLUMNS: dict[str, list[str]] = {
+    "localities": ["code", "name", "level", "parent", "kind", "poverty_class", "population", "ethnic_groups",
+                   "needs", "lon", "lat", "position"],
+    "targets": ["id", "name", "kind", "locality", "category", "poverty_class", "needs", "size"],
+    "units": ["id", "name", "level", "locality", "function", "headcount", "strength"],
+    "people": ["id", "name", "unit", "rank", "role", "gender", "birth_year", "hometown", "skills", "languages"],
+    "incumbents": ["tier", "helper", "target", "start_year"],
+}
+#: Columns the loader derives; they are not written back.
+DERIVED_COLUMNS = {"province", "prefecture", "county", "township", "area"}
+ANCESTOR_LEVELS = ("province", "prefecture", "county", "township")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change to an instance, with the sentence that describes it in English and Chinese."""
+
+    kind: str
+    text_en: str
+    text_zh: str
+    apply: Apply = field(repr=False, compare=False)
+
+
+def _replace(inst: Instance, **changes: Any) -> Instance:
+    """A shallow copy of ``inst`` with some attributes replaced (dataclass or plain object)."""
+    if dataclasses.is_dataclass(inst):
+        return dataclasses.replace(inst, **changes)
+    out = copy.copy(inst)
+    for k, v in changes.items():
+        setattr(out, k, v)
+    return out
+
+
+def _tier_index(scheme: Mapping[str, Any], tier: str) -> int:
+    """Position of tier ``tier`` in the scheme's tiers list; a clear error if there is none."""
+    ids = [str(t.get("id")) for t in scheme.get("tiers", [])]
+    if tier not in ids:
+        raise InstanceError([Problem("scheme.toml", None, "tiers", f"no tier '{tier}'; the tiers are {', '.join(ids)}")])
+    return ids.index(tier)
+
+
+def _require(table: pd.DataFrame, ids: Iterable[str], file: str, what: str) -> None:
+    """Raise InstanceError naming every id of ``ids`` that is not in ``table``'s index."""
+    missing = [i for i in ids if i not in table.index]
+    if missing:
+        raise InstanceError([Problem(file, None, "id" if file != "localities.csv" else "code",
+                                     f"no {what} '{m}' in the instance") for m in missing])
+
+
+def _as_list(v: Any) -> tuple[str, ...]:
+    if isinstance(v, tuple):
+        return v
+    if isinstance(v, list):
+        return tuple(str(x) for x in v)
+    if v is None or (isinstance(v, float) and pd.isna(v)) or v == "":
+        return ()
+    if isinstance(v, str):
+        return tuple(x for x in v.split(";") if x)
+    return (str(v),)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """An instance and a list of edits; each method returns a new Scenario with one more edit."""
+
+    base: Instance
+    edits: tuple[Edit, ...] = ()
+    name: str = "scenario"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _with(self, edit: Edit) -> Scenario:
+        return Scenario(self.base, self.edits + (edit,), self.name)
+
+    def named(self, name: str) -> Scenario:
+        """The same scenario under another name (used in reports and saved folders)."""
+        return Scenario(self.base, self.edits, name)
+
+    @cached_property
+    def instance(self) -> Instance:
+        """The base instance with every edit applied, in order, to copies of its tables and scheme."""
+        inst = _replace(
+            self.base,
+            scheme=copy.deepcopy(self.base.scheme),
+            localities=self.base.localities.copy(),
+            targets=self.base.targets.copy(),
+            units=self.base.units.copy(),
+            people=self.base.people.copy(),
+            incumbents=self.base.incumbents.copy(),
+        )
+        for e in self.edits:
+            inst = e.apply(inst)
+        return inst
+
+    def describe(self, lang: str = "en") -> str:
+        """The edits as numbered sentences, in English or Chinese."""
+        if not self.edits:
+            return "未作修改。" if lang == "zh" else "No changes."
+        return "\n".join(f"{i}. {e.text_zh if lang == 'zh' else e.text_en}" for i, e in enumerate(self.edits, 1))
+
+    def __str__(self) -> str:
+        return f"Scenario '{self.name}' on {self.base.path}:\n{self.describe()}"
+
+    @property
+    def plan_year(self) -> int:
+        """The plan year of the edited scheme."""
+        return int(self.instance.scheme["program"]["plan_year"])
+
+    # ------------------------------------------------------------------ people
+
+    def add_people(self, people: pd.DataFrame | Sequence[Mapping[str, Any]]) -> Scenario:
+        """Add cadres (rows in the people.csv columns); their units' headcounts grow to hold them."""
+        rows = people if isinstance(people, pd.DataFrame) else pd.DataFrame(list(people))
+        rows = rows.reset_index() if "id" not in rows.columns else rows.reset_index(drop=True)
+        rows = rows.copy()
+        for col in ("skills", "languages"):
+            if col in rows.columns:
+                rows[col] = rows[col].map(_as_list)
+        n = len(rows)
+
+        def apply(inst: Instance) -> Instance:
+            problems = []
+            for i, r in enumerate(rows.to_dict("records"), start=2):
+                if str(r.get("id")) in inst.people.index or str(r.get("id")) in inst.units.index:
+                    problems.append(Problem("people.csv", i, "id", f"id '{r.get('id')}' is already used"))
+                if str(r.get("unit")) not in inst.units.index:
+                    problems.append(Problem("people.csv", i, "unit", f"unknown unit '{r.get('unit')}'"))
+            if problems:
+                raise InstanceError(problems)
+            add = rows.copy()
+            add["id"] = add["id"].astype(str)
+            add = add.set_index("id")
+            for col in inst.people.columns:
+                if col not in add.columns:
+                    add[col] = [() if col in ("skills", "languages") else "" for _ in range(len(add))]
+            people_t = pd.concat([inst.people, add[inst.people.columns]])
+            units = inst.units.copy()
+            listed = people_t.groupby("unit").size()
+            for u, k in listed.items():
+                if u in units.index and int(units.at[u, "headcount"]) < int(k):
+                    units.at[u, "headcount"] = int(k)
+            return _replace(inst, people=people_t, units=units)
+
+        return self._with(Edit("add_people", f"Add {n} cadre(s).", f"新增干部 {n} 名。", apply))
+
+    def add_staff(self, unit: str, count: int, *, rank: str = "staff", prefix: str | None = None) -> Scenario:
+        """Add ``count`` new cadres of ``rank`` to ``unit`` (headcount grows by ``count``), skills = unit functions."""
+        prefix = prefix or f"{unit}-new"
+
+        def apply(inst: Instance) -> Instance:
+            _require(inst.units, [unit], "units.csv", "unit")
+            u = inst.units.loc[unit]
+            funcs = _as_list(u["function"])
+            ids = [f"{prefix}{i:03d}" for i in range(1, count + 1)]
+            clash = [i for i in ids if i in inst.people.index or i in inst.units.index]
+            if clash:
+                raise InstanceError([Problem("people.csv", None, "id", f"id '{c}' is already used") for c in clash])
+            add = pd.DataFrame(index=pd.Index(ids, name=inst.people.index.name or "id"))
+            for col in inst.people.columns:
+                add[col] = [() if col in ("skills", "languages") else "" for _ in ids]
+            add["name"] = [f"{u['name']}新增干部{i}" for i in range(1, count + 1)]
+            add["unit"] = unit
+            add["rank"] = rank
+            add["gender"] = ["F" if i % 2 else "M" for i in range(count)]
+            if "skills" in add.columns:
+                add["skills"] = [funcs for _ in ids]
+            if "birth_year" in add.columns:
+                add["birth_year"] = pd.NA
+            add = add.astype({c: inst.people[c].dtype for c in add.columns
+                              if str(inst.people[c].dtype) in ("Int64", "float64")})
+            people_t = pd.concat([inst.people, add])
+            units = inst.units.copy()
+            units.at[unit, "headcount"] = int(units.at[unit, "headcount"]) + count
+            return _replace(inst, people=people_t, units=units)
+
+        return self._with(Edit("add_staff", f"Unit {unit} gains {count} {rank} cadre(s).",
+                               f"单位 {unit} 新增{_RANK_ZH.get(rank, rank)} {count} 名。", apply))
+
+    def remove_people(self, ids: Iterable[str], reason: str = "left") -> Scenario:
+        """Remove cadres (promoted, ill, transferred); their links in force end and leave vacancies."""
+        ids = [str(i) for i in ids]
+
+        def apply(inst: Instance) -> Instance:
+            _require(inst.people, ids, "people.csv", "person")
+            people_t = inst.people.drop(index=ids)
+            inc = inst.incumbents[~inst.incumbents["helper"].astype(str).isin(ids)].reset_index(drop=True)
+            return _replace(inst, people=people_t, incumbents=inc)
+
+        return self._with(Edit("remove_people", f"Remove {len(ids)} cadre(s) ({reason}): {', '.join(ids[:10])}"
+                               + ("..." if len(ids) > 10 else "") + ".",
+                               f"{len(ids)} 名干部离开（{_REASON_ZH.get(reason, reason)}）：{'、'.join(ids[:10])}"
+                               + ("等" if len(ids) > 10 else "") + "。", apply))
+
+    # ------------------------------------------------------------------ units
+
+    def merge_units(self, keep: str, absorb: str, *, name: str | None = None) -> Scenario:
+        """Merge unit ``absorb`` into unit ``keep``: its people, headcount, strength, functions and links move over."""
+
+        def apply(inst: Instance) -> Instance:
+            _require(inst.units, [keep, absorb], "units.csv", "unit")
+            units = inst.units.copy()
+            a, b = units.loc[keep], units.loc[absorb]
+            units.at[keep, "headcount"] = int(a["headcount"]) + int(b["headcount"])
+            if "strength" in units.columns:
+                units.at[keep, "strength"] = float(a["strength"]) + float(b["strength"])
+            funcs = list(_as_list(a["function"]))
+            funcs += [f for f in _as_list(b["function"]) if f not in funcs]
+            units.at[keep, "function"] = tuple(funcs)
+            if name:
+                units.at[keep, "name"] = name
+            units = units.drop(index=absorb)
+            people_t = inst.people.copy()
+            people_t.loc[people_t["unit"] == absorb, "unit"] = keep
+            inc = inst.incumbents.copy()
+            inc.loc[inc["helper"].astype(str) == absorb, "helper"] = keep
+            inc = inc.drop_duplicates(subset=["tier", "helper", "target"], keep="first").reset_index(drop=True)
+            return _replace(inst, units=units, people=people_t, incumbents=inc)
+
+        label = f" as {name}" if name else ""
+        return self._with(Edit("merge_units", f"Merge unit {absorb} into {keep}{label}.",
+                               f"单位 {absorb} 并入 {keep}" + (f"，更名为{name}" if name else "") + "。", apply))
+
+    def drop_unit(self, unit: str) -> Scenario:
+        """Drop a unit with all its people; their links in force end."""
+
+        def apply(inst: Instance) -> Instance:
+            _require(inst.units, [unit], "units.csv", "unit")
+            gone = set(inst.people.index[inst.people["unit"] == unit]) | {unit}
+            inc = inst.incumbents[~inst.incumbents["helper"].astype(str).isin(gone)].reset_index(drop=True)
+            return _replace(inst, units=inst.units.drop(index=unit), people=inst.people.drop(index=list(gone - {unit})),
+                            incumbents=inc)
+
+        return self._with(Edit("drop_unit", f"Drop unit {unit} and its people.", f"撤销单位 {unit} 及其人员。", apply))
+
+    # ------------------------------------------------------------------ targets
+
+    def close_target(self, target: str) -> Scenario:
+        """Close a target: a village or township no longer needs help, or an enterprise leaves the program.
+
+        A target in targets.csv and a locality without children are removed; a locality with children
+        (a township) is kept in the tree and marked ``open = "no"``, every tier's target filter then asks
+        ``open = ["yes"]``.
+        """
+
+        def apply(inst: Instance) -> Instance:
+            inc = inst.incumbents[inst.incumbents["target"].astype(str) != target].reset_index(drop=True)
+            if target in inst.targets.index:
+                return _replace(inst, targets=inst.targets.drop(index=target), incumbents=inc)
+            _require(inst.localities, [target], "localities.csv", "target")
+            has_children = bool((inst.localities["parent"].astype(str) == target).any())
+            inside = (inst.targets["locality"].astype(str) == target).any() if len(inst.targets) else False
+            if not has_children and not inside:
+                locs = inst.localities.drop(index=target)
+                changes: dict[str, Any] = {"localities": locs, "incumbents": inc}
+                if getattr(inst, "positions", None) is not None and target in inst.positions.index:
+                    changes["positions"] = inst.positions.drop(index=target)
+                if getattr(inst, "tree", None) is not None and target in inst.tree:
+                    tree = inst.tree.copy()
+                    tree.remove_node(target)
+                    changes["tree"] = tree
+                return _replace(inst, **changes)
+            locs = inst.localities.copy()
+            if "open" not in locs.columns:
+                locs["open"] = "yes"
+            locs.at[target, "open"] = "no"
+            scheme = inst.scheme
+            for t in scheme.get("tiers", []):
+                if t.get("targets", {}).get("table") == "localities":
+                    t["targets"]["open"] = ["yes"]
+            return _replace(inst, localities=locs, incumbents=inc, scheme=scheme)
+
+        return self._with(Edit("close_target", f"Close target {target}.", f"对象 {target} 不再帮扶。", apply))
+
+    def add_target(self, row: Mapping[str, Any]) -> Scenario:
+        """Add a target to targets.csv (an enterprise, a key project, a household) in a known locality."""
+        row = dict(row)
+
+        def apply(inst: Instance) -> Instance:
+            tid = str(row.get("id", ""))
+            loc = str(row.get("locality", ""))
+            problems = []
+            if not tid or tid in inst.targets.index:
+                problems.append(Problem("targets.csv", None, "id", f"id '{tid}' is empty or already used"))
+            if loc not in inst.localities.index:
+                problems.append(Problem("targets.csv", None, "locality", f"unknown locality '{loc}'"))
+            if problems:
+                raise InstanceError(problems)
+            new = {c: row.get(c, "") for c in inst.targets.columns}
+            new["needs"] = _as_list(row.get("needs", ()))
+            if "poverty_class" in new:
+                new["poverty_class"] = int(row.get("poverty_class", 0) or 0)
+            for lvl in ANCESTOR_LEVELS:
+                if lvl in inst.targets.columns:
+                    new[lvl] = inst.localities.at[loc, lvl] if lvl in inst.localities.columns else pd.NA
+            add = pd.DataFrame([new], index=pd.Index([tid], name=inst.targets.index.name or "id"))
+            targets = pd.concat([inst.targets, add]) if len(inst.targets) else add
+            return _replace(inst, targets=targets)
+
+        return self._with(Edit("add_target", f"Add target {row.get('id')} ({row.get('name', '')}).",
+                               f"新增帮扶对象 {row.get('id')}（{row.get('name', '')}）。", apply))
+
+    # ------------------------------------------------------------------ rules
+
+    def set_rule(self, tier: str, key: str, value: Any) -> Scenario:
+        """Set a tier's rule parameter (e.g. ``coverage_max``, ``unit_share_max``, ``eligibility.max_distance_km``)."""
+
+        def apply(inst: Instance) -> Instance:
+            t = inst.scheme["tiers"][_tier_index(inst.scheme, tier)]
+            *parents, last = key.split(".")
+            for p in parents:
+                t = t.setdefault(p, {})
+            t[last] = copy.deepcopy(value)
+            return inst
+
+        return self._with(Edit("set_rule", f"In tier {tier}, set {key} = {value!r}.",
+                               f"在{tier}层级中，将 {key} 设为 {value!r}。", apply))
+
+    def set_class_min(self, tier: str, where: Mapping[str, Sequence[Any]], minimum: int) -> Scenario:
+        """Targets matching ``where`` need at least ``minimum`` helpers (e.g. poor villages need teams of three)."""
+        where = {k: list(v) for k, v in where.items()}
+
+        def apply(inst: Instance) -> Instance:
+            t = inst.scheme["tiers"][_tier_index(inst.scheme, tier)]
+            rules = t.setdefault("class_min", [])
+            for r in rules:
+                if {k: list(v) for k, v in r.get("where", {}).items()} == where:
+                    r["min"] = int(minimum)
+                    break
+            else:
+                rules.append({"where": where, "min": int(minimum)})
+            if int(t.get("coverage_max", 1)) < minimum:
+                t["coverage_max"] = int(minimum)
+            return inst
+
+        cond = ", ".join(f"{k} in {v}" for k, v in where.items())
+        return self._with(Edit("set_class_min", f"In tier {tier}, targets with {cond} need at least {minimum} helpers.",
+                               f"在{tier}层级中，满足 {cond} 的对象至少需要 {minimum} 名帮扶人员。", apply))
+
+    def set_coverage(self, tier: str, *, minimum: int | None = None, maximum: int | None = None) -> Scenario:
+        """Change how many helpers every target of ``tier`` needs (minimum) and may have (maximum)."""
+
+        def apply(inst: Instance) -> Instance:
+            t = inst.scheme["tiers"][_tier_index(inst.scheme, tier)]
+            if minimum is not None:
+                t["coverage_min"] = int(minimum)
+            if maximum is not None:
+                t["coverage_max"] = int(maximum)
+            return inst
+
+        return self._with(Edit("set_coverage", f"In tier {tier}, coverage min={minimum} max={maximum}.",
+                               f"在{tier}层级中，每个对象帮扶人数下限 {minimum}、上限 {maximum}。", apply))
+
+    def set_priority(self, order: Sequence[str]) -> Scenario:
+        """Change the objective's priority order (first is most important)."""
+        order = list(order)
+
+        def apply(inst: Instance) -> Instance:
+            inst.scheme.setdefault("objective", {})["order"] = list(order)
+            return inst
+
+        return self._with(Edit("set_priority", f"Objective priorities: {' > '.join(order)}.",
+                               f"目标优先次序：{' > '.join(order)}。", apply))
+
+    def set_weight(self, term: str, weight: float) -> Scenario:
+        """Change one objective weight (inside its priority), e.g. ``travel`` or ``language``."""
+
+        def apply(inst: Instance) -> Instance:
+            inst.scheme.setdefault("objective", {}).setdefault("weights", {})[term] = float(weight)
+            return inst
+
+        return self._with(Edit("set_weight", f"Weight of {term} = {weight}.", f"目标权重 {term} 设为 {weight}。", apply))
+
+    def force_link(self, tier: str, helper: str, target: str) -> Scenario:
+        """Force a link: written as an incumbent starting in the plan year, so it is in force and pinned.
+
+        This uses the term rule of docs/scheme-format.md (an in-force incumbent is pinned), which every
+        solver and the checker already honour; the link still counts in every constraint.
+        """
+
+        def apply(inst: Instance) -> Instance:
+            _tier_index(inst.scheme, tier)
+            year = int(inst.scheme["program"]["plan_year"])
+            row = pd.DataFrame([{"tier": tier, "helper": helper, "target": target, "start_year": year}])
+            row["start_year"] = row["start_year"].astype(inst.incumbents["start_year"].dtype)
+            inc = pd.concat([inst.incumbents, row], ignore_index=True)
+            inc = inc.drop_duplicates(subset=["tier", "helper", "target"], keep="last").reset_index(drop=True)
+            return _replace(inst, incumbents=inc)
+
+        return self._with(Edit("force_link", f"Force {helper} -> {target} in tier {tier}.",
+                               f"指定 {helper} 帮扶 {target}（{tier}）。", apply))
+
+    def forbid_link(self, tier: str, helper: str, target: str) -> Scenario:
+        """Forbid a link: the tier's ``forbidden = [[helper, target], ...]`` list in scheme.toml."""
+
+        def apply(inst: Instance) -> Instance:
+            t = inst.scheme["tiers"][_tier_index(inst.scheme, tier)]
+            pairs = t.setdefault("forbidden", [])
+            if [helper, target] not in pairs:
+                pairs.append([helper, target])
+            inc = inst.incumbents
+            keep = ~((inc["tier"] == tier) & (inc["helper"].astype(str) == helper) & (inc["target"].astype(str) == target))
+            return _replace(inst, incumbents=inc[keep].reset_index(drop=True))
+
+        return self._with(Edit("forbid_link", f"Forbid {helper} -> {target} in tier {tier}.",
+                               f"禁止 {helper} 帮扶 {target}（{tier}）。", apply))
+
+    def set_plan_year(self, year: int) -> Scenario:
+        """Move the plan year (e.g. to 2015: the 2012 terms end and everyone rotates)."""
+
+        def apply(inst: Instance) -> Instance:
+            inst.scheme["program"]["plan_year"] = int(year)
+            inc = inst.incumbents
+            return _replace(inst, incumbents=inc[inc["start_year"].astype(int) <= int(year)].reset_index(drop=True))
+
+        return self._with(Edit("set_plan_year", f"Plan year {year}.", f"规划年度改为 {year} 年。", apply))
+
+    # ------------------------------------------------------------------ use
+
+    def forbidden_links(self) -> set[tuple[str, str, str]]:
+        """Every (tier, helper, target) the scenario forbids."""
+        out = set()
+        for t in self.instance.scheme.get("tiers", []):
+            for h, g in t.get("forbidden", []):
+                out.add((str(t["id"]), str(h), str(g)))
+        return out
+
+    def solve(self, base: Plan | None = None, **kwargs: Any) -> Plan:
+        """Solve the scenario with ``matcher.solve.solve``; with ``base``, warm-start from that plan.
+
+        The base plan's links that are still candidates are given to the solver as a hint
+        (``hint=`` of ``matcher.solve.solve`` when it accepts one).
+        """
+        from matcher.solve import solve
+        import inspect
+
+        params = inspect.signature(solve).parameters
+        if base is not None:
+            for name in ("hint", "warm_start", "base"):
+                if name in params:
+                    kwargs[name] = base
+                    break
+        return solve(self.instance, **kwargs)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the edited instance as a folder in docs/instance-format.md (CSV + scheme.toml), atomically per file.
+
+        Geometry files of the base instance are copied. ``read_instance(folder)`` loads the result.
+        """
+        folder = Path(folder)
+        inst = self.instance
+        folder.mkdir(parents=True, exist_ok=True)
+        for table, cols in TABLE_COLUMNS.items():
+            df = getattr(inst, table)
+            if table == "targets" and len(df) == 0 and not (Path(self.base.path) / "targets.csv").exists():
+                continue
+            if table == "incumbents":
+                frame = df.reset_index(drop=True)
+            else:
+                frame = df.reset_index()
+                frame = frame.rename(columns={frame.columns[0]: cols[0]})
+            extra = [c for c in frame.columns if c not in cols and c not in DERIVED_COLUMNS and c != "index"]
+            frame = frame[[c for c in cols if c in frame.columns] + extra]
+            atomic_write_text(folder / f"{table}.csv", _to_csv(frame))
+        atomic_write_text(folder / "scheme.toml", dump_toml(inst.scheme))
+        geo = Path(self.base.path) / "geometry"
+        if geo.is_dir():
+            for f in sorted(geo.iterdir()):
+                if f.is_file():
+                    target = folder / "geometry" / f.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    from matcher.fileio import atomic_write_bytes
+
+                    atomic_write_bytes(target, f.read_bytes())
+        return folder
+
+
+_RANK_ZH = {"department": "厅局级干部", "division": "县处级干部", "section": "乡科级干部", "staff": "一般干部"}
+_REASON_ZH = {"promoted": "提拔", "ill": "因病", "transferred": "调动", "retired": "退休", "left": "离开"}
+
+
+def _cell(v: Any) -> str:
+    """One CSV cell: lists joined by ';', NA empty, integral floats of int columns as ints."""
+    if isinstance(v, (tuple, list)):
+        return ";".join(str(x) for x in v)
+    if v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v)):
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v) if not v.is_integer() else str(int(v)) if abs(v) < 1e15 else repr(v)
+    return str(v)
+
+
+def _to_csv(frame: pd.DataFrame) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(list(frame.columns))
+    for row in frame.itertuples(index=False):
+        w.writerow([_cell(v) for v in row])
+    return buf.getvalue()
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else _toml_value(k)
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """Write a scheme dict as TOML (tables, arrays of tables, inline tables for filters); round-trips with tomllib."""
+    lines: list[str] = []
+
+    def table(d: Mapping[str, Any], path: str, array: bool = False) -> None:
+        scalars = {k: v for k, v in d.items() if not _is_subtable(v)}
+        subs = {k: v for k, v in d.items() if _is_subtable(v)}
+        if path:
+            lines.append(("[[" + path + "]]") if array else ("[" + path + "]"))
+        for k, v in scalars.items():
+            lines.append(f"{_key(k)} = {_toml_value(v)}")
+        for k, v in subs.items():
+            sub_path = f"{path}.{_key(k)}" if path else _key(k)
+            if isinstance(v, Mapping):
+                lines.append("")
+                table(v, sub_path)
+            else:
+                for item in v:
+                    lines.append("")
+                    table(item, sub_path, array=True)
+
+    table(data, "")
+    text = "\n".join(lines).lstrip("\n") + "\n"
+    tomllib.loads(text)  # never write a scheme we cannot read back
+    return text
+
+
+def _is_subtable(v: Any) -> bool:
+    """Tables become [sections] unless they are filters (flat dicts of lists/scalars, written inline)."""
+    if isinstance(v, Mapping):
+        return any(isinstance(x, (Mapping, list)) and _is_subtable_list_or_map(x) for x in v.values()) or \
+            not all(isinstance(x, (list, str, int, float, bool)) for x in v.values()) or _is_section(v)
+    return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v)
+
+
+def _is_subtable_list_or_map(x: Any) -> bool:
+    return isinstance(x, Mapping) or (isinstance(x, list) and bool(x) and all(isinstance(i, Mapping) for i in x))
+
+
+def _is_section(v: Mapping[str, Any]) -> bool:
+    # a table with scalar values that is not a filter (no list values) reads better as a section
+    return bool(v) and not any(isinstance(x, list) for x in v.values()) and "table" not in v
