@@ -1,0 +1,599 @@
+"""The instance: reading an instance folder (CSV files or one instance.xlsx) into typed tables.
+
+``read_instance(path)`` reads the five tables, the scheme and the optional geometry of an
+instance folder (format: docs/instance-format.md), checks them with :mod:`matcher.validate`
+and returns an :class:`Instance`. Every problem found is collected and raised at once as an
+:class:`~matcher.errors.InstanceError`; nothing else escapes for bad input.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+
+from matcher.errors import InstanceError, Problem
+
+# --------------------------------------------------------------------------- the format
+
+LEVELS: tuple[str, ...] = ("province", "prefecture", "county", "township", "village")
+"""Locality levels from the root down; a parent is exactly one level up."""
+
+ANCESTOR_LEVELS: tuple[str, ...] = ("province", "prefecture", "county", "township")
+"""Levels that get a derived ancestor column in localities and targets."""
+
+UNIT_LEVELS: tuple[str, ...] = ("province", "prefecture", "county")
+SEAT_LEVELS: tuple[str, ...] = ("county", "township", "village")
+RANKS: tuple[str, ...] = ("department", "division", "section", "staff")
+GENDERS: tuple[str, ...] = ("F", "M")
+POSITIONS: tuple[str, ...] = ("surveyed", "schematic")
+TOWNSHIP_KINDS: tuple[str, ...] = ("town", "township", "ethnic_township", "subdistrict")
+VILLAGE_KINDS: tuple[str, ...] = ("village_committee", "residents_committee")
+LOCALITY_KINDS: dict[str, tuple[str, ...]] = {"township": TOWNSHIP_KINDS, "village": VILLAGE_KINDS}
+"""Allowed ``kind`` values by locality level (other levels take any text)."""
+TARGET_KINDS: tuple[str, ...] = ("enterprise", "industrial_park", "key_project", "household", "party_member")
+
+TAGS: tuple[str, ...] = (
+    "agriculture", "forestry", "water", "transport", "energy", "industry", "commerce", "tourism",
+    "education", "health", "finance", "natural_resources", "environment", "housing", "social_security",
+    "civil_affairs", "culture", "science", "law", "public_security", "planning", "statistics",
+    "ethnic_affairs", "poverty_alleviation", "party_building", "mining", "labour", "land",
+    "disaster_relief", "ecommerce",
+)
+"""The shared vocabulary of unit functions, place needs and people's skills."""
+
+ETHNIC_GROUPS: tuple[str, ...] = (
+    "Miao", "Buyi", "Dong", "Yi", "Shui", "Tujia", "Gelao", "Hui", "Zhuang", "Yao", "Qiang", "Tibetan",
+)
+"""Ethnic groups with their own language, as named in ethnic_groups and languages."""
+
+GEOMETRY_LAYERS: dict[str, str] = {
+    "province": "province", "prefecture": "prefectures", "county": "counties",
+    "township": "townships", "village": "villages",
+}
+"""Geometry layer (file name without extension) holding the shapes of each level."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: its type, whether the column and its cells are required."""
+
+    name: str
+    type: str = "text"  # text | int | float | list | enum
+    required: bool = False  # the column must be present
+    nonempty: bool = False  # every cell must be filled
+    choices: tuple[str, ...] = ()
+
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "localities": (
+        Column("code", required=True, nonempty=True),
+        Column("name", required=True, nonempty=True),
+        Column("level", "enum", True, True, LEVELS),
+        Column("parent", required=True),
+        Column("kind"),
+        Column("poverty_class", "int"),
+        Column("population", "int"),
+        Column("ethnic_groups", "list"),
+        Column("needs", "list"),
+        Column("lon", "float"),
+        Column("lat", "float"),
+        Column("position", "enum", choices=POSITIONS),
+    ),
+    "targets": (
+        Column("id", required=True, nonempty=True),
+        Column("name", required=True, nonempty=True),
+        Column("kind", "enum", True, True, TARGET_KINDS),
+        Column("locality", required=True, nonempty=True),
+        Column("category"),
+        Column("poverty_class", "int"),
+        Column("needs", "list"),
+        Column("size", "int"),
+    ),
+    "units": (
+        Column("id", required=True, nonempty=True),
+        Column("name", required=True, nonempty=True),
+        Column("level", "enum", True, True, UNIT_LEVELS),
+        Column("locality", required=True, nonempty=True),
+        Column("function", "list", True, True),
+        Column("headcount", "int", True, True),
+        Column("strength", "float"),
+    ),
+    "people": (
+        Column("id", required=True, nonempty=True),
+        Column("name", required=True, nonempty=True),
+        Column("unit", required=True, nonempty=True),
+        Column("rank", "enum", True, True, RANKS),
+        Column("role"),
+        Column("gender", "enum", True, True, GENDERS),
+        Column("birth_year", "int"),
+        Column("hometown"),
+        Column("skills", "list"),
+        Column("languages", "list"),
+    ),
+    "incumbents": (
+        Column("tier", required=True, nonempty=True),
+        Column("helper", required=True, nonempty=True),
+        Column("target", required=True, nonempty=True),
+        Column("start_year", "int", True, True),
+    ),
+}
+"""Every table's known columns, in the order of docs/instance-format.md."""
+
+KEYS: dict[str, str] = {"localities": "code", "targets": "id", "units": "id", "people": "id"}
+REQUIRED_TABLES: tuple[str, ...] = ("localities", "units", "people")
+WORKBOOK = "instance.xlsx"
+SCHEME = "scheme.toml"
+
+
+# --------------------------------------------------------------------------- raw tables
+
+
+@dataclass
+class RawTable:
+    """A table as read from its file: a header and rows of stripped text cells.
+
+    ``rownums[i]`` is the spreadsheet row of ``rows[i]`` (the header is row 1). Rows are padded
+    with empty cells to the header's length; blank rows are dropped.
+    """
+
+    name: str
+    file: str
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    rownums: list[int] = field(default_factory=list)
+    present: bool = False
+
+    def col(self, name: str) -> list[str]:
+        """The cells of one column ('' for every row when the column is absent)."""
+        if name not in self.header:
+            return [""] * len(self.rows)
+        j = self.header.index(name)
+        return [r[j] for r in self.rows]
+
+
+def _clean_header(cells: list[str]) -> list[str]:
+    return [c.strip().lstrip("\ufeff").strip() for c in cells]
+
+
+def _rows_to_table(table: RawTable, records: list[list[str]], problems: list[Problem]) -> None:
+    """Fill ``table`` from records (header first), noting rows longer than the header."""
+    if not records:
+        table.header = []
+        return
+    table.header = _clean_header(records[0])
+    width = len(table.header)
+    for i, rec in enumerate(records[1:], start=2):
+        cells = [c.strip() for c in rec]
+        if not any(cells):
+            continue
+        if len(cells) > width:
+            extra = cells[width:]
+            if any(extra):
+                problems.append(Problem(table.file, i, None,
+                                        f"row has {len(cells)} cells but the header has {width} columns; "
+                                        "expected one cell per header column (a stray comma?)"))
+            cells = cells[:width]
+        cells += [""] * (width - len(cells))
+        table.rows.append(cells)
+        table.rownums.append(i)
+
+
+def read_csv_table(folder: Path, name: str, problems: list[Problem]) -> RawTable:
+    """Read ``<folder>/<name>.csv`` as text cells; undecodable or malformed files become problems."""
+    file = f"{name}.csv"
+    table = RawTable(name, file)
+    path = folder / file
+    if not path.is_file():
+        return table
+    table.present = True
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problems.append(Problem(file, line, None,
+                                f"not UTF-8 text (byte 0x{data[exc.start]:02x} at byte {exc.start}); "
+                                "expected a UTF-8 file (in Excel: Save As 'CSV UTF-8')"))
+        return table
+    if "\x00" in text:
+        problems.append(Problem(file, None, None, "file contains NUL bytes; expected a UTF-8 text CSV file"))
+        return table
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        problems.append(Problem(file, None, None, f"not a readable CSV file ({exc}); expected comma-separated UTF-8 text"))
+        return table
+    _rows_to_table(table, records, problems)
+    return table
+
+
+def _xlsx_cell(value: Any) -> str:
+    """A workbook cell as the text a CSV would hold (codes typed as numbers stay whole)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def read_xlsx_tables(xlsx: Path, problems: list[Problem]) -> dict[str, RawTable]:
+    """Read the five sheets of ``instance.xlsx`` as text cells; a broken workbook is one problem."""
+    import openpyxl  # imported here: only workbook instances need it
+
+    tables = {name: RawTable(name, f"{xlsx.name}[{name}]") for name in TABLES}
+    try:
+        wb = openpyxl.load_workbook(xlsx, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any reason the workbook cannot be opened is one problem
+        problems.append(Problem(xlsx.name, None, None,
+                                f"cannot open the workbook ({type(exc).__name__}: {exc}); expected an .xlsx file"))
+        return tables
+    try:
+        for name, table in tables.items():
+            if name not in wb.sheetnames:
+                continue
+            table.present = True
+            records = [[_xlsx_cell(v) for v in row] for row in wb[name].iter_rows(values_only=True)]
+            _rows_to_table(table, records, problems)
+    except Exception as exc:  # noqa: BLE001 - a corrupt sheet is reported, not raised
+        problems.append(Problem(xlsx.name, None, None, f"cannot read the workbook ({type(exc).__name__}: {exc})"))
+    finally:
+        wb.close()
+    return tables
+
+
+# --------------------------------------------------------------------------- cell parsing
+
+
+def parse_int(text: str) -> int | None:
+    """An integer cell: ``12``, ``12.0`` (as Excel writes it) or ``+12``; ``None`` if not one."""
+    t = text.strip()
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        f = float(t)
+    except ValueError:
+        return None
+    if math.isfinite(f) and f.is_integer():
+        return int(f)
+    return None
+
+
+def parse_float(text: str) -> float | None:
+    """A finite float cell, ``None`` if not one."""
+    try:
+        f = float(text.strip())
+    except ValueError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    """A list cell: ``Miao;Buyi`` -> ``('Miao', 'Buyi')``; empty items dropped."""
+    return tuple(s.strip() for s in text.split(";") if s.strip())
+
+
+# --------------------------------------------------------------------------- the Instance
+
+
+@dataclass
+class Instance:
+    """One program's data: places, helpers, links in force and the scheme (docs/instance-format.md)."""
+
+    path: Path
+    scheme: dict[str, Any]
+    localities: pd.DataFrame
+    targets: pd.DataFrame
+    units: pd.DataFrame
+    people: pd.DataFrame
+    incumbents: pd.DataFrame
+    tree: nx.DiGraph
+    positions: pd.DataFrame
+    warnings: list[Problem] = field(default_factory=list)
+    geometry_files: dict[str, tuple[Path, str | None]] = field(default_factory=dict, repr=False)
+    _geometry_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def geometry(self, layer: str) -> Any:
+        """The GeoDataFrame of a geometry layer ('counties', 'townships', ...) in EPSG:4326, or None.
+
+        Read on first use and kept; indexed by nothing in particular, with a ``code`` column (text).
+        """
+        if layer in self._geometry_cache:
+            return self._geometry_cache[layer]
+        where = self.geometry_files.get(layer)
+        gdf = None
+        if where is not None:
+            gdf = read_geometry_layer(*where)
+        self._geometry_cache[layer] = gdf
+        return gdf
+
+    def ancestor(self, code: str, level: str) -> str | None:
+        """The code of ``code``'s ancestor at ``level`` (itself at its own level, None above it)."""
+        if code not in self.localities.index:
+            raise KeyError(f"unknown locality code {code!r}")
+        if level == "village":
+            return code if self.localities.at[code, "level"] == "village" else None
+        if level not in ANCESTOR_LEVELS:
+            raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
+        v = self.localities.at[code, level]
+        return None if pd.isna(v) else str(v)
+
+    @property
+    def plan_year(self) -> int | None:
+        """The scheme's plan year (``[program] plan_year``)."""
+        y = self.scheme.get("program", {}).get("plan_year")
+        return int(y) if isinstance(y, int) else None
+
+    def summary(self) -> str:
+        """The one-screen summary printed by ``matcher validate``."""
+        from matcher.validate import summarize
+
+        return summarize(self)
+
+
+def read_geometry_layer(path: Path, layer: str | None) -> Any:
+    """Read one geometry layer with geopandas, reprojected to EPSG:4326, ``code`` as text."""
+    import geopandas as gpd
+
+    gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+    if gdf.crs is None:
+        gdf = gdf.set_crs(4326)
+    elif gdf.crs.to_epsg() != 4326:
+        gdf = gdf.to_crs(4326)
+    if "code" in gdf.columns:
+        gdf["code"] = gdf["code"].map(lambda v: "" if v is None else _xlsx_cell(v))
+    return gdf
+
+
+def find_geometry(folder: Path) -> dict[str, tuple[Path, str | None]]:
+    """The geometry layers of an instance: ``geometry/<layer>.geojson`` or layers of ``geometry.gpkg``."""
+    out: dict[str, tuple[Path, str | None]] = {}
+    gdir = folder / "geometry"
+    for gpkg in (gdir / "geometry.gpkg", folder / "geometry.gpkg"):
+        if gpkg.is_file():
+            try:
+                import pyogrio
+
+                for name, _ in pyogrio.list_layers(gpkg):
+                    out[str(name)] = (gpkg, str(name))
+            except Exception:  # noqa: BLE001 - reported by the validator when it reads the file
+                out["?"] = (gpkg, None)
+            break
+    if gdir.is_dir():
+        for p in sorted(gdir.glob("*.geojson")):
+            out[p.stem] = (p, None)
+    return out
+
+
+def resolve_folder(path: str | os.PathLike[str]) -> tuple[Path, Path | None]:
+    """The instance folder and its workbook (if the path names one or the folder holds one)."""
+    p = Path(path)
+    if p.suffix.lower() == ".xlsx":
+        return p.parent, p
+    xlsx = p / WORKBOOK
+    return p, (xlsx if xlsx.is_file() else None)
+
+
+def read_raw(path: str | os.PathLike[str]) -> tuple[Path, dict[str, RawTable], list[Problem]]:
+    """Read an instance's tables as text, with the file-level problems (missing, mixed, undecodable)."""
+    folder, xlsx = resolve_folder(path)
+    problems: list[Problem] = []
+    if not folder.is_dir():
+        problems.append(Problem(str(folder), None, None, "no such folder; expected an instance folder"))
+        return folder, {n: RawTable(n, f"{n}.csv") for n in TABLES}, problems
+    csvs = sorted(f"{n}.csv" for n in TABLES if (folder / f"{n}.csv").is_file())
+    if xlsx is not None:
+        if not xlsx.is_file():
+            problems.append(Problem(xlsx.name, None, None, "no such workbook"))
+            return folder, {n: RawTable(n, f"{xlsx.name}[{n}]") for n in TABLES}, problems
+        if csvs:
+            problems.append(Problem(
+                xlsx.name, None, None,
+                f"the folder holds both {xlsx.name} and CSV files ({', '.join(csvs)}); "
+                "expected one form only: remove the workbook or the CSV files"))
+        tables = read_xlsx_tables(xlsx, problems)
+    else:
+        tables = {n: read_csv_table(folder, n, problems) for n in TABLES}
+    return folder, tables, problems
+
+
+def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Instance:
+    """Read an instance folder (or its instance.xlsx) into an :class:`Instance`.
+
+    With ``validate`` (the default) every problem of docs/instance-format.md is collected and
+    raised at once as :class:`InstanceError`; warnings (unknown tags) are kept in
+    ``Instance.warnings``. With ``validate=False`` only unreadable files raise.
+    """
+    from matcher import validate as v
+
+    folder, tables, problems = read_raw(path)
+    scheme, scheme_problems = v.read_scheme_raw(folder)
+    geometry_files = find_geometry(folder)
+    if validate:
+        problems += scheme_problems
+        problems += v.validate_tables(tables, scheme)
+        if not any(p.severity == "error" for p in problems):
+            problems += v.check_geometry_codes(geometry_files, set(tables["localities"].col("code")))
+    else:
+        problems = [p for p in problems + scheme_problems if p.row is None and p.column is None]
+    if any(p.severity == "error" for p in problems):
+        raise InstanceError(problems, str(path))
+    try:
+        inst = build_instance(folder, tables, scheme, geometry_files)
+    except InstanceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only reachable with validate=False on bad data
+        raise InstanceError([Problem(str(folder), None, None,
+                                     f"cannot build the instance ({type(exc).__name__}: {exc}); run matcher validate")],
+                            str(path)) from exc
+    inst.warnings = [p for p in problems if p.severity != "error"]
+    return inst
+
+
+# --------------------------------------------------------------------------- building typed tables
+
+
+def _typed_frame(table: RawTable, key: str | None) -> pd.DataFrame:
+    """A table's cells converted per :data:`TABLES`; unknown columns kept as text."""
+    specs = {c.name: c for c in TABLES[table.name]}
+    data: dict[str, Any] = {}
+    n = len(table.rows)
+    names = [c.name for c in TABLES[table.name]] + [h for h in table.header if h and h not in specs]
+    for name in names:
+        cells = table.col(name)
+        spec = specs.get(name)
+        kind = spec.type if spec else "text"
+        if kind == "int":
+            data[name] = pd.array([parse_int(c) if c else None for c in cells], dtype="Int64")
+        elif kind == "float":
+            data[name] = pd.array([parse_float(c) if c else None for c in cells], dtype="Float64").astype(float)
+        elif kind == "list":
+            data[name] = pd.Series([parse_list(c) for c in cells], dtype=object)
+        else:
+            data[name] = pd.Series([c if c else None for c in cells], dtype=object)
+    frame = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in data.items()},
+                         index=pd.RangeIndex(n))
+    for name in names:  # keep list columns as object tuples (pandas would otherwise infer)
+        if (specs.get(name).type if specs.get(name) else "text") == "list":
+            frame[name] = pd.Series(list(data[name]), dtype=object)
+    if key is not None:
+        frame = frame.set_index(key, drop=True)
+        frame.index = pd.Index([str(i) for i in frame.index], dtype=object, name=key)
+    return frame
+
+
+def _ancestors(loc: pd.DataFrame) -> pd.DataFrame:
+    """The derived columns province/prefecture/county/township: each locality's ancestor codes."""
+    out = pd.DataFrame(index=loc.index, columns=list(ANCESTOR_LEVELS), dtype=object)
+    for level in LEVELS:
+        rows = loc.index[loc["level"] == level]
+        if len(rows) == 0:
+            continue
+        parents = loc.loc[rows, "parent"]
+        has_parent = parents.notna() & parents.isin(out.index)
+        for col in ANCESTOR_LEVELS:
+            vals = pd.Series(None, index=rows, dtype=object)
+            vals[has_parent] = out.loc[parents[has_parent].to_numpy(), col].to_numpy()
+            out.loc[rows, col] = vals.to_numpy()
+        if level in ANCESTOR_LEVELS:
+            out.loc[rows, level] = rows.to_numpy()
+    return out.where(out.notna(), None)
+
+
+def derive_positions(loc: pd.DataFrame, geometry: dict[str, Any]) -> pd.DataFrame:
+    """A position for every locality: its own lon/lat, else its polygon's centroid, else its children's mean.
+
+    Localities still without a position take their parent's (schematic). ``geometry`` maps a
+    level to a GeoDataFrame with ``code`` (and optionally ``schematic``) or is empty.
+    """
+    lon = loc["lon"].astype(float).copy()
+    lat = loc["lat"].astype(float).copy()
+    own = lon.notna() & lat.notna()
+    lon[~own] = float("nan")
+    lat[~own] = float("nan")
+    schematic = pd.Series(loc["position"].fillna("surveyed").to_numpy() == "schematic", index=loc.index)
+    for level in reversed(LEVELS):
+        rows = loc.index[(loc["level"] == level) & lon.isna()]
+        if len(rows) == 0:
+            continue
+        gdf = geometry.get(level)
+        if gdf is not None and len(gdf) and "code" in gdf.columns:
+            g = gdf[gdf["code"].isin(rows)].drop_duplicates("code")
+            if len(g):
+                geoms = g.geometry.to_numpy()
+                cent = shapely.centroid(geoms)
+                inside = shapely.covers(geoms, cent)
+                use = np.where(inside, cent, shapely.point_on_surface(geoms))
+                codes = g["code"].to_numpy()
+                lon[codes] = shapely.get_x(use)
+                lat[codes] = shapely.get_y(use)
+                sch = g["schematic"].fillna(False).astype(bool).to_numpy() if "schematic" in g.columns else False
+                schematic[codes] = sch
+        rows = loc.index[(loc["level"] == level) & lon.isna()]
+        if len(rows) == 0:
+            continue
+        child_level = LEVELS[LEVELS.index(level) + 1] if level != LEVELS[-1] else None
+        if child_level is None:
+            continue
+        kids = loc.index[(loc["level"] == child_level) & lon.notna()]
+        par = loc.loc[kids, "parent"]
+        frame = pd.DataFrame({"p": par.to_numpy(), "lon": lon[kids].to_numpy(), "lat": lat[kids].to_numpy(),
+                              "s": schematic[kids].to_numpy()})
+        g = frame.groupby("p").agg(lon=("lon", "mean"), lat=("lat", "mean"), s=("s", "any"))
+        g = g[g.index.isin(rows)]
+        lon[g.index] = g["lon"].to_numpy()
+        lat[g.index] = g["lat"].to_numpy()
+        schematic[g.index] = g["s"].to_numpy()
+    for level in LEVELS[1:]:
+        rows = loc.index[(loc["level"] == level) & lon.isna()]
+        par = loc.loc[rows, "parent"]
+        ok = par.notna() & par.isin(loc.index)
+        rows, par = rows[ok.to_numpy()], par[ok].to_numpy()
+        lon[rows] = lon[par].to_numpy()
+        lat[rows] = lat[par].to_numpy()
+        schematic[rows] = True
+    schematic[lon.isna()] = True
+    return pd.DataFrame({"lon": lon.astype(float), "lat": lat.astype(float), "schematic": schematic.astype(bool)},
+                        index=loc.index)
+
+
+def build_instance(folder: Path, tables: dict[str, RawTable], scheme: dict[str, Any],
+                   geometry_files: dict[str, tuple[Path, str | None]]) -> Instance:
+    """Build the typed tables of a checked instance (derived columns, tree, positions)."""
+    loc = _typed_frame(tables["localities"], "code")
+    loc["poverty_class"] = loc["poverty_class"].fillna(0).astype("Int64")
+    anc = _ancestors(loc)
+    for col in ANCESTOR_LEVELS:
+        loc[col] = anc[col]
+
+    targets = _typed_frame(tables["targets"], "id")
+    targets["poverty_class"] = targets["poverty_class"].fillna(0).astype("Int64")
+    for col in ANCESTOR_LEVELS:
+        targets[col] = pd.Series([anc.at[c, col] if c in anc.index else None for c in targets["locality"]],
+                                 index=targets.index, dtype=object)
+
+    units = _typed_frame(tables["units"], "id")
+    head = units["headcount"].astype(float)
+    units["strength"] = units["strength"].fillna(head).astype(float)
+    units["area"] = pd.Series(
+        [anc.at[seat, lvl] if seat in anc.index and lvl in ANCESTOR_LEVELS else None
+         for seat, lvl in zip(units["locality"], units["level"], strict=True)],
+        index=units.index, dtype=object)
+
+    people = _typed_frame(tables["people"], "id")
+    inc = _typed_frame(tables["incumbents"], None)
+
+    tree = nx.DiGraph()
+    for code, name, level in zip(loc.index, loc["name"], loc["level"], strict=True):
+        tree.add_node(code, name=name, level=level)
+    for code, parent in zip(loc.index, loc["parent"], strict=True):
+        if parent is not None and parent in loc.index:
+            tree.add_edge(parent, code)
+
+    inst = Instance(folder, scheme, loc, targets, units, people, inc, tree, pd.DataFrame(),
+                    geometry_files=geometry_files)
+    geoms: dict[str, Any] = {}
+    for level, layer in GEOMETRY_LAYERS.items():
+        if layer in geometry_files and ((loc["level"] == level) & (loc["lon"].isna() | loc["lat"].isna())).any():
+            geoms[level] = inst.geometry(layer)
+    inst.positions = derive_positions(loc, geoms)
+    return inst

@@ -1,0 +1,24 @@
+"""Shared fixtures: the tiny instance as a path and loaded (instances/tiny)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "instances" / "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_path() -> Path:
+    """The tiny instance folder (CSV form): ``Path('instances/tiny')`` from the repository root, else absolute."""
+    return Path("instances/tiny") if Path.cwd().resolve() == ROOT else TINY
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_path: Path):
+    """The tiny instance, loaded and validated (shared: do not modify it; copy what you change)."""
+    from matcher.instance import read_instance
+
+    return read_instance(tiny_path)
