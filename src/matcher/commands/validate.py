@@ -1,0 +1,71 @@
+"""CLI commands ``matcher validate PATH`` and ``matcher template OUT.xlsx``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from matcher.errors import InstanceError, Problem
+
+
+def _print_problems(problems: list[Problem], console: object) -> None:
+    from matcher.validate import problems_by_file
+
+    n = 0
+    for file, group in problems_by_file(problems).items():
+        console.print(f"[bold]{file}[/bold]", highlight=False)  # type: ignore[attr-defined]
+        for p in group:
+            n += 1
+            where = []
+            if p.row is not None:
+                where.append(f"row {p.row}")
+            if p.column:
+                where.append(f"column '{p.column}'")
+            tag = "[yellow]warning[/yellow]" if p.severity != "error" else "[red]error[/red]"
+            loc = ", ".join(where)
+            console.print(f"  {n:>3}. {tag} {loc + ': ' if loc else ''}{p.message}",  # type: ignore[attr-defined]
+                          highlight=False, markup=True, soft_wrap=True)
+
+
+def validate(path: Path = typer.Argument(..., help="instance folder or its instance.xlsx")) -> None:
+    """Check an instance; print every problem by file (exit 1), or its summary (exit 0)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from matcher.instance import read_instance
+
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        inst = read_instance(path)
+    except InstanceError as exc:
+        errors = exc.errors
+        probs = [Problem(escape(p.file), p.row, escape(p.column) if p.column else p.column, escape(p.message),
+                         p.severity) for p in exc.problems]
+        console.print(f"[red bold]{len(errors)} error(s)[/red bold] in {escape(str(path))}"
+                      + (f", {len(exc.problems) - len(errors)} warning(s)" if len(exc.problems) > len(errors) else ""))
+        _print_problems(probs, console)
+        raise typer.Exit(1) from None
+    console.print(escape(inst.summary()))
+    if inst.warnings:
+        _print_problems([Problem(escape(p.file), p.row, escape(p.column) if p.column else p.column,
+                                 escape(p.message), p.severity) for p in inst.warnings], console)
+    console.print("[green]OK[/green]")
+
+
+def template(out: Path = typer.Argument(..., help="the workbook to write, e.g. instance.xlsx"),
+             lang: str = typer.Option("zh", "--lang", help="language of the notes and comments: zh or en")) -> None:
+    """Write the empty instance workbook (five sheets, drop-downs, notes) to OUT."""
+    from matcher.template import write_template
+
+    if lang not in ("zh", "en"):
+        typer.echo(f"error: --lang must be zh or en, not {lang!r}", err=True)
+        raise typer.Exit(2)
+    write_template(out, lang=lang)
+    typer.echo(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``validate`` and ``template`` to the matcher CLI."""
+    app.command("validate")(validate)
+    app.command("template")(template)
