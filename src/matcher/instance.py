@@ -152,6 +152,12 @@ class RawTable:
     rows: list[list[str]] = field(default_factory=list)
     rownums: list[int] = field(default_factory=list)
     present: bool = False
+    readable: bool = True
+
+    @property
+    def usable(self) -> bool:
+        """Present, decoded and with a header: its rows can be checked and referenced."""
+        return self.present and self.readable and bool(self.header)
 
     def col(self, name: str) -> list[str]:
         """The cells of one column ('' for every row when the column is absent)."""
@@ -204,14 +210,17 @@ def read_csv_table(folder: Path, name: str, problems: list[Problem]) -> RawTable
         problems.append(Problem(file, line, None,
                                 f"not UTF-8 text (byte 0x{data[exc.start]:02x} at byte {exc.start}); "
                                 "expected a UTF-8 file (in Excel: Save As 'CSV UTF-8')"))
+        table.readable = False
         return table
     if "\x00" in text:
         problems.append(Problem(file, None, None, "file contains NUL bytes; expected a UTF-8 text CSV file"))
+        table.readable = False
         return table
     try:
         records = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         problems.append(Problem(file, None, None, f"not a readable CSV file ({exc}); expected comma-separated UTF-8 text"))
+        table.readable = False
         return table
     _rows_to_table(table, records, problems)
     return table
@@ -244,6 +253,8 @@ def read_xlsx_tables(xlsx: Path, problems: list[Problem]) -> dict[str, RawTable]
     except Exception as exc:  # noqa: BLE001 - any reason the workbook cannot be opened is one problem
         problems.append(Problem(xlsx.name, None, None,
                                 f"cannot open the workbook ({type(exc).__name__}: {exc}); expected an .xlsx file"))
+        for t in tables.values():
+            t.present, t.readable = True, False
         return tables
     try:
         for name, table in tables.items():
@@ -254,6 +265,8 @@ def read_xlsx_tables(xlsx: Path, problems: list[Problem]) -> dict[str, RawTable]
             _rows_to_table(table, records, problems)
     except Exception as exc:  # noqa: BLE001 - a corrupt sheet is reported, not raised
         problems.append(Problem(xlsx.name, None, None, f"cannot read the workbook ({type(exc).__name__}: {exc})"))
+        for t in tables.values():
+            t.readable = False
     finally:
         wb.close()
     return tables
@@ -469,7 +482,7 @@ def _typed_frame(table: RawTable, key: str | None) -> pd.DataFrame:
         elif kind == "list":
             data[name] = pd.Series([parse_list(c) for c in cells], dtype=object)
         else:
-            data[name] = pd.Series([c if c else None for c in cells], dtype=object)
+            data[name] = pd.Series([c if c else None for c in cells], dtype="str")
     frame = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in data.items()},
                          index=pd.RangeIndex(n))
     for name in names:  # keep list columns as object tuples (pandas would otherwise infer)
@@ -477,7 +490,7 @@ def _typed_frame(table: RawTable, key: str | None) -> pd.DataFrame:
             frame[name] = pd.Series(list(data[name]), dtype=object)
     if key is not None:
         frame = frame.set_index(key, drop=True)
-        frame.index = pd.Index([str(i) for i in frame.index], dtype=object, name=key)
+        frame.index = pd.Index([str(i) for i in frame.index], dtype="str", name=key)
     return frame
 
 
@@ -496,7 +509,7 @@ def _ancestors(loc: pd.DataFrame) -> pd.DataFrame:
             out.loc[rows, col] = vals.to_numpy()
         if level in ANCESTOR_LEVELS:
             out.loc[rows, level] = rows.to_numpy()
-    return out.where(out.notna(), None)
+    return out.astype("str").where(out.notna())
 
 
 def derive_positions(loc: pd.DataFrame, geometry: dict[str, Any]) -> pd.DataFrame:
@@ -569,7 +582,7 @@ def build_instance(folder: Path, tables: dict[str, RawTable], scheme: dict[str, 
     targets["poverty_class"] = targets["poverty_class"].fillna(0).astype("Int64")
     for col in ANCESTOR_LEVELS:
         targets[col] = pd.Series([anc.at[c, col] if c in anc.index else None for c in targets["locality"]],
-                                 index=targets.index, dtype=object)
+                                 index=targets.index, dtype="str")
 
     units = _typed_frame(tables["units"], "id")
     head = units["headcount"].astype(float)
@@ -577,7 +590,7 @@ def build_instance(folder: Path, tables: dict[str, RawTable], scheme: dict[str, 
     units["area"] = pd.Series(
         [anc.at[seat, lvl] if seat in anc.index and lvl in ANCESTOR_LEVELS else None
          for seat, lvl in zip(units["locality"], units["level"], strict=True)],
-        index=units.index, dtype=object)
+        index=units.index, dtype="str")
 
     people = _typed_frame(tables["people"], "id")
     inc = _typed_frame(tables["incumbents"], None)

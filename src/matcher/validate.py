@@ -43,6 +43,13 @@ def _nearest(word: str, known: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean '{m[0]}'?)" if m else ""
 
 
+def _keys(table: RawTable, column: str) -> set[str] | None:
+    """The keys of a table, or None when the table cannot be read (so references are not checked)."""
+    if not table.usable or column not in table.header:
+        return None
+    return {c for c in table.col(column) if c}
+
+
 def _cells(table: RawTable, column: str) -> list[tuple[int, str]]:
     """(spreadsheet row, cell) of one column, only when the column is present."""
     if column not in table.header:
@@ -73,7 +80,41 @@ def read_scheme_raw(folder: Path) -> tuple[dict[str, Any], list[Problem]]:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         return {}, [Problem(SCHEME, int(m.group(1)) if m else None, None, f"not valid TOML: {exc}")]
-    return raw, check_scheme_keys(raw)
+    return raw, [locate_scheme_key(text, p) for p in check_scheme_keys(raw)]
+
+
+def locate_scheme_key(text: str, problem: Problem) -> Problem:
+    """A scheme problem's line: the line of its key (``tiers[2].coverage_min``) in the TOML text.
+
+    Source: docs/scheme-format.md (problems name the table path; the line helps find it).
+    """
+    if problem.row is not None or not problem.column:
+        return problem
+    parts = re.findall(r"([A-Za-z0-9_]+)(?:\[(\d+)\])?", problem.column)
+    if not parts:
+        return problem
+    lines = text.splitlines()
+    start, end = 0, len(lines)
+    table: list[str] = []
+    for name, idx in parts[:-1]:
+        table.append(name)
+        header = re.compile(r"^\s*\[\[?\s*" + re.escape(".".join(table)) + r"\s*\]\]?\s*(#.*)?$")
+        hits = [i for i in range(start, end) if header.match(lines[i])]
+        if idx:
+            k = int(idx) - 1
+            if k >= len(hits):
+                return problem
+            start = hits[k] + 1
+            later = hits[k + 1:] if k + 1 < len(hits) else []
+            end = later[0] if later else end
+        elif hits:
+            start = hits[0] + 1
+    key = parts[-1][0]
+    pat = re.compile(r"^\s*" + re.escape(key) + r"\s*=|[{,]\s*" + re.escape(key) + r"\s*=")
+    for i in range(start, end):
+        if pat.search(lines[i]):
+            return Problem(problem.file, i + 1, problem.column, problem.message, problem.severity)
+    return problem
 
 
 def check_scheme_keys(raw: dict[str, Any]) -> list[Problem]:
@@ -102,6 +143,8 @@ def check_tables_present(tables: Tables) -> list[Problem]:
     out = []
     for name in REQUIRED_TABLES:
         t = tables[name]
+        if not t.readable:
+            continue  # already reported as undecodable
         if not t.present:
             what = "sheet" if "[" in t.file else "file"
             out.append(Problem(t.file, None, None, f"{what} not found; expected the {name} table"))
@@ -115,7 +158,7 @@ def check_required_columns(table: RawTable) -> list[Problem]:
 
     Source: docs/instance-format.md, the tables' `required` columns.
     """
-    if not table.present or not table.header:
+    if not table.usable:
         return []
     out = []
     for col in TABLES[table.name]:
@@ -129,6 +172,10 @@ def check_required_columns(table: RawTable) -> list[Problem]:
     return out
 
 
+_TYPE_WORDS = {"text": "a value", "int": "a whole number", "float": "a number",
+               "list": "a value (several separated by ';')", "enum": "a value"}
+
+
 def check_cells(table: RawTable) -> list[Problem]:
     """Required cells are filled, numbers are numbers and enums take one of their values.
 
@@ -139,8 +186,8 @@ def check_cells(table: RawTable) -> list[Problem]:
         for row, cell in _cells(table, col.name):
             if not cell:
                 if col.nonempty:
-                    out.append(Problem(table.file, row, col.name, f"empty; expected a {col.type} value"
-                                       + (f" ({', '.join(col.choices)})" if col.choices else "")))
+                    want = f"one of {', '.join(col.choices)}" if col.choices else _TYPE_WORDS[col.type]
+                    out.append(Problem(table.file, row, col.name, f"empty; expected {want}"))
                 continue
             if col.type == "int" and parse_int(cell) is None:
                 out.append(Problem(table.file, row, col.name, f"'{cell}' is not a whole number; expected an integer"))
@@ -239,7 +286,9 @@ def check_helper_ids_disjoint(tables: Tables) -> list[Problem]:
             for row, c in _cells(people, "id") if c in units]
 
 
-def _check_refs(table: RawTable, column: str, known: set[str], what: str) -> list[Problem]:
+def _check_refs(table: RawTable, column: str, known: set[str] | None, what: str) -> list[Problem]:
+    if known is None or not table.usable:
+        return []  # the referenced table could not be read: already reported
     return [Problem(table.file, row, column, f"'{cell}' is not {what}")
             for row, cell in _cells(table, column) if cell and cell not in known]
 
@@ -250,8 +299,8 @@ def check_references(tables: Tables) -> list[Problem]:
     Source: docs/instance-format.md (parent, people.unit, people.hometown, units.locality, targets.locality).
     """
     loc = tables["localities"]
-    codes = {c for _, c in _cells(loc, "code") if c}
-    units = {c for _, c in _cells(tables["units"], "id") if c}
+    codes = _keys(loc, "code")
+    units = _keys(tables["units"], "id")
     lf = loc.file
     return (
         _check_refs(loc, "parent", codes, f"a code in {lf}; expected the parent's code")
@@ -369,11 +418,13 @@ def check_incumbents(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
             g = t.get("targets") if isinstance(t.get("targets"), dict) else {}
             tier_table[t["id"]] = (h.get("table", "people"), g.get("table", "localities"))
     plan_year = (scheme.get("program") or {}).get("plan_year") if isinstance(scheme.get("program"), dict) else None
-    units = {c for _, c in _cells(tables["units"], "id") if c}
-    people = {c for _, c in _cells(tables["people"], "id") if c}
-    codes = {c for _, c in _cells(tables["localities"], "code") if c}
-    targets = {c for _, c in _cells(tables["targets"], "id") if c}
-    out = []
+    units = _keys(tables["units"], "id")
+    people = _keys(tables["people"], "id")
+    codes = _keys(tables["localities"], "code")
+    targets = _keys(tables["targets"], "id") if tables["targets"].present else set()
+    out: list[Problem] = []
+    if not inc.usable:
+        return out
     for row, tier, helper, target, year in zip(inc.rownums, inc.col("tier"), inc.col("helper"), inc.col("target"),
                                                inc.col("start_year"), strict=True):
         ht, tt = tier_table.get(tier, (None, None))
@@ -381,14 +432,16 @@ def check_incumbents(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
             out.append(Problem(inc.file, row, "tier", f"'{tier}' is not a tier of {SCHEME}; expected one of "
                                                       f"{', '.join(tier_table)}{_nearest(tier, list(tier_table))}"))
         if helper:
-            pool = units if ht == "units" else people if ht == "people" else units | people
-            if helper not in pool:
+            pool = units if ht == "units" else people if ht == "people" else (
+                None if units is None or people is None else units | people)
+            if pool is not None and helper not in pool:
                 what = {"units": "a unit id", "people": "a person id"}.get(ht or "", "a unit or person id")
                 out.append(Problem(inc.file, row, "helper", f"'{helper}' is not {what}; expected a helper "
                                                             "listed in units or people"))
         if target:
-            pool = codes if tt == "localities" else targets if tt == "targets" else codes | targets
-            if target not in pool:
+            pool = codes if tt == "localities" else targets if tt == "targets" else (
+                None if codes is None or targets is None else codes | targets)
+            if pool is not None and target not in pool:
                 what = {"localities": "a locality code", "targets": "a target id"}.get(tt or "",
                                                                                       "a locality code or target id")
                 out.append(Problem(inc.file, row, "target", f"'{target}' is not {what}; expected a target listed "

@@ -19,7 +19,7 @@ def _print_problems(problems: list[Problem], console: object) -> None:
             n += 1
             where = []
             if p.row is not None:
-                where.append(f"row {p.row}")
+                where.append(f"{'line' if file.endswith('.toml') else 'row'} {p.row}")
             if p.column:
                 where.append(f"column '{p.column}'")
             tag = "[yellow]warning[/yellow]" if p.severity != "error" else "[red]error[/red]"
