@@ -59,6 +59,10 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
         "注意：带“示意”标记的点位是在县内生成的示意位置，不是实际地理位置。",
         "Note: points marked 'schematic' are stand-in positions generated inside their county, not surveyed places.",
     ),
+    "brief.schematic_note": (
+        "注意：图中点位（及县界）为示意位置，不是实际地理位置。",
+        "Note: the points (and county outlines) on this map are schematic stand-ins, not surveyed positions.",
+    ),
     "map.schematic": ("示意位置", "schematic position"),
     "map.helpers_in_county": ("县内帮扶人员", "helpers in the county"),
     "map.nobody": ("暂无帮扶", "no helper"),

@@ -104,10 +104,10 @@ def _round_coords(obj: Any, digits: int = 4) -> Any:
     return obj
 
 
-def resolve_instance(plan: PlanLike, instance: Instance | None) -> Instance:
+def resolve_instance(plan: PlanLike, instance: Instance | None, plan_dir: str | Path | None = None) -> Instance:
     """The plan's instance: the one given, else ``read_instance(plan.header['instance']['path'])``.
 
-    A relative path is tried as given, then beside the plan folder's parent.
+    A relative path is tried as given (from the working directory), then from the plan folder's parent.
     """
     if instance is not None:
         return instance
@@ -118,7 +118,6 @@ def resolve_instance(plan: PlanLike, instance: Instance | None) -> Instance:
     from matcher.instance import read_instance
 
     candidates = [Path(path)]
-    plan_dir = getattr(plan, "path", None)
     if plan_dir is not None and not Path(path).is_absolute():
         candidates += [Path(plan_dir).parent / path, Path(plan_dir).parent.parent / path]
     for c in candidates:
