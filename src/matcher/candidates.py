@@ -297,6 +297,32 @@ def build_tier_frames(ctx: Context, tier: Tier, parent: TierFrames | None = None
     return TierFrames(tier, helpers, targets, pairs, dropped)
 
 
+def pairs_for(ctx: Context, tier: Tier, keys: Iterable[tuple[str, str]]) -> pd.DataFrame:
+    """Pair rows (all candidate-pair columns, distance and days) for given (helper, target) keys.
+
+    The tier's helper and target filters are ignored (the helper and target tables are not):
+    used for pinned incumbents outside the filters, and by tests and explanations.
+    """
+    from matcher import rules
+
+    tier_all = dataclasses.replace(tier, helpers=Filter(tier.helpers.table), targets=Filter(tier.targets.table))
+    h_all = helper_frame(ctx, tier_all)
+    t_all = target_frame(ctx, tier_all)
+    rows = [_cross(h_all.loc[[h]], t_all.loc[[t]], Tier(id=tier.id))
+            for h, t in keys if h in h_all.index and t in t_all.index]
+    if not rows:
+        return pd.DataFrame(columns=PAIR_COLUMNS + ["distance_km", "days"])
+    extra = pd.concat(rows, ignore_index=True)
+    extra["tier"] = tier.id
+    for c in PAIR_COLUMNS:
+        if c not in extra.columns:
+            extra[c] = ""
+    extra["distance_km"] = np.nan_to_num(haversine_km(extra["seat_lon"], extra["seat_lat"], extra["t_lon"], extra["t_lat"]))
+    extra = extra[PAIR_COLUMNS + ["distance_km"]].copy()
+    extra["days"] = rules.link_days(extra, tier, ctx)
+    return extra
+
+
 def _add_pinned_outside(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame,
                         pairs: pd.DataFrame) -> pd.DataFrame:
     """Pinned incumbents whose helper or target no longer passes the tier's filters stay candidates."""
@@ -306,26 +332,10 @@ def _add_pinned_outside(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets
     if inc.empty:
         return pairs
     have = set(zip(pairs["helper"], pairs["target"]))
-    missing = inc[[(h, t) not in have for h, t in zip(inc["helper"], inc["target"])]]
-    if missing.empty:
+    keys = [(h, t) for h, t in zip(inc["helper"], inc["target"]) if (h, t) not in have]
+    if not keys:
         return pairs
-    tier_all = dataclasses.replace(tier, helpers=Filter(tier.helpers.table), targets=Filter(tier.targets.table))
-    h_all = helper_frame(ctx, tier_all)
-    t_all = target_frame(ctx, tier_all)
-    rows = []
-    for h, t in zip(missing["helper"], missing["target"]):
-        if h in h_all.index and t in t_all.index:
-            rows.append(_cross(h_all.loc[[h]], t_all.loc[[t]], Tier(id=tier.id)))
-    if not rows:
-        return pairs
-    extra = pd.concat(rows, ignore_index=True)
-    extra["tier"] = tier.id
-    for c in PAIR_COLUMNS:
-        if c not in extra.columns:
-            extra[c] = ""
-    extra["distance_km"] = np.nan_to_num(haversine_km(extra["seat_lon"], extra["seat_lat"], extra["t_lon"], extra["t_lat"]))
-    extra = extra[PAIR_COLUMNS + ["distance_km"]].copy()
-    extra["days"] = rules.link_days(extra, tier, ctx)
+    extra = pairs_for(ctx, tier, keys)
     extra["pinned"] = True
     return pd.concat([pairs, extra], ignore_index=True)
 

@@ -48,8 +48,8 @@ class RuleSpec:
     @property
     def source(self) -> str:
         """The rule's source in the program (second docstring line)."""
-        lines = (self.function.__doc__ or "").strip().splitlines()
-        return lines[1].strip().removeprefix("Source:").strip() if len(lines) > 1 else ""
+        lines = [ln.strip() for ln in (self.function.__doc__ or "").strip().splitlines() if ln.strip()]
+        return lines[1].removeprefix("Source:").strip() if len(lines) > 1 and lines[1].startswith("Source:") else ""
 
 
 def _violations(rows: list[dict[str, Any]]) -> pd.DataFrame:
