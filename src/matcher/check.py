@@ -1118,11 +1118,30 @@ def rule_uncovered_list(ctx: Context) -> list[Violation]:
                                  f"缺额 {short} 与 需要-已派 = {required - assigned} 不符"))
         if tier.coverage == "full":
             need, _ = ctx.view.required(tier, [target])
-            if need[target] != required:
+            if required < need[target]:
                 out.append(Violation("uncovered_list", tid, "", target,
                                      f"listed as requiring {required}, the scheme requires {need[target]}",
                                      f"清单写需要 {required} 名，规则要求 {need[target]} 名"))
+            elif have >= need[target] and not _composition_short(ctx, tier, target):
+                out.append(Violation("uncovered_list", tid, "", target,
+                                     f"listed as uncovered, but its {have} helper(s) meet the scheme's "
+                                     f"{need[target]} and its team composition",
+                                     f"列为未覆盖，但已有 {have} 名，满足规则要求的 {need[target]} 名及队伍构成"))
     return out
+
+
+def _composition_short(ctx: Context, tier: TierText, target: str) -> bool:
+    """True when a target's team misses a composition rule of its tier."""
+    tl = ctx.tier_links(tier.id)
+    team = set(tl.loc[tl["target"] == target, "helper"])
+    for comp in tier.list_of("composition"):
+        hit, _ = ctx.view.targets_where(tier, comp.get("where"), [target])
+        if not hit:
+            continue
+        good, _ = ctx.view.helpers_where(tier, comp.get("helper_where"), team)
+        if len(good) < int(comp.get("min", 1) or 0):
+            return True
+    return False
 
 
 def rule_distance(ctx: Context) -> list[Violation]:
