@@ -146,6 +146,10 @@ def pair_table(instance: Instance, tier_id: str, *, helpers: list[str] | None = 
     w = scheme.objective
     pairs["weighted"] = sum(w.weight(p) * pd.to_numeric(pairs[f"cost_{p}"], errors="coerce").fillna(0.0)
                             for p in COST_PARTS)
+    # the solver minimises priorities in order (lexicographic): rank candidates the same way
+    order = [p for p in w.order if p in COST_PARTS] + [p for p in COST_PARTS if p not in w.order]
+    pairs["lex"] = [tuple(round(w.weight(p) * float(r[f"cost_{p}"]), 6) for p in order)
+                    for _, r in pairs[[f"cost_{p}" for p in COST_PARTS]].iterrows()]
     return PairTable(tier, pairs)
 
 
@@ -256,7 +260,7 @@ def explain_link(instance: Instance, plan: Any, tier: str, helper: str, target: 
         zh.append(f"  {_rule_text(p, 'zh')}：{v:.2f} × 权重 {w:g} = {v * w:.2f}")
     en.append(f"  total weighted cost {float(r['weighted']):.2f}; distance {float(r['distance_km']):.1f} km")
     zh.append(f"  加权代价合计 {float(r['weighted']):.2f}；距离 {float(r['distance_km']):.1f} 公里")
-    alts = pt[(pt["helper"] != helper) & (pt["fails"].map(len) == 0)].sort_values(["weighted", "helper"])
+    alts = pt[(pt["helper"] != helper) & (pt["fails"].map(len) == 0)].sort_values(["lex", "helper"])
     if alts.empty:
         en.append("  no other eligible helper for this place.")
         zh.append("  该地点没有其他符合条件的人选。")
@@ -266,11 +270,11 @@ def explain_link(instance: Instance, plan: Any, tier: str, helper: str, target: 
         where = ""
         if a["status"] == "needed_elsewhere":
             other = links[(links["tier"] == tier) & (links["helper"] == a["helper"])]["target"].tolist()
-            where = f", needed at {', '.join(other)}"
+            where = f", needed at {', '.join(_name(instance, o) for o in other)}"
         en.append(f"  best alternative: {_name(instance, a['helper'])} ({a['helper']}), cost {float(a['weighted']):.2f} "
                   f"({d:+.2f}){where}")
         zh.append(f"  最佳替代人选：{_name(instance, a['helper'])}（{a['helper']}），代价 {float(a['weighted']):.2f}"
-                  f"（{d:+.2f}）" + ("，已安排在 " + "、".join(other) if where else ""))
+                  f"（{d:+.2f}）" + ("，已安排在 " + "、".join(_name(instance, o) for o in other) if where else ""))
     return Explanation(f"{tier}:{helper}->{target}", "link", pt, en, zh)
 
 
@@ -288,8 +292,10 @@ def explain_place(instance: Instance, plan: Any, target: str, *, limit: int = 15
             continue
         pt = _status(pt, links, tier)
         order = {"chosen": 0, "needed_elsewhere": 1, "unused": 2, "ineligible": 3}
-        pt = pt.assign(_o=pt["status"].map(order)).sort_values(["_o", "weighted", "helper"]).drop(columns="_o")
-        best_chosen = pt.loc[pt["status"] == "chosen", "weighted"].max() if (pt["status"] == "chosen").any() else None
+        pt = pt.assign(_o=pt["status"].map(order)).sort_values(["_o", "lex", "helper"]).drop(columns="_o")
+        chosen_rows = pt[pt["status"] == "chosen"]
+        best_chosen = max(chosen_rows["lex"]) if len(chosen_rows) else None
+        best_w = float(chosen_rows.loc[chosen_rows["lex"] == best_chosen, "weighted"].iloc[0]) if len(chosen_rows) else 0.0
         t = scheme.tier(tier)
         en.append(f"{_name(instance, target)} ({target}), tier {tier} ({t.name_en or tier}): "
                   f"{int((pt['status'] == 'chosen').sum())} chosen of {len(pt)} candidates")
@@ -309,10 +315,10 @@ def explain_place(instance: Instance, plan: Any, target: str, *, limit: int = 15
                 e = f"chosen, cost {float(r['weighted']):.2f}" + (" (pinned incumbent)" if r["pinned"] else "")
                 z = f"已选定，代价 {float(r['weighted']):.2f}" + ("（任期未满，保持不变）" if r["pinned"] else "")
             else:
-                if best_chosen is not None and float(r["weighted"]) > float(best_chosen):
+                if best_chosen is not None and r["lex"] > best_chosen:
                     st = "costlier"
-                    e = f"eligible but costlier: {float(r['weighted']):.2f} vs {float(best_chosen):.2f}"
-                    z = f"符合条件但代价更高：{float(r['weighted']):.2f}，已选人员 {float(best_chosen):.2f}"
+                    e = f"eligible but costlier (priorities in order): {float(r['weighted']):.2f} vs {best_w:.2f}"
+                    z = f"符合条件但代价更高（按目标优先次序）：{float(r['weighted']):.2f}，已选人员 {best_w:.2f}"
                 else:
                     e = f"eligible, cost {float(r['weighted']):.2f}, not needed (team full or other rules)"
                     z = f"符合条件，代价 {float(r['weighted']):.2f}，未被选用（名额已满或受其他规则限制）"
@@ -355,7 +361,7 @@ def explain_person(instance: Instance, plan: Any, person: str, *, limit: int = 1
         if pt.empty:
             continue
         pt = _status(pt, links, tier)
-        ok = pt[pt["fails"].map(len) == 0].sort_values(["weighted", "target"])
+        ok = pt[pt["fails"].map(len) == 0].sort_values(["lex", "target"])
         bad = pt[pt["fails"].map(len) > 0]
         frames.append(pt)
         if tier in set(mine["tier"]):
