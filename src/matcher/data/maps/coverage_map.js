@@ -1,5 +1,5 @@
 /* matcher coverage map: draws counties, tier layers, legend, search from one JSON blob.
- * All user text goes into the page with textContent (never innerHTML), so names are shown as text.
+ * All user text goes into the page with textContent, never parsed as HTML, so names show as text.
  * Expects: L (Leaflet), MATCHER_MAP (the folium map object), MATCHER_DATA_ID (id of the JSON script). */
 (function (map, dataId) {
   "use strict";
@@ -97,7 +97,7 @@
   }
 
   // ---- point tiers ----------------------------------------------------------------------
-  var tierLayers = {}, pointsIndex = {};
+  var tierLayers = {}, pointsIndex = {}, popupBuilders = {};
   D.tiers.forEach(function (tier) {
     if (!tier.points) return;
     var P = tier.points;  // [lon, lat, status, name, pathIdx, povertyLabelIdx, schematic, links]
@@ -114,14 +114,16 @@
       markers[i] = m;
       group.addLayer(m);
     }
-    group.bindPopup(function (layer) {
-      var p = P[layer._mmIndex], box = el("div", "mm-popup");
+    var popupOf = function (i) {
+      var p = P[i], box = el("div", "mm-popup");
       var extra = [tier.name + "：" + D.statusNames[p[2]], D.povertyNames[p[5]] || ""];
       if (p[6]) extra.push(T["map.schematic"]);
       popupHead(box, p[3], D.paths[p[4]], extra);
       helperLines(box, p[7]);
       return box;
-    }, { maxWidth: 360 });
+    };
+    popupBuilders[tier.id] = popupOf;
+    group.bindPopup(function (layer) { return popupOf(layer._mmIndex); }, { maxWidth: 360 });
     group.bindTooltip(function (layer) {
       var p = P[layer._mmIndex], box = el("div");
       add(box, el("b", null, p[3]));
@@ -236,6 +238,8 @@
       layer = pointsIndex[ref.tier][ref.i];
       if (!map.hasLayer(tierLayers[ref.tier])) tierLayers[ref.tier].addTo(map);
       map.setView(layer.getLatLng(), Math.max(map.getZoom(), 11));
+      L.popup({ maxWidth: 360 }).setLatLng(layer.getLatLng()).setContent(popupBuilders[ref.tier](ref.i)).openOn(map);
+      return;
     }
     layer.openPopup(layer.getBounds ? layer.getBounds().getCenter() : layer.getLatLng());
   }

@@ -1,0 +1,136 @@
+"""The interactive coverage map: offline, complete, escaped, deterministic (no browser here; see test_browser.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from matcher.errors import MatcherError
+from matcher.export import scheme_tiers, target_coverage
+from matcher.instance import read_instance
+from matcher.maps import coverage_map, map_data, map_html, safe_json, save_map
+from matcher.plan import Plan
+
+ROOT = Path(__file__).resolve().parent.parent
+HAND = ROOT / "tests" / "data" / "tiny-plan-for-maps"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def hand_plan(instance):
+    """The hand-written tiny plan (every coverage status occurs in it) as a Plan."""
+    a = pd.read_csv(HAND / "assignments.csv", dtype=str, keep_default_na=False)
+    a["start_year"] = a["start_year"].astype(int)
+    a["pinned"] = a["pinned"] == "true"
+    u = pd.read_csv(HAND / "uncovered.csv", dtype={"tier": str, "target": str, "reason": str})
+    return Plan.from_assignments(instance, a, uncovered=u)
+
+
+@pytest.fixture(scope="module")
+def inst():
+    return read_instance(ROOT / "instances" / "tiny")
+
+
+@pytest.fixture(scope="module")
+def solved(inst):
+    from matcher.solve import solve
+
+    return solve(inst, time_limit=30, seed=0)
+
+
+def test_map_html_has_no_network_resources_and_inlines_leaflet(inst, solved):
+    html = map_html(coverage_map(solved, inst))
+    assert 'version="1.9.4"' in html  # Leaflet inlined from the vendored copy
+    assert not re.search(r"<script[^>]+src=", html)
+    assert not re.search(r"<link[^>]+href=", html)
+    assert "cdn.jsdelivr" not in html and "cdnjs" not in html and "code.jquery" not in html
+    assert "sourceMappingURL" not in html
+    assert "url(images/" not in html  # css images are data: URIs
+
+
+def test_map_draws_every_county_and_target(inst, solved):
+    data = map_data(inst, solved, "zh")
+    geo = inst.geometry("counties")
+    assert len(data["counties"]["geojson"]["features"]) == len(geo)
+    tiers = {t["id"]: t for t in data["tiers"]}
+    for tier in scheme_tiers(inst):
+        if tier["id"] == "county":
+            continue
+        cov = target_coverage(inst, solved, tier)
+        assert len(tiers[tier["id"]]["points"]) == len(cov)
+        # each point lists exactly the helpers the plan links to that target
+        n_links = sum(len(p[7]) for p in tiers[tier["id"]]["points"])
+        assert n_links == int((solved.assignments["tier"] == tier["id"]).sum())
+
+
+def test_statuses_follow_the_plan(inst):
+    plan = hand_plan(inst)
+    data = map_data(inst, plan, "zh")
+    village = {t["id"]: t for t in data["tiers"]}["village"]
+    by_name = {p[3]: p[2] for p in village["points"]}
+    assert by_name["平岩村委会"] == "uncovered"   # no one linked
+    assert by_name["董架村委会"] == "short"       # class-1 poor, 1 of 2
+    assert by_name["董当村委会"] == "poor_team"   # class-1 poor, full team of 2
+    assert by_name["新建村委会"] == "covered"
+    # popups know who is there, pinned or new
+    dongdang = next(p for p in village["points"] if p[3] == "董当村委会")
+    names = {data["helpers"][lk[0]][0]: lk for lk in dongdang[7]}
+    assert set(names) == {"班红梅", "李德明"}
+    assert names["班红梅"][1:] == [2011, 1] and names["李德明"][1:] == [2012, 0]
+
+
+def test_hostile_names_are_never_markup(inst):
+    inst2 = read_instance(ROOT / "instances" / "tiny")
+    inst2.people.loc["p07", "name"] = HOSTILE
+    inst2.people.loc["p17", "name"] = "</script><script>alert(2)</script>"
+    html = map_html(coverage_map(hand_plan(inst2), inst2))
+    assert HOSTILE not in html
+    assert "</script><script>alert(2)" not in html
+    blob = re.search(r'<script type="application/json" id="matcher-map-data">(.*?)</script>', html, re.S).group(1)
+    names = [h[0] for h in json.loads(blob)["helpers"]]
+    assert HOSTILE in names  # the name survives, as data
+    assert "innerHTML" not in html.split("matcher coverage map")[1]  # our script only sets textContent
+
+
+def test_safe_json_escapes_script_breakers():
+    s = safe_json({"a": "</script><b>&\u2028"})
+    assert "<" not in s and ">" not in s and "&" not in s
+    assert json.loads(s) == {"a": "</script><b>&\u2028"}
+
+
+def test_same_plan_same_bytes(inst, solved, tmp_path):
+    a = save_map(coverage_map(solved, inst), tmp_path / "a.html").read_bytes()
+    b = save_map(coverage_map(solved, inst), tmp_path / "b.html").read_bytes()
+    assert a == b
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.html"]  # no temporary file left
+
+
+def test_english_switch(inst, solved):
+    zh = map_data(inst, solved, "zh")
+    en = map_data(inst, solved, "en")
+    assert zh["title"].startswith("贵州省") and en["title"].startswith("Guizhou")
+    assert en["statusNames"]["covered"] == "covered" and zh["statusNames"]["covered"] == "已覆盖"
+    with pytest.raises(MatcherError, match="language"):
+        map_data(inst, solved, "fr")
+
+
+def test_schematic_note_is_on_when_positions_are_schematic(inst, solved):
+    data = map_data(inst, solved, "zh")
+    assert data["schematic"] is True  # every tiny position is schematic
+    assert "示意" in data["labels"]["map.schematic_note"]
+
+
+def test_cli_map_writes_offline_html(inst, solved, tmp_path):
+    plan_dir = solved.save(tmp_path / "plan")
+    out = tmp_path / "map.html"
+    r = subprocess.run(["matcher", "map", str(plan_dir), "--out", str(out), "--instance", str(ROOT / "instances" / "tiny"),
+                        "--lang", "en"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    html = out.read_text(encoding="utf-8")
+    assert "Guizhou" in html and "<script src" not in html
+    bad = subprocess.run(["matcher", "map", str(tmp_path / "nope"), "--out", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no such plan folder" in bad.stderr and "Traceback" not in bad.stderr
