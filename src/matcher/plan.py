@@ -155,6 +155,9 @@ class Plan:
         problems = _typed_columns(a, "assignments")
         if problems:
             raise PlanError(_problem_text("assignments are not in the plan format", problems))
+        a["distance_km"] = a["distance_km"].round(1)  # as saved: the plan in memory is the plan on disk
+        for col in _COSTS:
+            a[col] = a[col].round(4)
         order = list(read_tiers(scheme))
         unc = _empty_uncovered() if uncovered is None else uncovered.copy()
         for col in UNCOVERED_COLUMNS:
