@@ -1,0 +1,294 @@
+"""Mid-term replanning (vacancies refilled with the fewest moves) and next-term rotation.
+
+Mid-term (e.g. Guizhou 2013): some cadres left (promoted, ill, transferred, retired). Everyone else keeps
+the post of his three-year term: the base plan's links become incumbents in force (pinned), the departed
+are removed, and the solver fills only what is missing. Every change against the base plan is a *move*,
+listed with the reason it was needed (the vacancy it fills, the new cadre who must take a post).
+
+Next term (e.g. Guizhou 2015): the base plan's links have ended; everyone rotates, nobody returns to the
+same place in the scheme's ``no_return`` tiers, and department -> county pairs continue where the tier asks
+for ``continuity``. The result lists who rotated where and checks that nobody returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from matcher.diff import PlanDiff, diff_plans
+from matcher.errors import InstanceError, Problem
+from matcher.fileio import atomic_write_text
+from matcher.scenario import Scenario
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matcher.instance import Instance
+    from matcher.plan import Plan
+
+DEPARTURE_REASONS = ("promoted", "ill", "transferred", "retired", "left")
+REASON_ZH = {"promoted": "提拔", "ill": "因病", "transferred": "调动", "retired": "退休", "left": "离开"}
+
+
+def read_departures(path: str | Path) -> pd.DataFrame:
+    """Read departures.csv (``id`` required; ``reason`` one of promoted/ill/transferred/retired/left; others kept).
+
+    Bad input raises InstanceError naming the file, row (header = row 1) and column.
+    """
+    path = Path(path)
+    name = path.name
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InstanceError([Problem(name, None, None, f"file not found: {path}")]) from None
+    except UnicodeDecodeError as exc:
+        raise InstanceError([Problem(name, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise InstanceError([Problem(name, None, None, "empty file; expected a header row with 'id' and 'reason'")])
+    header = [h.strip() for h in rows[0]]
+    problems: list[Problem] = []
+    if "id" not in header:
+        problems.append(Problem(name, 1, "id", "missing column 'id' (the departing person's id)"))
+        raise InstanceError(problems)
+    records = []
+    seen: set[str] = set()
+    for i, r in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in r):
+            continue
+        rec = {h: (r[j].strip() if j < len(r) else "") for j, h in enumerate(header)}
+        if not rec["id"]:
+            problems.append(Problem(name, i, "id", "empty; expected a person id from people.csv"))
+        elif rec["id"] in seen:
+            problems.append(Problem(name, i, "id", f"person '{rec['id']}' is listed twice"))
+        seen.add(rec["id"])
+        reason = rec.get("reason", "") or "left"
+        if reason not in DEPARTURE_REASONS:
+            problems.append(Problem(name, i, "reason", f"found {reason!r}; expected one of {', '.join(DEPARTURE_REASONS)}"))
+        rec["reason"] = reason
+        records.append(rec)
+    if problems:
+        raise InstanceError(problems)
+    cols = header + (["reason"] if "reason" not in header else [])
+    return pd.DataFrame(records, columns=cols).astype(str)
+
+
+@dataclass
+class Replan:
+    """A replanned term: the new plan, its diff against the base, and every move with its reason."""
+
+    plan: Plan
+    diff: PlanDiff
+    moves: pd.DataFrame  # tier, helper, helper_name, change, from_target, to_target, target_name, reason, reason_zh
+    kind: str  # "midterm" or "rotation"
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self, lang: str = "en") -> str:
+        """The moves in plain sentences."""
+        zh = lang == "zh"
+        lines = []
+        f = self.facts
+        if self.kind == "midterm":
+            lines.append(
+                f"年中调整：{f.get('departed', 0)} 名干部离开，留下 {f.get('vacancies', 0)} 个空缺；"
+                f"{f.get('kept', 0)} 个帮扶关系保持不变，调整 {len(self.moves) - f.get('unfilled', 0)} 处，"
+                f"{f.get('unfilled', 0)} 个空缺未能补上。" if zh else
+                f"Mid-term: {f.get('departed', 0)} cadre(s) left, leaving {f.get('vacancies', 0)} vacancy(ies); "
+                f"{f.get('kept', 0)} link(s) kept, {len(self.moves) - f.get('unfilled', 0)} change(s), "
+                f"{f.get('unfilled', 0)} vacancy(ies) not refilled.")
+        else:
+            lines.append(
+                f"换届轮换：{f.get('rotated', 0)} 名干部轮换，{f.get('returned', 0)} 人回到原地（应为 0），"
+                f"部门—县帮扶关系延续 {f.get('continued', 0)} 对（可延续 {f.get('continuable', 0)} 对）。" if zh else
+                f"Next term: {f.get('rotated', 0)} helper(s) rotated, {f.get('returned', 0)} returned to the same place "
+                f"(must be 0), {f.get('continued', 0)} of {f.get('continuable', 0)} department-county pair(s) continued.")
+        for r in self.moves.head(40).itertuples(index=False):
+            lines.append(f"  [{r.tier}] {r.helper_name or r.helper} ({r.helper}): "
+                         f"{r.from_target or '-'} -> {r.to_target or '-'}: {r.reason_zh if zh else r.reason}")
+        if len(self.moves) > 40:
+            lines.append(f"  …… 另有 {len(self.moves) - 40} 处" if zh else f"  ... and {len(self.moves) - 40} more")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary("en")
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the plan folder plus moves.csv and replan.txt / replan.zh.txt (each file atomic; plan.json last)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        buf = io.StringIO()
+        self.moves.to_csv(buf, index=False, lineterminator="\n")
+        atomic_write_text(folder / "moves.csv", buf.getvalue())
+        atomic_write_text(folder / "replan.txt", self.summary("en") + "\n")
+        atomic_write_text(folder / "replan.zh.txt", self.summary("zh") + "\n")
+        check = None
+        try:
+            from matcher.check import check_plan
+
+            check = check_plan(self.plan._instance, self.plan) if self.plan._instance is not None else None
+        except ImportError:  # pragma: no cover - the checker is another engineer's module
+            check = None
+        self.plan.save(folder, check=check)
+        return folder
+
+
+def _base_links(base: Plan) -> pd.DataFrame:
+    a = base.assignments
+    out = a[["tier", "helper", "target", "start_year"]].copy()
+    for c in ("tier", "helper", "target"):
+        out[c] = out[c].astype(str)
+    out["start_year"] = pd.to_numeric(out["start_year"], errors="coerce").astype("Int64")
+    return out.reset_index(drop=True)
+
+
+def _with_incumbents(instance: Instance, links: pd.DataFrame) -> Instance:
+    """The instance with ``links`` as its incumbents (those whose helper and target still exist)."""
+    people = set(instance.people.index.astype(str)) | set(instance.units.index.astype(str))
+    places = set(instance.localities.index.astype(str)) | set(instance.targets.index.astype(str))
+    keep = links["helper"].isin(people) & links["target"].isin(places)
+    inc = links[keep].reset_index(drop=True)
+    inc["start_year"] = inc["start_year"].astype(instance.incumbents["start_year"].dtype
+                                                if len(instance.incumbents) else "Int64")
+    return dataclasses.replace(instance, incumbents=inc)
+
+
+def _names(instance: Instance) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for table in (instance.localities, instance.targets, instance.units, instance.people):
+        if len(table) and "name" in table.columns:
+            out.update({str(k): str(v) for k, v in table["name"].items()})
+    return out
+
+
+def replan_midterm(instance: Instance, base: Plan, departures: pd.DataFrame | None = None, *,
+                   time_limit: float = 60, seed: int = 0, workers: int = 2) -> Replan:
+    """Refill the vacancies left by departures with the fewest moves; everyone else keeps his post.
+
+    The base plan's links are made incumbents in force (pinned, with their own start year); departed
+    cadres (``departures.id``, and anyone of the base plan no longer in people.csv) are removed.
+    Pinned links cannot move, so the only changes are the vacancies refilled and the new cadres placed.
+    """
+    from matcher.solve import solve
+
+    departures = departures if departures is not None else pd.DataFrame(columns=["id", "reason"])
+    dep_ids = [i for i in departures["id"].astype(str) if i in instance.people.index]
+    scen = Scenario(instance)
+    if dep_ids:
+        scen = scen.remove_people(dep_ids, reason="left")
+    inst = scen.instance
+    links = _base_links(base)
+    gone = set(links["helper"]) - set(inst.people.index.astype(str)) - set(inst.units.index.astype(str))
+    inst = _with_incumbents(inst, links)
+    plan = solve(inst, time_limit=time_limit, seed=seed, workers=workers)
+    plan.attach(inst)
+    d = diff_plans(base, plan, inst)
+    reason_of = dict(zip(departures["id"].astype(str), departures["reason"].astype(str))) if len(departures) else {}
+    names = _names(instance)
+    for _, r in base.assignments.iterrows():  # names of the departed come from the base instance
+        names.setdefault(str(r["helper"]), str(r["helper"]))
+    if len(departures) and "name" in departures.columns:
+        names.update({str(k): str(v) for k, v in zip(departures["id"], departures["name"]) if v})
+    # vacancies: (tier, target) -> the departed helpers who held it
+    vac: dict[tuple[str, str], list[str]] = {}
+    for r in links.itertuples(index=False):
+        if r.helper in gone:
+            vac.setdefault((r.tier, r.target), []).append(r.helper)
+    base_helpers = set(links["helper"])
+    rows = []
+    for r in d.links[d.links["change"] != "kept"].itertuples(index=False):
+        target = r.to_target or r.from_target
+        if r.change == "ended" and r.helper in gone:
+            why = reason_of.get(r.helper, "left")
+            en = f"{names.get(r.helper, r.helper)} left ({why}): the post at {names.get(target, target)} fell vacant"
+            zh = f"{names.get(r.helper, r.helper)}（{REASON_ZH.get(why, why)}）离开，{names.get(target, target)} 出现空缺"
+        elif r.change in ("new", "moved") and (r.tier, target) in vac:
+            who = vac[(r.tier, target)]
+            whys = ", ".join(f"{names.get(h, h)} ({reason_of.get(h, 'left')})" for h in who)
+            en = f"fills the vacancy at {names.get(target, target)} left by {whys}"
+            zh = f"填补 {names.get(target, target)} 的空缺（原帮扶人：" + "、".join(
+                f"{names.get(h, h)}，{REASON_ZH.get(reason_of.get(h, 'left'), '离开')}" for h in who) + "）"
+        elif r.change == "new" and r.helper not in base_helpers:
+            en = f"newly assigned cadre placed at {names.get(target, target)} (every cadre of the tier takes a post)"
+            zh = f"新到岗干部安排到 {names.get(target, target)}（本层级每名干部都应有联系点）"
+        elif r.change == "new":
+            en = f"new link at {names.get(target, target)} to restore coverage"
+            zh = f"为恢复覆盖，新增到 {names.get(target, target)} 的帮扶关系"
+        else:
+            en = "link changed (not pinned: not an incumbent in force)"
+            zh = "帮扶关系调整（非任期内在任联系）"
+        rows.append({"tier": r.tier, "helper": r.helper, "helper_name": names.get(r.helper, ""), "change": r.change,
+                     "from_target": r.from_target, "to_target": r.to_target,
+                     "target_name": names.get(target, ""), "reason": en, "reason_zh": zh})
+    unc = plan.uncovered
+    unc_reason = {(str(t), str(g)): str(r) for t, g, r in zip(unc["tier"], unc["target"], unc["reason"])}
+    refilled = {(r["tier"], r["to_target"]) for r in rows if r["change"] in ("new", "moved")}
+    unfilled = 0
+    for (tier, target), who in sorted(vac.items()):
+        if (tier, target) in refilled or (tier, target) not in unc_reason:
+            continue
+        unfilled += 1
+        rows.append({"tier": tier, "helper": "", "helper_name": "", "change": "unfilled", "from_target": target,
+                     "to_target": "", "target_name": names.get(target, ""),
+                     "reason": f"vacancy at {names.get(target, target)} not refilled: {unc_reason[(tier, target)]}",
+                     "reason_zh": f"{names.get(target, target)} 的空缺未能补上：{unc_reason[(tier, target)]}"})
+    moves = pd.DataFrame(rows, columns=["tier", "helper", "helper_name", "change", "from_target", "to_target",
+                                        "target_name", "reason", "reason_zh"])
+    facts = {"unfilled": unfilled, "departed": len(gone), "vacancies": sum(len(v) for v in vac.values()),
+             "kept": int((d.links["change"] == "kept").sum()),
+             "uncovered": int(len(plan.uncovered))}
+    return Replan(plan, d, moves, "midterm", facts)
+
+
+def replan_rotation(instance: Instance, base: Plan, *, plan_year: int | None = None,
+                    time_limit: float = 60, seed: int = 0, workers: int = 2) -> Replan:
+    """Next term: the base plan's links end; everyone rotates, nobody returns, continuity where asked.
+
+    ``plan_year`` defaults to the base plan's year plus the scheme's term_years.
+    """
+    from matcher.solve import solve
+
+    term = int(instance.scheme["program"].get("term_years", 3))
+    base_year = int(base.header.get("plan_year") or instance.scheme["program"]["plan_year"])
+    year = int(plan_year if plan_year is not None else base_year + term)
+    scen = Scenario(instance)
+    if int(instance.scheme["program"]["plan_year"]) != year:
+        scen = scen.set_plan_year(year)
+    inst = _with_incumbents(scen.instance, _base_links(base))
+    plan = solve(inst, time_limit=time_limit, seed=seed, workers=workers)
+    plan.attach(inst)
+    d = diff_plans(base, plan, inst)
+    names = _names(inst)
+    no_return = set(inst.scheme.get("terms", {}).get("no_return", []))
+    cont_tiers = {str(t["id"]) for t in inst.scheme.get("tiers", []) if t.get("continuity")}
+    old = set(zip(d.links["tier"], d.links["helper"], d.links["from_target"]))
+    new_links = plan.assignments
+    returned = [(t, h, g) for t, h, g in zip(new_links["tier"], new_links["helper"], new_links["target"])
+                if t in no_return and (t, h, g) in old]
+    rows = []
+    for r in d.links.itertuples(index=False):
+        if r.change == "kept":
+            if r.tier in cont_tiers:
+                en, zh = "pair continued (continuity asked by the scheme)", "帮扶关系延续（方案要求保持连续）"
+            else:
+                en, zh = "same place again", "仍在原地"
+        elif r.change == "moved":
+            en = f"rotated from {names.get(r.from_target, r.from_target)} to {names.get(r.to_target, r.to_target)}"
+            zh = f"由 {names.get(r.from_target, r.from_target)} 轮换到 {names.get(r.to_target, r.to_target)}"
+        elif r.change == "ended":
+            en, zh = "term ended, no new post in this tier", "任期届满，本层级无新联系点"
+        else:
+            en, zh = "new post this term", "本届新安排"
+        rows.append({"tier": r.tier, "helper": r.helper, "helper_name": names.get(r.helper, ""), "change": r.change,
+                     "from_target": r.from_target, "to_target": r.to_target,
+                     "target_name": names.get(r.to_target or r.from_target, ""), "reason": en, "reason_zh": zh})
+    moves = pd.DataFrame(rows, columns=["tier", "helper", "helper_name", "change", "from_target", "to_target",
+                                        "target_name", "reason", "reason_zh"])
+    continuable = int(sum(1 for r in d.links.itertuples(index=False) if r.tier in cont_tiers and r.from_target))
+    continued = int(sum(1 for r in d.links.itertuples(index=False) if r.tier in cont_tiers and r.change == "kept"))
+    facts = {"rotated": int((d.links["change"] == "moved").sum()), "returned": len(returned),
+             "continued": continued, "continuable": continuable, "plan_year": year}
+    return Replan(plan, d, moves, "rotation", facts)
