@@ -385,3 +385,16 @@ def test_cli_check_exit_codes(tiny, tmp_path: Path) -> None:
     r = runner.invoke(app, ["check", str(tiny.path), str(bad)])
     assert r.exit_code == 2
     assert "plan.json" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-xlsx"])
+def test_the_solvers_plan_passes_the_independent_checker(name: str) -> None:
+    """Two independent readings of the scheme agree: the real solver's plan has no violation."""
+    from matcher.instance import read_instance
+    from matcher.solve import solve
+
+    inst = read_instance(ROOT / "instances" / name)
+    plan = solve(inst, time_limit=20, seed=0, workers=1)
+    report = check_plan(inst, plan)
+    assert report.ok and len(report.violations) == 0, str(report)
+    assert report.links_checked == len(plan.assignments) > 0
