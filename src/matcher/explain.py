@@ -369,9 +369,13 @@ def explain_person(instance: Instance, plan: Any, person: str, *, limit: int = 1
             if len(others):
                 en.append(f"  next-best places in tier {tier}:")
                 zh.append(f"  {scheme.tier(tier).name or tier}中的其他可选地点：")
+            tl = links[links["tier"] == tier]
             for _, o in others.iterrows():
-                en.append(f"    {_name(instance, o['target'])} ({o['target']}): cost {float(o['weighted']):.2f}")
-                zh.append(f"    {_name(instance, o['target'])}（{o['target']}）：代价 {float(o['weighted']):.2f}")
+                held = tl.loc[tl["target"] == o["target"], "helper"].tolist()
+                by_en = f"; held by {', '.join(_name(instance, h) for h in held)}" if held else "; nobody there"
+                by_zh = f"；现由 {'、'.join(_name(instance, h) for h in held)} 帮扶" if held else "；暂无人帮扶"
+                en.append(f"    {_name(instance, o['target'])} ({o['target']}): cost {float(o['weighted']):.2f}{by_en}")
+                zh.append(f"    {_name(instance, o['target'])}（{o['target']}）：代价 {float(o['weighted']):.2f}{by_zh}")
         else:
             en.append(f"  tier {tier}: {len(ok)} eligible places, none taken")
             zh.append(f"  {scheme.tier(tier).name or tier}：可去 {len(ok)} 个地点，未安排")
