@@ -6,8 +6,9 @@
 COMMAND_MODULES = [
     "validate",   # validate, template                      (instance loader)
     "build",      # build-instance                          (real instances)
-    "solve",      # solve, run                              (plan solver)
+    "solve",      # solve                                   (plan solver)
     "check",      # check, show                             (independent checker, plan)
     "maps",       # map, brief, export                      (maps and exports)
     "workflow",   # diff, explain, diagnose, replan         (planner's workflow)
+    "pipeline",   # run: solve + map + export + brief        (the README's main job)
 ]
