@@ -443,9 +443,13 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
     geometry_files = find_geometry(folder)
     if validate:
         problems += scheme_problems
-        problems += v.validate_tables(tables, scheme)
-        if not any(p.severity == "error" for p in problems):
-            problems += v.check_geometry_codes(geometry_files, set(tables["localities"].col("code")))
+        try:
+            problems += v.validate_tables(tables, scheme)
+            if not any(p.severity == "error" for p in problems):
+                problems += v.check_geometry_codes(geometry_files, set(tables["localities"].col("code")))
+        except Exception as exc:  # noqa: BLE001 - a bug in a check must still end as a clear error
+            problems.append(Problem(str(folder), None, None, f"internal error while checking the instance "
+                                                             f"({type(exc).__name__}: {exc}); please report it"))
     else:
         problems = [p for p in problems + scheme_problems if p.row is None and p.column is None]
     if any(p.severity == "error" for p in problems):
@@ -455,8 +459,9 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
     except InstanceError:
         raise
     except Exception as exc:  # noqa: BLE001 - only reachable with validate=False on bad data
+        what = "internal error while building" if validate else "cannot build"
         raise InstanceError([Problem(str(folder), None, None,
-                                     f"cannot build the instance ({type(exc).__name__}: {exc}); run matcher validate")],
+                                     f"{what} the instance ({type(exc).__name__}: {exc}); run matcher validate")],
                             str(path)) from exc
     inst.warnings = [p for p in problems if p.severity != "error"]
     return inst

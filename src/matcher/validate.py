@@ -224,9 +224,10 @@ def check_locality_kind(table: RawTable) -> list[Problem]:
 
     Source: docs/instance-format.md, localities.kind (镇/乡/民族乡/街道, 村委会/居委会).
     """
-    out = []
-    levels = table.col("level")
-    for (row, cell), level in zip(_cells(table, "kind"), levels, strict=True):
+    out: list[Problem] = []
+    if "kind" not in table.header:
+        return out
+    for row, cell, level in zip(table.rownums, table.col("kind"), table.col("level"), strict=True):
         allowed = LOCALITY_KINDS.get(level)
         if cell and allowed and cell not in allowed:
             out.append(Problem(table.file, row, "kind", f"'{cell}' is not a kind of {level}; expected one of "
