@@ -8,6 +8,7 @@ prints it, ``PlanDiff.to_excel`` writes a workbook with Chinese headers (atomic 
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -463,8 +464,8 @@ def diff_map(diff: PlanDiff, instance: Instance, lang: str = "zh") -> folium.Map
             h, t = where_helper(r["helper"]), where_target(target)
             if t is None:
                 continue
-            label = f"{words[kind]}: {r.get('helper_name') or r['helper']} -> " + (
-                (r.get("to_name") or r["to_target"]) if kind == "moved" else (r.get("target_name") or r["target"]))
+            label = html.escape(f"{words[kind]}: {r.get('helper_name') or r['helper']} -> " + (
+                (r.get("to_name") or r["to_target"]) if kind == "moved" else (r.get("target_name") or r["target"])))
             if kind == "moved":
                 f = where_target(r["from_target"])
                 if f is not None:
