@@ -84,8 +84,26 @@ def norm_value(value: Any) -> str | None:
     return text or None
 
 
+_CELL_CACHE: dict[Any, frozenset[str]] = {}
+
+
 def cell_values(value: Any) -> frozenset[str]:
     """The set of values a cell holds: a list cell (tuple, list, ``a;b`` text) holds several."""
+    try:
+        return _CELL_CACHE[value]
+    except (KeyError, TypeError):
+        pass
+    out = _cell_values(value)
+    try:
+        if len(_CELL_CACHE) > 500_000:
+            _CELL_CACHE.clear()
+        _CELL_CACHE[value] = out
+    except TypeError:  # an unhashable cell (list, array)
+        pass
+    return out
+
+
+def _cell_values(value: Any) -> frozenset[str]:
     if isinstance(value, (tuple, list, set, frozenset)):
         items: Iterable[Any] = value
     elif hasattr(value, "tolist") and not isinstance(value, (str, bytes)) and getattr(value, "ndim", 0) == 1:
@@ -141,7 +159,17 @@ def filter_mask(
             problems.append(f"{where}: column '{key}' does not exist in the filtered table")
             mask[:] = False
             continue
-        mask &= column.map(lambda v, allowed=allowed: bool(cell_values(v) & allowed)).astype(bool)
+        memo: dict[Any, bool] = {}
+        hits = []
+        for v in column.tolist():
+            try:
+                hit = memo[v]
+            except KeyError:
+                hit = memo[v] = bool(cell_values(v) & allowed)
+            except TypeError:
+                hit = bool(cell_values(v) & allowed)
+            hits.append(hit)
+        mask &= pd.Series(hits, index=table.index, dtype=bool)
     return mask, problems
 
 
@@ -288,6 +316,16 @@ class InstanceView:
             {str(i): str(v) for i, v in zip(self.units.index, self.units["locality"])} if "locality" in self.units else {}
         )
         self._anc: dict[tuple[str, str], str | None] = {}
+        self._cols: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def col(self, table: str, column: str) -> dict[str, Any]:
+        """One column of a table (``localities``, ``targets``, ``units``, ``people``) as a dict by id."""
+        key = (table, column)
+        if key not in self._cols:
+            frame: pd.DataFrame = getattr(self, table)
+            self._cols[key] = (dict(zip(map(str, frame.index), frame[column].tolist()))
+                               if column in frame.columns else {})
+        return self._cols[key]
 
     # --- places --------------------------------------------------------------------------
     def ancestor_at(self, code: str | None, level: str) -> str | None:
@@ -492,10 +530,13 @@ class Context:
     ended: set[tuple[str, str, str]] = field(default_factory=set)
     exempt: set[tuple[str, str, str]] = field(default_factory=set)
     declared: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _by_tier: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def tier_links(self, tid: str) -> pd.DataFrame:
         """The plan's links of one tier."""
-        return self.links[self.links["tier"] == tid]
+        if tid not in self._by_tier:
+            self._by_tier[tid] = self.links[self.links["tier"] == tid]
+        return self._by_tier[tid]
 
     def scheme_problem(self, tid: str, message: str) -> None:
         """Record a scheme text the checker cannot apply (once per message)."""
@@ -510,8 +551,8 @@ def build_context(instance: Any, plan: Plan) -> Context:
     tiers = read_tiers(view.scheme)
     terms = read_terms(view.scheme, tiers)
     links = plan.assignments.copy()
-    for col in ("tier", "helper", "target"):
-        links[col] = links[col].map(lambda v: norm_value(v) or "")
+    for col in ("tier", "helper", "target"):  # plain Python strings: fast to iterate (not Arrow-backed)
+        links[col] = pd.Series([norm_value(v) or "" for v in links[col].tolist()], index=links.index, dtype=object)
     if "pinned" not in links:
         links["pinned"] = False
     links["pinned"] = links["pinned"].fillna(False).astype(bool)
@@ -784,6 +825,7 @@ def rule_unit_share(ctx: Context) -> list[Violation]:
     """
     out = []
     units = ctx.view.units
+    heads = ctx.view.col("units", "headcount")
     for tid, tier in ctx.tiers.items():
         if tier.unit_share_max <= 0:
             continue
@@ -793,7 +835,7 @@ def rule_unit_share(ctx: Context) -> list[Violation]:
         for unit, n in sorted(per_unit.items()):
             if unit not in units.index or "headcount" not in units:
                 continue
-            head = units.at[unit, "headcount"]
+            head = heads.get(unit)
             if _is_missing(head):
                 continue
             cap = math.floor(tier.unit_share_max * float(head) + 1e-9)
@@ -841,7 +883,7 @@ def rule_budget(ctx: Context) -> list[Violation]:
             counted.add(helper)
     out = []
     for helper in sorted(counted):
-        rank = str(people.at[helper, "rank"])
+        rank = str(ctx.view.col("people", "rank").get(helper))
         limits = budget.get(rank)
         if not isinstance(limits, dict):
             continue
@@ -916,7 +958,7 @@ def rule_stay_in_area(ctx: Context) -> list[Violation]:
             unit = ctx.view.helper_unit(helper)
             if unit is None or unit not in units.index:
                 continue
-            ulevel = str(units.at[unit, "level"])
+            ulevel = str(ctx.view.col("units", "level").get(unit))
             area_level = rule.get(ulevel)
             if not area_level:
                 continue
@@ -947,7 +989,7 @@ def rule_hometown_avoid(ctx: Context) -> list[Violation]:
         for helper, target in zip(tl["helper"], tl["target"]):
             if helper not in people.index:
                 continue
-            home = norm_value(people.at[helper, "hometown"])
+            home = norm_value(ctx.view.col("people", "hometown").get(helper))
             home_area = ctx.view.ancestor_at(home, str(level))
             if home_area is None:
                 continue
@@ -1000,7 +1042,7 @@ def rule_rank_by_class(ctx: Context) -> list[Violation]:
             for helper, target in zip(tl["helper"], tl["target"]):
                 if target not in hit or helper not in people.index:
                     continue
-                rank = norm_value(people.at[helper, "rank"])
+                rank = norm_value(ctx.view.col("people", "rank").get(helper))
                 if rank not in ranks:
                     out.append(Violation("rank_by_class", tid, helper, target,
                                          f"rank {rank} may not link a target matching {rbc.get('where')} "

@@ -29,10 +29,10 @@ def _share(a: int, b: int) -> float:
 
 def _place_attr(view: InstanceView, target: str, column: str) -> Any:
     """A target's attribute, from targets.csv or localities.csv."""
-    if target in view.targets.index and column in view.targets:
-        return view.targets.at[target, column]
-    if target in view.localities.index and column in view.localities:
-        return view.localities.at[target, column]
+    for table in ("targets", "localities"):
+        values = view.col(table, column)
+        if target in values:
+            return values[target]
     return None
 
 
@@ -41,8 +41,8 @@ def _languages_needed(view: InstanceView, target: str) -> frozenset[str]:
     code = view.target_place(target)
     seen: set[str] = set()
     while code is not None and code not in seen:
-        if code in view.localities.index and "ethnic_groups" in view.localities:
-            groups = cell_values(view.localities.at[code, "ethnic_groups"])
+        if code in view.col("localities", "ethnic_groups"):
+            groups = cell_values(view.col("localities", "ethnic_groups")[code])
             if groups:
                 return groups
         seen.add(code)
@@ -51,10 +51,10 @@ def _languages_needed(view: InstanceView, target: str) -> frozenset[str]:
 
 
 def _helper_tags(view: InstanceView, helper: str) -> frozenset[str]:
-    if view.is_person(helper) and "skills" in view.people:
-        return cell_values(view.people.at[helper, "skills"])
-    if view.is_unit(helper) and "function" in view.units:
-        return cell_values(view.units.at[helper, "function"])
+    if view.is_person(helper):
+        return cell_values(view.col("people", "skills").get(helper))
+    if view.is_unit(helper):
+        return cell_values(view.col("units", "function").get(helper))
     return frozenset()
 
 
@@ -139,7 +139,7 @@ def _unit_loads(ctx: Context) -> dict[str, Any]:
     shares = []
     per_unit = {}
     for unit in sorted(view.units.index.astype(str)):
-        head = view.units.at[unit, "headcount"] if "headcount" in view.units else None
+        head = view.col("units", "headcount").get(unit)
         share = len(persons[unit]) / float(head) if head is not None and norm_value(head) and float(head) > 0 else 0.0
         shares.append(share)
         per_unit[unit] = {"links": links.get(unit, 0), "people": len(persons[unit]), "share": round(share, 4)}
@@ -169,7 +169,7 @@ def _match(ctx: Context) -> dict[str, Any]:
         langs = _languages_needed(view, t)
         if langs and view.is_person(h):
             minority += 1
-            if "languages" in view.people and cell_values(view.people.at[h, "languages"]) & langs:
+            if cell_values(view.col("people", "languages").get(h)) & langs:
                 spoken += 1
     return {"links": n, "matched": matched, "share": _share(matched, n),
             "minority_links": minority, "language_matched": spoken, "language_share": _share(spoken, minority)}
