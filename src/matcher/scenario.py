@@ -462,22 +462,21 @@ class Scenario:
                 out.add((str(t["id"]), str(h), str(g)))
         return out
 
-    def solve(self, base: Plan | None = None, **kwargs: Any) -> Plan:
-        """Solve the scenario with ``matcher.solve.solve``; with ``base``, warm-start from that plan.
+    def solve(self, base: Plan | None = None, *, time_limit: float = 60, seed: int = 0, workers: int = 2,
+              warm: bool = True) -> Plan:
+        """Solve the scenario; with ``base``, warm-start from that plan's links (a CP-SAT hint).
 
-        The base plan's links that are still candidates are given to the solver as a hint
-        (``hint=`` of ``matcher.solve.solve`` when it accepts one).
+        Without ``base``, forbidden links or ``warm``, this is ``matcher.solve.solve``. Otherwise
+        :func:`warm_solve` runs the same pipeline (candidate pairs, counting diagnosis, lexicographic
+        CP-SAT stages) with the base plan as the first stage's hint and the forbidden pairs removed.
         """
         from matcher.solve import solve
-        import inspect
 
-        params = inspect.signature(solve).parameters
-        if base is not None:
-            for name in ("hint", "warm_start", "base"):
-                if name in params:
-                    kwargs[name] = base
-                    break
-        return solve(self.instance, **kwargs)
+        forbidden = self.forbidden_links()
+        if (base is None or not warm) and not forbidden:
+            return solve(self.instance, time_limit=time_limit, seed=seed, workers=workers)
+        return warm_solve(self.instance, base, forbidden=forbidden, time_limit=time_limit, seed=seed,
+                          workers=workers)
 
     def save(self, folder: str | Path) -> Path:
         """Write the edited instance as a folder in docs/instance-format.md (CSV + scheme.toml), atomically per file.
@@ -600,3 +599,105 @@ def _is_subtable_list_or_map(x: Any) -> bool:
 def _is_section(v: Mapping[str, Any]) -> bool:
     # a table with scalar values that is not a filter (no list values) reads better as a section
     return bool(v) and not any(isinstance(x, list) for x in v.values()) and "table" not in v
+
+
+def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[str, str, str]] | None = None,
+               time_limit: float = 60, seed: int = 0, workers: int = 2) -> Plan:
+    """Solve ``instance`` as ``matcher.solve.solve`` does, hinting CP-SAT with ``base``'s links, without forbidden pairs.
+
+    The pipeline is the solver's own (``candidates.build_all``, ``solve.diagnose``, ``model.from_frames``,
+    ``solve._make_plan``); only the stage loop is repeated here so that the first stage starts from the base
+    plan (``CpModel.add_hint``) - ``matcher.solve.solve`` has no hint parameter yet. Later stages are hinted
+    with the previous stage's solution, as in ``model.solve_problem``. Forbidden (tier, helper, target)
+    pairs are dropped from the candidate pairs before the model is built (never pinned ones).
+    """
+    import math
+    import time
+
+    import numpy as np
+    from ortools.sat.python import cp_model
+
+    from matcher import model as mdl
+    from matcher import rules
+    from matcher import solve as slv
+    from matcher.candidates import build_all, context_from_instance
+    from matcher.errors import SolveError
+    from matcher.scheme import read_scheme
+
+    t0 = time.monotonic()
+    scheme = read_scheme(instance.scheme)
+    ctx = context_from_instance(instance, scheme)
+    frames = build_all(ctx)
+    if forbidden:
+        for tid, f in frames.items():
+            keys = list(zip([tid] * len(f.pairs), f.pairs["helper"].astype(str), f.pairs["target"].astype(str)))
+            drop = np.array([k in forbidden for k in keys], dtype=bool) & ~f.pairs["pinned"].to_numpy(dtype=bool)
+            if drop.any():
+                f.pairs = f.pairs[~drop].reset_index(drop=True)
+                f.dropped["forbidden"] = int(drop.sum())
+    for tid, f in frames.items():
+        ctx.cache[("frames", tid)] = f
+    findings = slv.diagnose(ctx, frames)
+    hard = [f for f in findings if f.hard]
+    if hard:
+        raise slv.InfeasibleError("the hard rules cannot all hold:", hard)
+    prob = mdl.from_frames(ctx, frames)
+    b = mdl._Builder(prob)
+    m = b.m
+    solver = cp_model.CpSolver()
+    solver.parameters.random_seed = int(seed)
+    solver.parameters.num_workers = max(1, int(workers))
+    if workers > 1:
+        solver.parameters.interleave_search = True
+    hint = np.zeros(len(prob.pairs), dtype=bool)
+    if base is not None:
+        have = set(zip(base.assignments["tier"].astype(str), base.assignments["helper"].astype(str),
+                       base.assignments["target"].astype(str)))
+        hint = np.array([k in have for k in zip(prob.pairs["tier"].astype(str), prob.pairs["helper"].astype(str),
+                                                 prob.pairs["target"].astype(str))], dtype=bool)
+    chosen = hint.copy()
+    terms = [t for t in prob.order if not isinstance(b.terms.get(t, 0), int)]
+    stages: list[mdl.Stage] = []
+    overall = "OPTIMAL"
+    for k, term in enumerate(terms):
+        left = time_limit - (time.monotonic() - t0)
+        solver.parameters.max_time_in_seconds = max(0.05, left / (len(terms) - k))
+        expr = b.terms[term]
+        m.minimize(expr)
+        m.clear_hints()
+        for v, val in zip(b.x, chosen):
+            m.add_hint(v, bool(val))
+        ts = time.monotonic()
+        st = solver.solve(m)
+        name = mdl._status_name(st)
+        if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            if k == 0:
+                raise slv.InfeasibleError("the hard rules cannot all hold (CP-SAT):", findings) \
+                    if st == cp_model.INFEASIBLE else SolveError(f"no plan found within {time_limit} s")
+            val = int(round(mdl.term_values(prob, chosen, scaled=True)[term]))
+            bnd = max(0, int(math.ceil(solver.best_objective_bound - 1e-6))) if st != cp_model.INFEASIBLE else val
+            name = "FEASIBLE"
+        else:
+            val = int(round(solver.objective_value))
+            bnd = int(math.ceil(solver.best_objective_bound - 1e-6))
+            chosen = np.array([solver.boolean_value(v) for v in b.x], dtype=bool)
+        scale = b.term_scale[term]
+        stages.append(mdl.Stage(term, val / scale, min(bnd, val) / scale, name, time.monotonic() - ts))
+        if name != "OPTIMAL":
+            overall = "FEASIBLE"
+        m.add(expr == val if name == "OPTIMAL" else expr <= val)
+    sol = mdl.Solution(chosen, stages, overall,
+                       f"cp-sat, lexicographic stages ({', '.join(terms)}), warm-started from a base plan")
+    picked = prob.pairs[sol.chosen]
+    plan_links = {t.id: picked[picked["tier"] == t.id] for t in scheme.tiers}
+    violations = rules.evaluate(ctx, plan_links)
+    broken = violations[violations["rule"].map(lambda r: rules.RULES[r].kind == "hard")]
+    if len(broken):
+        raise SolveError("internal error: the warm-started plan breaks hard rules:\n"
+                         + "\n".join(f"  - {msg}" for msg in broken["message"].head(20)))
+    plan = slv._make_plan(instance, ctx, scheme, frames, prob, sol, picked, findings, violations,
+                          time_limit=time_limit, seed=seed, workers=workers, wall=time.monotonic() - t0)
+    plan.header["warm_start"] = base is not None
+    if forbidden:
+        plan.header["forbidden_links"] = sorted([list(f) for f in forbidden])
+    return plan
