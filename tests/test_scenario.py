@@ -74,6 +74,7 @@ def test_rule_edits_reach_the_scheme(tiny) -> None:
     s = (Scenario(tiny).set_class_min("village", {"poverty_class": [1]}, 3).set_priority(["coverage", "travel"])
          .set_rule("village", "eligibility.max_distance_km", 80.0).forbid_link("village", "p21", "522727100202"))
     v = next(t for t in s.instance.scheme["tiers"] if t["id"] == "village")
+    assert "forbidden" not in v  # kept on the scenario: the scheme format has no such key
     assert [c["min"] for c in v["class_min"] if c["where"] == {"poverty_class": [1]}] == [3]
     assert v["eligibility"]["max_distance_km"] == 80.0
     assert s.instance.scheme["objective"]["order"] == ["coverage", "travel"]

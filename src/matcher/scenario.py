@@ -57,6 +57,7 @@ class Edit:
     text_en: str
     text_zh: str
     apply: Apply = field(repr=False, compare=False)
+    data: tuple[Any, ...] = ()
 
 
 def _replace(inst: Instance, **changes: Any) -> Instance:
@@ -428,19 +429,20 @@ class Scenario:
                                f"指定 {helper} 帮扶 {target}（{tier}）。", apply))
 
     def forbid_link(self, tier: str, helper: str, target: str) -> Scenario:
-        """Forbid a link: the tier's ``forbidden = [[helper, target], ...]`` list in scheme.toml."""
+        """Forbid a link: the scenario's solve drops the pair from the candidates (an incumbent link ends).
+
+        The scheme format has no key for forbidden pairs yet, so they are kept on the scenario (and
+        written to ``forbidden.csv`` by :meth:`save`) rather than in the scheme dict.
+        """
 
         def apply(inst: Instance) -> Instance:
-            t = inst.scheme["tiers"][_tier_index(inst.scheme, tier)]
-            pairs = t.setdefault("forbidden", [])
-            if [helper, target] not in pairs:
-                pairs.append([helper, target])
+            _tier_index(inst.scheme, tier)
             inc = inst.incumbents
             keep = ~((inc["tier"] == tier) & (inc["helper"].astype(str) == helper) & (inc["target"].astype(str) == target))
             return _replace(inst, incumbents=inc[keep].reset_index(drop=True))
 
         return self._with(Edit("forbid_link", f"Forbid {helper} -> {target} in tier {tier}.",
-                               f"禁止 {helper} 帮扶 {target}（{tier}）。", apply))
+                               f"禁止 {helper} 帮扶 {target}（{tier}）。", apply, (tier, helper, target)))
 
     def set_plan_year(self, year: int) -> Scenario:
         """Move the plan year (e.g. to 2015: the 2012 terms end and everyone rotates)."""
@@ -456,11 +458,7 @@ class Scenario:
 
     def forbidden_links(self) -> set[tuple[str, str, str]]:
         """Every (tier, helper, target) the scenario forbids."""
-        out = set()
-        for t in self.instance.scheme.get("tiers", []):
-            for h, g in t.get("forbidden", []):
-                out.add((str(t["id"]), str(h), str(g)))
-        return out
+        return {tuple(str(x) for x in e.data) for e in self.edits if e.kind == "forbid_link"}  # type: ignore[misc]
 
     def solve(self, base: Plan | None = None, *, time_limit: float = 60, seed: int = 0, workers: int = 2,
               warm: bool = True) -> Plan:
@@ -499,6 +497,9 @@ class Scenario:
             frame = frame[[c for c in cols if c in frame.columns] + extra]
             atomic_write_text(folder / f"{table}.csv", _to_csv(frame))
         atomic_write_text(folder / "scheme.toml", dump_toml(inst.scheme))
+        if self.forbidden_links():
+            rows = pd.DataFrame(sorted(self.forbidden_links()), columns=["tier", "helper", "target"])
+            atomic_write_text(folder / "forbidden.csv", _to_csv(rows))
         geo = Path(self.base.path) / "geometry"
         if geo.is_dir():
             for f in sorted(geo.iterdir()):
