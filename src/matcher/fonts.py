@@ -18,9 +18,6 @@ CJK_FONT_CANDIDATES: Final = (
     ("C:/Windows/Fonts/msyh.ttc", "Microsoft YaHei"),
     ("C:/Windows/Fonts/simhei.ttf", "SimHei"),
 )
-CJK_BOLD_FILES: Final = {
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
-}
 
 _registered: dict[str, str] = {}
 
@@ -50,7 +47,9 @@ def find_cjk_font() -> tuple[Path, str]:
 def use_cjk_font() -> str:
     """Register the CJK font with matplotlib and return its family name, for ``rcParams['font.family']``.
 
-    Fonts are embedded as TrueType (``pdf.fonttype = 42``) so PDF text stays selectable and searchable.
+    The PDF embeds the used glyphs as a Type 3 font with a ToUnicode map (text stays searchable):
+    Noto Sans CJK is an OpenType/CFF font, which matplotlib's TrueType embedding (``pdf.fonttype = 42``)
+    writes as a CIDFontType2 that poppler flags as mismatched, and subsetting it takes seconds.
     """
     from matplotlib import font_manager
 
@@ -59,9 +58,6 @@ def use_cjk_font() -> str:
     if key not in _registered:
         before = {f.name for f in font_manager.fontManager.ttflist}
         font_manager.fontManager.addfont(key)
-        bold = CJK_BOLD_FILES.get(key)
-        if bold and Path(bold).is_file():
-            font_manager.fontManager.addfont(bold)
         added = sorted({f.name for f in font_manager.fontManager.ttflist} - before)
         names = {f.name for f in font_manager.fontManager.ttflist if Path(f.fname) == file}
         if not family or family not in names:
@@ -76,7 +72,7 @@ def cjk_rc() -> dict[str, object]:
     return {
         "font.family": [family, "DejaVu Sans"],
         "axes.unicode_minus": False,
-        "pdf.fonttype": 42,
+        "pdf.fonttype": 3,
         "svg.fonttype": "path",
         "svg.hashsalt": "matcher",
     }
