@@ -350,7 +350,7 @@ def build_world(cd: PackageReader, ec: PackageReader, simplify_deg: float = 0.00
         headcount = 3 * len(listed) + int(rng.integers(20, 150))
         units.append({"id": did, "name": name, "level": "province", "locality": PROVINCIAL_SEATS[i % 3],
                       "function": funcs, "headcount": headcount,
-                      "strength": round(headcount * (1.0 + 0.5 * _w), 1)})
+                      "strength": f"{headcount * (1.0 + 0.5 * _w):.1f}"})
 
     for p4, (seat6, short) in sorted(PREFECTURE_SEAT.items()):
         short = PREFECTURE_SHORT.get(p4, short)
@@ -375,7 +375,7 @@ def build_world(cd: PackageReader, ec: PackageReader, simplify_deg: float = 0.00
             suffix, funcs = rosters.PREFECTURE_AGENCIES[j]
             hc = 3 * len(listed_by[aid]) + int(rng.integers(15, 80))
             units.append({"id": aid, "name": short + suffix, "level": "prefecture", "locality": seat6 + "000000",
-                          "function": funcs, "headcount": hc, "strength": float(hc)})
+                          "function": funcs, "headcount": hc, "strength": f"{hc:.1f}"})
 
     for c in ccodes:
         cname = by_code[c].name
@@ -396,13 +396,15 @@ def build_world(cd: PackageReader, ec: PackageReader, simplify_deg: float = 0.00
             suffix, funcs = rosters.COUNTY_AGENCIES[j]
             hc = 3 * len(listed_by[aid]) + int(rng.integers(10, 40))
             units.append({"id": aid, "name": cname + suffix, "level": "county", "locality": c,
-                          "function": funcs, "headcount": hc, "strength": float(hc)})
+                          "function": funcs, "headcount": hc, "strength": f"{hc:.1f}"})
 
     world = World(divisions, shapes, places, locs, units, people, {}, dept_county_2015)
     world.facts = {"T": T, "S": S, "P1": P1, "O": O, "N": N, "prov": prov, "pref": pref, "cnty": cnty,
                    "class1": class1, "poor_counties": poor_counties, "county_of": county_of, "towns": towns,
                    "vcs_of": vcs_of, "dept_county": dept_county}
     world.links_2012 = plan_links(world, dept_county, previous=None)
+    # the next term is feasible too: departments rotate, nobody returns (raises if not)
+    plan_links(world, dept_county_2015, previous=world.links_2012)
     return world
 
 

@@ -59,3 +59,16 @@ def build_instance(name: str, out: Path, sources: Sources | None = None, cache: 
 
         write_xuchang(src.cd, src.ec, out, geometry)
     return out
+
+
+def build_all(out_root: Path, names: list[str] | None = None, cache: Path | None = None,
+              geometry: Path | None = None, echo=print) -> list[Path]:  # noqa: ANN001
+    """Build the named instances (all by default) into ``out_root/<name>``; return their folders."""
+    names = list(names or INSTANCE_NAMES)
+    src = Sources(cache)
+    done = []
+    for name in names:
+        folder = build_instance(name, Path(out_root) / name, src, geometry=geometry)
+        echo(f"built {folder}")
+        done.append(folder)
+    return done

