@@ -290,31 +290,19 @@ class InstanceView:
         self.people: pd.DataFrame = _frame(getattr(instance, "people", None))
         self.incumbents: pd.DataFrame = _frame(getattr(instance, "incumbents", None), indexed=False)
         loc = self.localities
-        self.parent: dict[str, str | None] = {
-            str(c): norm_value(p) for c, p in zip(loc.index, loc["parent"] if "parent" in loc else [None] * len(loc))
-        }
-        self.level: dict[str, str] = {
-            str(c): str(v) for c, v in zip(loc.index, loc["level"] if "level" in loc else [""] * len(loc))
-        }
+        self.parent: dict[str, str | None] = {c: norm_value(p) for c, p in _pairs(loc, "parent")}
+        self.level: dict[str, str] = {c: str(v) for c, v in _pairs(loc, "level")}
         self.pos: dict[str, tuple[float, float]] = {}
         positions = getattr(instance, "positions", None)
         for frame in (loc, positions):
             if frame is None or not isinstance(frame, pd.DataFrame) or "lon" not in frame or "lat" not in frame:
                 continue
-            for code, lon, lat in zip(frame.index, frame["lon"], frame["lat"]):
+            for code, lon, lat in zip(map(str, frame.index.tolist()), frame["lon"].tolist(), frame["lat"].tolist()):
                 if not _is_missing(lon) and not _is_missing(lat):
-                    self.pos[str(code)] = (float(lon), float(lat))
-        self._target_loc: dict[str, str] = (
-            {str(i): str(v) for i, v in zip(self.targets.index, self.targets["locality"])}
-            if "locality" in self.targets
-            else {}
-        )
-        self._person_unit: dict[str, str] = (
-            {str(i): str(v) for i, v in zip(self.people.index, self.people["unit"])} if "unit" in self.people else {}
-        )
-        self._unit_seat: dict[str, str] = (
-            {str(i): str(v) for i, v in zip(self.units.index, self.units["locality"])} if "locality" in self.units else {}
-        )
+                    self.pos[code] = (float(lon), float(lat))
+        self._target_loc: dict[str, str] = {i: str(v) for i, v in _pairs(self.targets, "locality")}
+        self._person_unit: dict[str, str] = {i: str(v) for i, v in _pairs(self.people, "unit")}
+        self._unit_seat: dict[str, str] = {i: str(v) for i, v in _pairs(self.units, "locality")}
         self._anc: dict[tuple[str, str], str | None] = {}
         self._cols: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -323,8 +311,7 @@ class InstanceView:
         key = (table, column)
         if key not in self._cols:
             frame: pd.DataFrame = getattr(self, table)
-            self._cols[key] = (dict(zip(map(str, frame.index), frame[column].tolist()))
-                               if column in frame.columns else {})
+            self._cols[key] = dict(_pairs(frame, column))
         return self._cols[key]
 
     # --- places --------------------------------------------------------------------------
@@ -452,6 +439,13 @@ class InstanceView:
             for t in hit:
                 req[t] = max(req[t], m)
         return req, problems
+
+
+def _pairs(frame: pd.DataFrame, column: str) -> Iterable[tuple[str, Any]]:
+    """(id, value) of one column as plain Python values (empty if the column is absent)."""
+    if column not in frame.columns:
+        return []
+    return zip(map(str, frame.index.tolist()), frame[column].tolist())
 
 
 def _frame(value: Any, indexed: bool = True) -> pd.DataFrame:
