@@ -398,3 +398,56 @@ def test_the_solvers_plan_passes_the_independent_checker(name: str) -> None:
     report = check_plan(inst, plan)
     assert report.ok and len(report.violations) == 0, str(report)
     assert report.links_checked == len(plan.assignments) > 0
+
+
+# --- a property: one random move of a stationed cadre, judged by a small oracle of the test's own ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LOC = pd.read_csv(ROOT / "instances" / "tiny" / "localities.csv", dtype=str, keep_default_na=False).set_index("code")
+_PEOPLE = pd.read_csv(ROOT / "instances" / "tiny" / "people.csv", dtype=str, keep_default_na=False).set_index("id")
+_UNITS = pd.read_csv(ROOT / "instances" / "tiny" / "units.csv", dtype=str, keep_default_na=False).set_index("id")
+_VILLAGES = sorted(_LOC.index[(_LOC["level"] == "village") & (_LOC["kind"] == "village_committee")])
+_MOVABLE = sorted(hand_links().query("tier == 'village' and not pinned")["helper"])
+
+
+def _up(code: str, level: str) -> str | None:
+    while code:
+        if _LOC.at[code, "level"] == level:
+            return code
+        code = _LOC.at[code, "parent"]
+    return None
+
+
+def _oracle_move_ok(helper: str, target: str) -> bool:
+    """The tiny scheme's village rules for one moved cadre, written out plainly for this test."""
+    links = hand_links()
+    village = links[links["tier"] == "village"]
+    old = village.loc[village["helper"] == helper, "target"].item()
+    if old == target:
+        return True
+    team_old = [h for h in village.loc[village["target"] == old, "helper"] if h != helper]
+    team_new = list(village.loc[village["target"] == target, "helper"]) + [helper]
+    poor = _LOC.at[old, "poverty_class"] == "1"
+    if len(team_old) < (2 if poor else 1):
+        return False
+    if poor and not any(_PEOPLE.at[h, "rank"] == "section" for h in team_old):
+        return False
+    if len(team_new) > 4:
+        return False
+    unit = _PEOPLE.at[helper, "unit"]
+    level, seat = _UNITS.at[unit, "level"], _UNITS.at[unit, "locality"]
+    if level in ("county", "prefecture") and _up(seat, level) != _up(target, level):
+        return False
+    home = _PEOPLE.at[helper, "hometown"]
+    if home and _up(home, "county") is not None and _up(home, "county") == _up(target, "county"):
+        return False
+    return True
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(helper=st.sampled_from(_MOVABLE), target=st.sampled_from(_VILLAGES))
+def test_random_move_agrees_with_a_plain_oracle(tiny, helper: str, target: str) -> None:
+    report = check_plan(tiny, make_plan(tiny, move(helper, target)(hand_links())))
+    assert report.ok == _oracle_move_ok(helper, target), str(report)
