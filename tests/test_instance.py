@@ -187,3 +187,36 @@ def test_summary(tiny: Instance) -> None:
     assert "county 1, township 1, village 2" in s
     assert "部门帮县" in s and "nested in county" in s
     assert len(s.splitlines()) <= 30
+
+
+def test_position_derivation_rules(tiny_path: Path, tmp_path: Path) -> None:
+    d = tmp_path / "t"
+    shutil.copytree(tiny_path, d)
+    p = d / "localities.csv"
+    text = p.read_text("utf-8")
+    # a surveyed village keeps its own point and is not schematic
+    text = text.replace("106.5780,25.6210,schematic", "106.5780,25.6210,surveyed")
+    # a village without lon/lat and without children takes its township's position
+    text = text.replace("106.8110,25.3960,schematic", ",,")
+    p.write_text(text, "utf-8")
+    # without county polygons a county takes its children's mean
+    (d / "geometry" / "counties.geojson").unlink()
+    inst = read_instance(d)
+    pos = inst.positions
+    assert not pos.at["522728100202", "schematic"]
+    assert tuple(pos.loc["522728101202", ["lon", "lat"]]) == tuple(pos.loc["522728101000", ["lon", "lat"]])
+    assert pos.at["522728101202", "schematic"]
+    kids = inst.localities.index[inst.localities["parent"] == "522727000000"]
+    assert pos.at["522727000000", "lat"] == pytest.approx(pos.loc[kids, "lat"].mean())
+    assert pos.loc[["522727000000", "522700000000", "520000000000"], "schematic"].all()
+
+
+def test_geometry_from_geopackage(tiny_path: Path, tiny: Instance, tmp_path: Path) -> None:
+    d = tmp_path / "t"
+    shutil.copytree(tiny_path, d)
+    gdf = tiny.geometry("counties")
+    (d / "geometry" / "counties.geojson").unlink()
+    gdf.to_file(d / "geometry" / "geometry.gpkg", layer="counties", driver="GPKG")
+    inst = read_instance(d)
+    assert sorted(inst.geometry("counties")["code"]) == ["522727000000", "522728000000"]
+    pd.testing.assert_frame_equal(inst.positions, tiny.positions)

@@ -520,8 +520,9 @@ def _ancestors(loc: pd.DataFrame) -> pd.DataFrame:
 def derive_positions(loc: pd.DataFrame, geometry: dict[str, Any]) -> pd.DataFrame:
     """A position for every locality: its own lon/lat, else its polygon's centroid, else its children's mean.
 
-    Localities still without a position take their parent's (schematic). ``geometry`` maps a
-    level to a GeoDataFrame with ``code`` (and optionally ``schematic``) or is empty.
+    Localities still without a position take their parent's. Every derived position is
+    schematic (a stand-in, not a surveyed point), as is a locality's own position marked
+    ``schematic``. ``geometry`` maps a level to a GeoDataFrame with a ``code`` column.
     """
     lon = loc["lon"].astype(float).copy()
     lat = loc["lat"].astype(float).copy()
@@ -544,8 +545,7 @@ def derive_positions(loc: pd.DataFrame, geometry: dict[str, Any]) -> pd.DataFram
                 codes = g["code"].to_numpy()
                 lon[codes] = shapely.get_x(use)
                 lat[codes] = shapely.get_y(use)
-                sch = g["schematic"].fillna(False).astype(bool).to_numpy() if "schematic" in g.columns else False
-                schematic[codes] = sch
+                schematic[codes] = True  # a centroid stands in for the seat: not a surveyed point
         rows = loc.index[(loc["level"] == level) & lon.isna()]
         if len(rows) == 0:
             continue
@@ -554,13 +554,12 @@ def derive_positions(loc: pd.DataFrame, geometry: dict[str, Any]) -> pd.DataFram
             continue
         kids = loc.index[(loc["level"] == child_level) & lon.notna()]
         par = loc.loc[kids, "parent"]
-        frame = pd.DataFrame({"p": par.to_numpy(), "lon": lon[kids].to_numpy(), "lat": lat[kids].to_numpy(),
-                              "s": schematic[kids].to_numpy()})
-        g = frame.groupby("p").agg(lon=("lon", "mean"), lat=("lat", "mean"), s=("s", "any"))
+        frame = pd.DataFrame({"p": par.to_numpy(), "lon": lon[kids].to_numpy(), "lat": lat[kids].to_numpy()})
+        g = frame.groupby("p").agg(lon=("lon", "mean"), lat=("lat", "mean"))
         g = g[g.index.isin(rows)]
         lon[g.index] = g["lon"].to_numpy()
         lat[g.index] = g["lat"].to_numpy()
-        schematic[g.index] = g["s"].to_numpy()
+        schematic[g.index] = True
     for level in LEVELS[1:]:
         rows = loc.index[(loc["level"] == level) & lon.isna()]
         par = loc.loc[rows, "parent"]
