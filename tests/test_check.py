@@ -451,3 +451,51 @@ def _oracle_move_ok(helper: str, target: str) -> bool:
 def test_random_move_agrees_with_a_plain_oracle(tiny, helper: str, target: str) -> None:
     report = check_plan(tiny, make_plan(tiny, move(helper, target)(hand_links())))
     assert report.ok == _oracle_move_ok(helper, target), str(report)
+
+
+# --- the real Guizhou instance: the builder's 2012 links (an independent construction) ---------
+
+
+def _guizhou_2012_links() -> pd.DataFrame:
+    """The 2012 links the instance builder constructed (shipped as guizhou-2015's ended incumbents)."""
+    a = pd.read_csv(ROOT / "instances" / "guizhou-2015" / "incumbents.csv", dtype=str, keep_default_na=False)
+    return a.assign(start_year=2012, pinned=False)
+
+
+@pytest.mark.slow
+def test_guizhou_2012_links_pass_and_one_cadre_out_of_county_is_caught() -> None:
+    from matcher.instance import read_instance
+
+    inst = read_instance(ROOT / "instances" / "guizhou")
+    links = _guizhou_2012_links()
+    report = check_plan(inst, Plan.from_assignments(inst, links, {}))
+    assert report.ok and len(report.violations) == 0, report.text(limit=20)
+    assert report.links_checked == len(links) > 25_000
+    # a county bureau's staff member moved to a village of another county
+    unit_level = inst.people["unit"].map(inst.units["level"])
+    county_staff = set(inst.people.index[unit_level == "county"])
+    village = links[(links["tier"] == "village") & links["helper"].isin(county_staff)]
+    i = village.index[0]
+    helper, home_village = links.at[i, "helper"], links.at[i, "target"]
+    county = inst.localities.at[home_village, "county"]
+    other = inst.localities[(inst.localities["level"] == "village") & (inst.localities["county"] != county)
+                            & (inst.localities["kind"] == "village_committee")].index[0]
+    links.at[i, "target"] = other
+    report = check_plan(inst, Plan.from_assignments(inst, links, {}))
+    v = report.violations
+    assert ((v["rule"] == "stay_in_area") & (v["helper"] == helper) & (v["target"] == other)).sum() == 1
+
+
+@pytest.mark.slow
+def test_guizhou_2015_nobody_returns_to_the_place_of_the_ended_term() -> None:
+    from matcher.instance import read_instance
+
+    inst = read_instance(ROOT / "instances" / "guizhou-2015")
+    links = _guizhou_2012_links().assign(start_year=2015)
+    report = check_plan(inst, Plan.from_assignments(inst, links, {}))
+    v = report.violations
+    no_return = v[v["rule"] == "no_return"]
+    listed = set(inst.scheme["terms"]["no_return"])
+    want = links[links["tier"].isin(listed)]
+    assert set(zip(no_return["tier"], no_return["helper"], no_return["target"])) == set(
+        zip(want["tier"], want["helper"], want["target"]))

@@ -38,9 +38,11 @@ def check(
 
     lang = _lang(lang)
     console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 200  # piped to a file: do not fold the details into a narrow column
     try:
+        plan = Plan.load(plan_dir)  # first: a bad folder is reported before the instance is read
         inst = read_instance(instance)
-        plan = Plan.load(plan_dir)
         report = check_plan(inst, plan)
     except MatcherError as exc:
         typer.echo(f"error: {exc}", err=True)
