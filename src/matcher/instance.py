@@ -501,20 +501,26 @@ def _typed_frame(table: RawTable, key: str | None) -> pd.DataFrame:
 
 def _ancestors(loc: pd.DataFrame) -> pd.DataFrame:
     """The derived columns province/prefecture/county/township: each locality's ancestor codes."""
-    out = pd.DataFrame(index=loc.index, columns=list(ANCESTOR_LEVELS), dtype=object)
-    for level in LEVELS:
-        rows = loc.index[loc["level"] == level]
-        if len(rows) == 0:
-            continue
-        parents = loc.loc[rows, "parent"]
-        has_parent = parents.notna() & parents.isin(out.index)
-        for col in ANCESTOR_LEVELS:
-            vals = pd.Series(None, index=rows, dtype=object)
-            vals[has_parent] = out.loc[parents[has_parent].to_numpy(), col].to_numpy()
-            out.loc[rows, col] = vals.to_numpy()
-        if level in ANCESTOR_LEVELS:
-            out.loc[rows, level] = rows.to_numpy()
-    return out.astype("str").where(out.notna())
+    codes = loc.index.tolist()
+    parent_of = {c: (p if isinstance(p, str) else None) for c, p in zip(codes, loc["parent"].tolist(), strict=True)}
+    level_of = dict(zip(codes, loc["level"].tolist(), strict=True))
+    memo: dict[str, dict[str, str]] = {}
+    for start in codes:
+        path: list[str] = []
+        seen: set[str] = set()
+        c: str | None = start
+        while c is not None and c in level_of and c not in memo and c not in seen:
+            seen.add(c)
+            path.append(c)
+            c = parent_of.get(c)
+        base = dict(memo.get(c, {})) if c is not None else {}
+        for code in reversed(path):  # from the topmost down
+            base = dict(base)
+            if level_of[code] in ANCESTOR_LEVELS:
+                base[level_of[code]] = code
+            memo[code] = base
+    data = {lvl: pd.array([memo[c].get(lvl) for c in codes], dtype="str") for lvl in ANCESTOR_LEVELS}
+    return pd.DataFrame(data, index=loc.index)
 
 
 def derive_positions(loc: pd.DataFrame, geometry: dict[str, Any]) -> pd.DataFrame:
@@ -524,53 +530,54 @@ def derive_positions(loc: pd.DataFrame, geometry: dict[str, Any]) -> pd.DataFram
     schematic (a stand-in, not a surveyed point), as is a locality's own position marked
     ``schematic``. ``geometry`` maps a level to a GeoDataFrame with a ``code`` column.
     """
-    lon = loc["lon"].astype(float).copy()
-    lat = loc["lat"].astype(float).copy()
-    own = lon.notna() & lat.notna()
-    lon[~own] = float("nan")
-    lat[~own] = float("nan")
-    schematic = pd.Series(loc["position"].fillna("surveyed").to_numpy() == "schematic", index=loc.index)
+    codes = loc.index.tolist()
+    level_of = dict(zip(codes, loc["level"].tolist(), strict=True))
+    parent_of = {c: (p if isinstance(p, str) else None) for c, p in zip(codes, loc["parent"].tolist(), strict=True)}
+    pos: dict[str, tuple[float, float]] = {}
+    schematic: dict[str, bool] = {}
+    for c, x, y, kind in zip(codes, loc["lon"].astype(float).tolist(), loc["lat"].astype(float).tolist(),
+                             loc["position"].tolist(), strict=True):
+        if not (math.isnan(x) or math.isnan(y)):
+            pos[c] = (float(x), float(y))
+            schematic[c] = kind == "schematic"
+    children: dict[str, list[str]] = {}
+    for c in codes:
+        p = parent_of[c]
+        if p is not None:
+            children.setdefault(p, []).append(c)
     for level in reversed(LEVELS):
-        rows = loc.index[(loc["level"] == level) & lon.isna()]
-        if len(rows) == 0:
+        todo = [c for c in codes if level_of[c] == level and c not in pos]
+        if not todo:
             continue
         gdf = geometry.get(level)
         if gdf is not None and len(gdf) and "code" in gdf.columns:
-            g = gdf[gdf["code"].isin(rows)].drop_duplicates("code")
+            want = set(todo)
+            g = gdf[[c in want for c in gdf["code"]]].drop_duplicates("code")
             if len(g):
                 geoms = g.geometry.to_numpy()
                 cent = shapely.centroid(geoms)
                 inside = shapely.covers(geoms, cent)
                 use = np.where(inside, cent, shapely.point_on_surface(geoms))
-                codes = g["code"].to_numpy()
-                lon[codes] = shapely.get_x(use)
-                lat[codes] = shapely.get_y(use)
-                schematic[codes] = True  # a centroid stands in for the seat: not a surveyed point
-        rows = loc.index[(loc["level"] == level) & lon.isna()]
-        if len(rows) == 0:
-            continue
-        child_level = LEVELS[LEVELS.index(level) + 1] if level != LEVELS[-1] else None
-        if child_level is None:
-            continue
-        kids = loc.index[(loc["level"] == child_level) & lon.notna()]
-        par = loc.loc[kids, "parent"]
-        frame = pd.DataFrame({"p": par.to_numpy(), "lon": lon[kids].to_numpy(), "lat": lat[kids].to_numpy()})
-        g = frame.groupby("p").agg(lon=("lon", "mean"), lat=("lat", "mean"))
-        g = g[g.index.isin(rows)]
-        lon[g.index] = g["lon"].to_numpy()
-        lat[g.index] = g["lat"].to_numpy()
-        schematic[g.index] = True
+                for c, x, y in zip(g["code"], shapely.get_x(use), shapely.get_y(use), strict=True):
+                    if not (math.isnan(x) or math.isnan(y)):
+                        pos[c] = (float(x), float(y))
+                        schematic[c] = True  # a centroid stands in for the seat: not a surveyed point
+        for c in todo:
+            if c in pos:
+                continue
+            pts = [pos[k] for k in children.get(c, ()) if k in pos]
+            if pts:
+                pos[c] = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
+                schematic[c] = True
     for level in LEVELS[1:]:
-        rows = loc.index[(loc["level"] == level) & lon.isna()]
-        par = loc.loc[rows, "parent"]
-        ok = par.notna() & par.isin(loc.index)
-        rows, par = rows[ok.to_numpy()], par[ok].to_numpy()
-        lon[rows] = lon[par].to_numpy()
-        lat[rows] = lat[par].to_numpy()
-        schematic[rows] = True
-    schematic[lon.isna()] = True
-    return pd.DataFrame({"lon": lon.astype(float), "lat": lat.astype(float), "schematic": schematic.astype(bool)},
-                        index=loc.index)
+        for c in codes:
+            p = parent_of[c]
+            if level_of[c] == level and c not in pos and p in pos:
+                pos[c] = pos[p]
+                schematic[c] = True
+    nan = (float("nan"), float("nan"))
+    return pd.DataFrame({"lon": [pos.get(c, nan)[0] for c in codes], "lat": [pos.get(c, nan)[1] for c in codes],
+                         "schematic": [schematic.get(c, True) for c in codes]}, index=loc.index)
 
 
 def build_instance(folder: Path, tables: dict[str, RawTable], scheme: dict[str, Any],
@@ -582,29 +589,33 @@ def build_instance(folder: Path, tables: dict[str, RawTable], scheme: dict[str, 
     for col in ANCESTOR_LEVELS:
         loc[col] = anc[col]
 
+    anc_of = {lvl: dict(zip(anc.index.tolist(), anc[lvl].tolist(), strict=True)) for lvl in ANCESTOR_LEVELS}
+
+    def _na(v: Any) -> Any:
+        return v if isinstance(v, str) else None
+
     targets = _typed_frame(tables["targets"], "id")
     targets["poverty_class"] = targets["poverty_class"].fillna(0).astype("Int64")
     for col in ANCESTOR_LEVELS:
-        targets[col] = pd.Series([anc.at[c, col] if c in anc.index else None for c in targets["locality"]],
-                                 index=targets.index, dtype="str")
+        targets[col] = pd.array([_na(anc_of[col].get(c)) for c in targets["locality"].tolist()], dtype="str")
 
     units = _typed_frame(tables["units"], "id")
     head = units["headcount"].astype(float)
     units["strength"] = units["strength"].fillna(head).astype(float)
-    units["area"] = pd.Series(
-        [anc.at[seat, lvl] if seat in anc.index and lvl in ANCESTOR_LEVELS else None
-         for seat, lvl in zip(units["locality"], units["level"], strict=True)],
-        index=units.index, dtype="str")
+    units["area"] = pd.array(
+        [_na(anc_of[lvl].get(seat)) if lvl in ANCESTOR_LEVELS else None
+         for seat, lvl in zip(units["locality"].tolist(), units["level"].tolist(), strict=True)], dtype="str")
 
     people = _typed_frame(tables["people"], "id")
     inc = _typed_frame(tables["incumbents"], None)
 
     tree = nx.DiGraph()
-    for code, name, level in zip(loc.index, loc["name"], loc["level"], strict=True):
-        tree.add_node(code, name=name, level=level)
-    for code, parent in zip(loc.index, loc["parent"], strict=True):
-        if parent is not None and parent in loc.index:
-            tree.add_edge(parent, code)
+    codes = loc.index.tolist()
+    known = set(codes)
+    tree.add_nodes_from((c, {"name": n, "level": lv})
+                        for c, n, lv in zip(codes, loc["name"].tolist(), loc["level"].tolist(), strict=True))
+    tree.add_edges_from((p, c) for c, p in zip(codes, loc["parent"].tolist(), strict=True)
+                        if isinstance(p, str) and p in known)
 
     inst = Instance(folder, scheme, loc, targets, units, people, inc, tree, pd.DataFrame(),
                     geometry_files=geometry_files)
