@@ -104,6 +104,19 @@ def diagnose(ctx: Context, frames: dict[str, TierFrames]) -> list[Finding]:
                 out.append(Finding(tier.id, h, int(tier.links_min - n[h]), True,
                                    f"{nm} ({h}) must have {tier.links_min} link(s) in tier {tier.id} but has {int(n[h])} eligible target(s)",
                                    f"{nm}（{h}）在“{tier.name}”中应有 {tier.links_min} 个联系点，但符合条件的只有 {int(n[h])} 个"))
+        if tier.links_min > 0 and tier.helpers.table == "people" and tier.unit_share_max > 0:
+            head = pd.to_numeric(ctx.units["headcount"], errors="coerce").fillna(0)
+            cap = rules.unit_share_cap(head, tier.unit_share_max)
+            listed = f.helpers.groupby("unit").size()
+            for u, k in listed.items():
+                c = int(cap.get(u, 0))
+                if k > c:
+                    nm = str(ctx.units.at[u, "name"]) if u in ctx.units.index else u
+                    out.append(Finding(tier.id, u, int(k - c), True,
+                                       f"{nm} ({u}): {k} people must each take a link in tier {tier.id}, "
+                                       f"but at most {c} ({tier.unit_share_max:.0%} of headcount {int(head.get(u, 0))}) may",
+                                       f"{nm}（{u}）：{k} 人均须在“{tier.name}”中承担任务，但最多只能派出 {c} 人"
+                                       f"（编制 {int(head.get(u, 0))} 人的 {tier.unit_share_max:.0%}）"))
         total_min = tier.links_min * len(f.helpers)
         total_max = tier.coverage_max * len(f.targets) if tier.coverage == "full" else 10**12
         if total_min > total_max:
