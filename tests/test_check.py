@@ -159,6 +159,22 @@ def division_min_days(n: float):
     return edit
 
 
+def household_tier(inst) -> None:
+    """A tier over targets.csv nested in a people tier: an official helps a household or firm in his township."""
+    inst.scheme["tiers"].append({
+        "id": "household", "name": "处长帮户", "name_en": "officials help a household or firm",
+        "helpers": {"table": "people", "rank": ["division"]},
+        "targets": {"table": "targets", "kind": ["household", "enterprise"]},
+        "coverage": "full", "coverage_min": 1, "coverage_max": 1, "links_min": 0, "links_max": 1,
+        "nest_in": "township",
+    })
+
+
+HOUSEHOLD_LINKS = chain(add("household", "p01", "T03"),   # T03 lies in 董当村, in p01's township 边外镇
+                        add("household", "p02", "T01"),   # T01 lies in 沫阳镇, p02's township
+                        add("household", "p06", "T02"))   # T02 lies in 西凉乡, p06's township
+
+
 def _km(lon1, lat1, lon2, lat2) -> float:
     """The test's own great-circle distance (spherical law of cosines), independent of the checker's."""
     r = 6371.0088
@@ -202,6 +218,7 @@ class Case:
     uncovered: list[dict] = field(default_factory=list)
     header: dict = field(default_factory=dict)
     kind: str = "error"
+    valid_plan: Callable | None = None          # an edit of the hand plan that makes it valid on valid_instance
 
 
 CASES = [
@@ -229,6 +246,12 @@ CASES = [
     Case("official over his days", "budget", ("", "p04", ""), add("township", "p04", DONGJIA_T)),
     Case("official under his days", "budget", ("", "p05", ""), valid_instance=division_min_days(83),
          broken_instance=division_min_days(95)),
+    Case("household outside the official's township", "nesting", ("household", "p02", "T03"),
+         lambda a: swap("p01", "p02", "household")(a), valid_instance=household_tier, valid_plan=HOUSEHOLD_LINKS),
+    Case("household helped twice", "coverage_max", ("household", "", "T03"), add("household", "p05", "T03"),
+         valid_instance=household_tier, valid_plan=HOUSEHOLD_LINKS),
+    Case("household tier link to a village", "target_set", ("household", "p03", DONGJIA_V),
+         add("household", "p03", DONGJIA_V), valid_instance=household_tier, valid_plan=HOUSEHOLD_LINKS),
     Case("official outside his department's county", "nesting", ("township", "p06", MOYANG),
          move("p06", MOYANG, "township")),
     Case("county staff outside their county", "stay_in_area", ("village", "p22", DATING), move("p22", DATING)),
@@ -278,12 +301,13 @@ def _expected(case: Case, inst) -> tuple[str, str, str]:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule(tiny, case: Case) -> None:
     valid_inst = variant(tiny, case.valid_instance)
-    valid = check_plan(valid_inst, make_plan(valid_inst, hand_links()))
+    base = hand_links() if case.valid_plan is None else case.valid_plan(hand_links())
+    valid = check_plan(valid_inst, make_plan(valid_inst, base))
     assert valid.ok, str(valid)
     assert len(valid.violations) == 0, str(valid)
 
     broken_inst = variant(tiny, case.broken_instance or case.valid_instance)
-    links = hand_links()
+    links = base.copy()
     if case.break_plan is not None:
         links = case.break_plan(links)
     unc = pd.DataFrame(case.uncovered) if case.uncovered else None
