@@ -164,6 +164,10 @@ CASES: list[tuple[str, Edit, str, int | None, str | None]] = [
     ("scheme unknown key", replace_text(S, "coverage_max = 3", "coverage_mxa = 3"), S, 46, "tiers[2].coverage_mxa"),
     ("scheme wrong type", replace_text(S, "links_min = 0", 'links_min = "none"'), S, 32, "tiers[1].links_min"),
     ("scheme not utf-8", reencode(S, "gbk"), S, 1, None),
+    ("scheme filter column", replace_text(S, 'rank = ["division"]', 'rnk = ["division"]'), S, 42,
+     "tiers[2].helpers.rnk"),
+    ("scheme where column", replace_text(S, "where = { poverty_class = [1] }\nmin = 2", "where = { povrty = [1] }\nmin = 2"),
+     S, 72, "tiers[3].class_min[1].where.povrty"),
 ]
 
 

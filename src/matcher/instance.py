@@ -445,6 +445,9 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
         problems += scheme_problems
         try:
             problems += v.validate_tables(tables, scheme)
+            if not scheme_problems:
+                text = (folder / SCHEME).read_bytes().decode("utf-8-sig")
+                problems += v.check_scheme_columns(tables, scheme, text)
             if not any(p.severity == "error" for p in problems):
                 problems += v.check_geometry_codes(geometry_files, set(tables["localities"].col("code")))
         except Exception as exc:  # noqa: BLE001 - a bug in a check must still end as a clear error

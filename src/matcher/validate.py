@@ -80,7 +80,8 @@ def read_scheme_raw(folder: Path) -> tuple[dict[str, Any], list[Problem]]:
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         return {}, [Problem(SCHEME, int(m.group(1)) if m else None, None, f"not valid TOML: {exc}")]
-    return raw, [locate_scheme_key(text, p) for p in check_scheme_keys(raw)]
+    raw_problems = [locate_scheme_key(text, p) for p in check_scheme_keys(raw)]
+    return raw, raw_problems
 
 
 def locate_scheme_key(text: str, problem: Problem) -> Problem:
@@ -130,6 +131,65 @@ def check_scheme_keys(raw: dict[str, Any]) -> list[Problem]:
         return list(check_scheme(raw, SCHEME))
     except Exception as exc:  # noqa: BLE001 - a crash in the scheme check must not become a traceback
         return [Problem(SCHEME, None, None, f"the scheme could not be checked ({type(exc).__name__}: {exc})")]
+
+
+def _filter_columns(tables: Tables, table: str, helper: bool) -> set[str]:
+    """The columns a scheme filter may name on ``table`` (as the solver's frames hold them)."""
+    t = tables.get(table)
+    cols = set(t.header) if t is not None else set()
+    cols |= {KEYS.get(table, "")} - {""}
+    if table in ("localities", "targets"):
+        cols |= set(ANCESTOR_LEVELS) | {"locality"}
+    if table in ("units", "people"):
+        ucols = set(tables["units"].header) | {"area", "id", "seat"}
+        cols |= {f"unit_{c}" for c in ucols}
+    if table == "units":
+        cols |= {"area", "rank", "hometown", "skills", "languages", "seat"}
+    return cols
+
+
+def check_scheme_columns(tables: Tables, scheme: dict[str, Any], text: str = "") -> list[Problem]:
+    """Every column a scheme filter names exists in the table it filters (a misspelt column selects nothing).
+
+    Source: docs/scheme-format.md, filters (`column = [allowed values]` over the table's columns).
+    """
+    out: list[Problem] = []
+    tiers = scheme.get("tiers")
+    if not isinstance(tiers, list) or not all(t.usable for t in tables.values() if t.present):
+        return out
+
+    def check(flt: Any, table: str, helper: bool, path: str) -> None:
+        if not isinstance(flt, dict) or table not in TABLES or not tables[table].usable:
+            return
+        known = _filter_columns(tables, table, helper)
+        for col in flt:
+            if col != "table" and col not in known:
+                p = Problem(SCHEME, None, f"{path}.{col}",
+                            f"filter column '{col}' is not a column of {table}{_nearest(col, sorted(known))}; "
+                            f"expected a column of {tables[table].file}")
+                out.append(locate_scheme_key(text, p) if text else p)
+
+    for i, t in enumerate(tiers, start=1):
+        if not isinstance(t, dict):
+            continue
+        h = t.get("helpers") if isinstance(t.get("helpers"), dict) else {}
+        g = t.get("targets") if isinstance(t.get("targets"), dict) else {}
+        ht, tt = str(h.get("table", "people")), str(g.get("table", "localities"))
+        check(h, ht, True, f"tiers[{i}].helpers")
+        check(g, tt, False, f"tiers[{i}].targets")
+        for key in ("class_min", "composition", "quota"):
+            items = t.get(key) if isinstance(t.get(key), list) else []
+            for j, item in enumerate(items, start=1):
+                if isinstance(item, dict):
+                    check(item.get("where"), tt, False, f"tiers[{i}].{key}[{j}].where")
+                    if key == "composition":
+                        check(item.get("helper_where"), ht, True, f"tiers[{i}].{key}[{j}].helper_where")
+        elig = t.get("eligibility") if isinstance(t.get("eligibility"), dict) else {}
+        rbc = elig.get("rank_by_class") if isinstance(elig.get("rank_by_class"), list) else []
+        for j, item in enumerate(rbc, start=1):
+            if isinstance(item, dict):
+                check(item.get("where"), tt, False, f"tiers[{i}].eligibility.rank_by_class[{j}].where")
+    return out
 
 
 # --------------------------------------------------------------------------- files and columns
