@@ -103,7 +103,7 @@ def _departures(world: World, incumbents: list[dict[str, object]]) -> tuple[list
     next_id = max(int(p.id[1:]) for p in world.people)
     all_towns = sorted(c for c in county_of if c.endswith("000"))
     for p in sorted(leaving, key=lambda p: p.id):
-        if p.birth_year <= 2013 - 58:
+        if 2013 - p.birth_year >= 55 and rng.random() < 0.7:
             reason = "retired"
         else:
             reason = ["promoted", "ill", "transferred", "transferred", "promoted"][int(rng.integers(5))]
