@@ -200,6 +200,19 @@ _ZH = {
 }
 
 
+def _width(text: str) -> int:
+    """Columns a text takes on a terminal (CJK characters take two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """Pad to ``width`` terminal columns (left-aligned, or right-aligned)."""
+    fill = " " * max(0, width - _width(text))
+    return fill + text if right else text + fill
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
@@ -234,16 +247,20 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
     lines.append("")
     a = plan.assignments
     tk = (kpis or {}).get("tiers") or {}
+    names = {tid: (str(tk[tid].get("name") or tid) if zh else tid) if tid in tk else tid for tid in plan.tier_order}
+    w = max([_width(n) for n in names.values()] + [8]) + 2
     if zh:
-        lines.append(f"{'层级':<14}{'结对':>8}{'帮扶者':>8}  覆盖（对象 已覆盖/总数）")
+        lines.append(_pad("层级", w) + _pad("结对", 8, True) + _pad("帮扶者", 8, True) + "  覆盖（已覆盖/对象数）")
     else:
-        lines.append(f"{'tier':<14}{'links':>8}{'helpers':>8}  coverage (targets covered/all)")
+        lines.append(_pad("tier", w) + _pad("links", 8, True) + _pad("helpers", 8, True)
+                     + "  coverage (covered/targets)")
     for tid in plan.tier_order:
         sub = a[a["tier"] == tid]
         k = tk.get(tid)
-        label = (k.get("name") if zh else k.get("name_en")) if k else ""
-        cov = f"{k['covered']}/{k['targets']} ({_pct(k['coverage'])})" if k else ("?" if not zh else "未知")
-        lines.append(f"{tid:<14}{len(sub):>8}{sub['helper'].nunique():>8}  {cov}  {label}")
+        cov = f"{k['covered']}/{k['targets']} ({_pct(k['coverage'])})" if k else ("未知" if zh else "?")
+        label = "" if zh or not k else f"  {k.get('name_en', '')}"
+        lines.append(_pad(names[tid], w) + _pad(str(len(sub)), 8, True) + _pad(str(sub["helper"].nunique()), 8, True)
+                     + f"  {cov}{label}")
     n_unc = len(plan.uncovered)
     short = int(plan.uncovered["short"].astype(int).sum()) if n_unc else 0
     lines.append("")
@@ -251,7 +268,7 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
                  else f"Uncovered: {n_unc} target(s), {short} helper(s) short")
     if kpis:
         for tid, t in (kpis.get("class1_teams") or {}).items():
-            lines.append(f"{tid}：一类贫困对象工作队配齐 {t['complete']}/{t['targets']}" if zh
+            lines.append(f"{names.get(tid, tid)}：一类贫困对象工作队配齐 {t['complete']}/{t['targets']}" if zh
                          else f"{tid}: class-1 teams complete {t['complete']}/{t['targets']}")
         u = kpis.get("units") or {}
         if u:
@@ -264,7 +281,8 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
             lines.append(f"每人每年下基层天数（{d['n']} 人）：最少 {d['min']:.1f} 平均 {d['mean']:.1f} 最多 {d['max']:.1f}" if zh
                          else f"Days per person per year ({d['n']} people): min {d['min']:.1f} mean {d['mean']:.1f} "
                               f"max {d['max']:.1f}")
-        travel = ", ".join(f"{tid} {t['travel_km_total']:.0f} km ({t['travel_km_mean']:.1f})" for tid, t in tk.items())
+        travel = ("，" if zh else ", ").join(
+            f"{names.get(tid, tid)} {t['travel_km_total']:.0f} km ({t['travel_km_mean']:.1f})" for tid, t in tk.items())
         if travel:
             lines.append(("路程合计（平均每结对）：" if zh else "Travel total (mean per link): ") + travel)
         m = kpis.get("match") or {}
