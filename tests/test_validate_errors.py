@@ -108,6 +108,7 @@ CASES: list[tuple[str, Edit, str, int | None, str | None]] = [
     ("missing file", delete(P), P, None, None),
     ("missing column", drop_column("people", "rank"), P, 1, "rank"),
     ("missing column localities", drop_column("localities", "level"), L, 1, "level"),
+    ("no localities", lambda d: _write(d, "localities", _rows(d, "localities")[:1]), L, 2, None),
     ("row longer than header", append_cells("units", 4, "x", "y"), U, 4, None),
     ("not utf-8", reencode(P, "gbk"), P, 2, None),
     ("workbook and csv both", add_workbook, "instance.xlsx", None, None),
@@ -210,6 +211,23 @@ def test_unknown_tag_is_a_warning(broken: Path) -> None:
     inst = read_instance(broken)
     assert [(w.file, w.row, w.column, w.severity) for w in inst.warnings] == [("people.csv", 2, "skills", "warning")]
     assert "farming" in inst.warnings[0].message
+
+
+def test_misspelt_column_is_a_warning_and_kept(broken: Path) -> None:
+    replace_text("people.csv", "hometown,skills", "hometwon,skills")(broken)
+    inst = read_instance(broken)
+    assert [(w.file, w.row, w.column) for w in inst.warnings] == [("people.csv", 1, "hometwon")]
+    assert "did you mean 'hometown'" in inst.warnings[0].message
+    assert inst.people.at["p01", "hometwon"] == "520103000000"
+
+
+def test_tier_over_an_empty_table_is_a_warning(broken: Path) -> None:
+    (broken / "targets.csv").write_text("id,name,kind,locality\n", "utf-8")
+    replace_text("incumbents.csv", "county,D01,522728000000,2010\n", "")(broken)
+    replace_text("scheme.toml", 'targets = { table = "localities", level = ["county"], poverty_class = [1] }',
+                 'targets = { table = "targets", kind = ["enterprise"] }')(broken)
+    inst = read_instance(broken)
+    assert [(w.file, w.column) for w in inst.warnings] == [("scheme.toml", "tiers[1].targets.table")]
 
 
 def test_message_says_what_was_expected(broken: Path) -> None:

@@ -236,6 +236,57 @@ _TYPE_WORDS = {"text": "a value", "int": "a whole number", "float": "a number",
                "list": "a value (several separated by ';')", "enum": "a value"}
 
 
+def check_column_spelling(table: RawTable) -> list[Problem]:
+    """A header that looks like a misspelt known column is a warning (extra columns are otherwise kept).
+
+    Source: docs/instance-format.md ("Columns not listed below are kept and ignored").
+    """
+    if not table.usable:
+        return []
+    known = [c.name for c in TABLES[table.name]]
+    missing = [c for c in known if c not in table.header]
+    out = []
+    for h in table.header:
+        if h and h not in known:
+            m = difflib.get_close_matches(h, missing, n=1, cutoff=0.8)
+            if m:
+                out.append(Problem(table.file, 1, h, f"column '{h}' is not a known column and is kept as extra data; "
+                                                     f"did you mean '{m[0]}'?", "warning"))
+    return out
+
+
+def check_not_empty(tables: Tables) -> list[Problem]:
+    """An instance has at least its root locality; a tier's helper and target tables have rows.
+
+    Source: docs/instance-format.md (exactly one root); docs/scheme-format.md (tiers link tables).
+    """
+    out: list[Problem] = []
+    loc = tables["localities"]
+    if loc.usable and not loc.rows:
+        out.append(Problem(loc.file, 2, None, "no rows; expected at least the province"))
+    return out
+
+
+def check_tier_tables(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
+    """A tier that links a table the instance leaves empty can link nothing: a warning.
+
+    Source: docs/scheme-format.md, helpers.table / targets.table.
+    """
+    out: list[Problem] = []
+    tiers = scheme.get("tiers") if isinstance(scheme.get("tiers"), list) else []
+    for i, t in enumerate(tiers, start=1):
+        if not isinstance(t, dict):
+            continue
+        for side, default in (("helpers", "people"), ("targets", "localities")):
+            f = t.get(side) if isinstance(t.get(side), dict) else {}
+            name = f.get("table", default)
+            if name in tables and tables[name].readable and not tables[name].rows:
+                out.append(Problem(SCHEME, None, f"tiers[{i}].{side}.table",
+                                   f"tier '{t.get('id', i)}' links {name}, but {tables[name].file} has no rows",
+                                   "warning"))
+    return out
+
+
 def check_cells(table: RawTable) -> list[Problem]:
     """Required cells are filled, numbers are numbers and enums take one of their values.
 
@@ -576,7 +627,8 @@ def validate_tables(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
     """Every problem in an instance's tables (file and column problems first, then rows)."""
     out = check_tables_present(tables)
     for t in tables.values():
-        out += check_required_columns(t)
+        out += check_required_columns(t) + check_column_spelling(t)
+    out += check_not_empty(tables) + check_tier_tables(tables, scheme)
     for t in tables.values():
         if t.present:
             out += check_cells(t) + check_ranges(t) + check_unique_keys(t)
