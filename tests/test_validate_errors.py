@@ -230,6 +230,18 @@ def test_tier_over_an_empty_table_is_a_warning(broken: Path) -> None:
     assert [(w.file, w.column) for w in inst.warnings] == [("scheme.toml", "tiers[1].targets.table")]
 
 
+def test_geometry_layer_warnings(broken: Path) -> None:
+    g = broken / "geometry"
+    data = json.loads((g / "counties.geojson").read_text("utf-8"))
+    (g / "county.geojson").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    data["features"][0]["properties"]["code"] = "522728100000"  # a township in the counties layer
+    (g / "counties.geojson").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    inst = read_instance(broken)
+    got = sorted((w.file, w.row, w.column) for w in inst.warnings)
+    assert got == [("geometry/counties.geojson", 1, "code"), ("geometry/county.geojson", None, None)]
+    assert "did you mean 'counties'" in [w for w in inst.warnings if w.row is None][0].message
+
+
 def test_message_says_what_was_expected(broken: Path) -> None:
     cell("people", 4, "rank", "divison")(broken)
     (p,) = [p for p in _problems(broken) if p.column == "rank"]

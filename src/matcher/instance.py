@@ -448,8 +448,10 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
             if not scheme_problems:
                 text = (folder / SCHEME).read_bytes().decode("utf-8-sig")
                 problems += v.check_scheme_columns(tables, scheme, text)
-            if not any(p.severity == "error" for p in problems):
-                problems += v.check_geometry_codes(geometry_files, set(tables["localities"].col("code")))
+            loc = tables["localities"]
+            if loc.usable and "code" in loc.header:
+                levels = dict(zip(loc.col("code"), loc.col("level"), strict=True))
+                problems += v.check_geometry_codes(geometry_files, set(levels), levels)
         except Exception as exc:  # noqa: BLE001 - a bug in a check must still end as a clear error
             problems.append(Problem(str(folder), None, None, f"internal error while checking the instance "
                                                              f"({type(exc).__name__}: {exc}); please report it"))

@@ -590,16 +590,24 @@ def check_tags(tables: Tables) -> list[Problem]:
 # --------------------------------------------------------------------------- geometry
 
 
-def check_geometry_codes(files: dict[str, tuple[Path, str | None]], codes: set[str]) -> list[Problem]:
-    """Every geometry feature carries a ``code`` that is a locality code.
+def check_geometry_codes(files: dict[str, tuple[Path, str | None]], codes: set[str],
+                         levels: dict[str, str] | None = None) -> list[Problem]:
+    """Every geometry feature carries a ``code`` that is a locality code (of the layer's level: a warning).
 
-    Source: docs/instance-format.md, geometry/ (features keyed by code).
+    Source: docs/instance-format.md, geometry/ (features keyed by code; layers counties, townships, ...).
     """
     import pyogrio
 
+    from matcher.instance import GEOMETRY_LAYERS
+
+    layer_level = {v: k for k, v in GEOMETRY_LAYERS.items()}
     out = []
     for layer, (path, sub) in sorted(files.items()):
         name = f"geometry/{path.name}" + (f"[{sub}]" if sub else "")
+        if layer not in layer_level:
+            out.append(Problem(name, None, None, f"'{layer}' is not a known layer and is not used"
+                                                 f"{_nearest(layer, list(layer_level))}; expected one of "
+                                                 f"{', '.join(layer_level)}", "warning"))
         try:
             df = pyogrio.read_dataframe(path, layer=sub, read_geometry=False)
         except Exception as exc:  # noqa: BLE001 - an unreadable geometry file is one problem
@@ -617,6 +625,10 @@ def check_geometry_codes(files: dict[str, tuple[Path, str | None]], codes: set[s
             if c not in codes:
                 out.append(Problem(name, i + 1, "code", f"feature {i + 1} has code '{c}', which is not in "
                                                         "localities; expected a locality code"))
+            elif levels is not None and layer in layer_level and levels.get(c) != layer_level[layer]:
+                out.append(Problem(name, i + 1, "code", f"feature {i + 1} has code '{c}' of a {levels.get(c)}; "
+                                                        f"expected a {layer_level[layer]} in layer {layer}",
+                                   "warning"))
     return out
 
 
