@@ -14,6 +14,7 @@ docstring's first line states the rule and its second line the rule's source in 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -760,14 +761,14 @@ def rule_quota(ctx: Context) -> list[Violation]:
             continue
         counts = _counts(ctx.tier_links(tid), "target")
         need_each = max(1, int(math.ceil(tier.coverage_min - _ABS_TOL)))
-        for q in quotas:
+        for i, q in enumerate(quotas, start=1):
             hit, probs = ctx.view.targets_where(tier, q.get("where"), ctx.target_sets[tid])
             for p in probs:
                 ctx.scheme_problem(tid, p)
             covered = sum(1 for t in hit if counts.get(t, 0) >= need_each)
             need = int(q.get("min", 0) or 0)
             if covered < need:
-                declared = any((tid, t) in ctx.declared for t in hit)
+                declared = (tid, f"quota[{i}]") in ctx.declared or any((tid, t) in ctx.declared for t in hit)
                 out.append(Violation("quota", tid, "", "",
                                      f"quota {q.get('where')}: {covered} covered target(s), {need} required",
                                      f"配额 {q.get('where')}：已覆盖 {covered} 个，需要 {need} 个",
@@ -1134,6 +1135,10 @@ def rule_uncovered_list(ctx: Context) -> list[Violation]:
             out.append(Violation("uncovered_list", tid, "", target, f"tier '{tid}' is not a tier of the scheme",
                                  f"层级 '{tid}' 不存在"))
             continue
+        quota = re.fullmatch(r"quota\[(\d+)\]", target)
+        if quota is not None:
+            out.extend(_quota_row(ctx, tier, target, int(quota.group(1)), row))
+            continue
         if target not in ctx.target_sets[tid]:
             out.append(Violation("uncovered_list", tid, "", target, "listed as uncovered but not a target of the tier",
                                  "列为未覆盖，但不是该层级的对象"))
@@ -1164,6 +1169,28 @@ def rule_uncovered_list(ctx: Context) -> list[Violation]:
                                      f"{need[target]} and its team composition",
                                      f"列为未覆盖，但已有 {have} 名，满足规则要求的 {need[target]} 名及队伍构成"))
     return out
+
+
+def _quota_row(ctx: Context, tier: TierText, label: str, index: int, row: dict[str, Any]) -> list[Violation]:
+    """An uncovered.csv row ``quota[i]`` declares the shortfall of the tier's i-th quota (1-based)."""
+    quotas = tier.list_of("quota")
+    if not 1 <= index <= len(quotas):
+        return [Violation("uncovered_list", tier.id, "", label, f"tier '{tier.id}' has {len(quotas)} quota(s), no {label}",
+                          f"该层级只有 {len(quotas)} 个配额，没有 {label}")]
+    q = quotas[index - 1]
+    counts = _counts(ctx.tier_links(tier.id), "target")
+    need_each = max(1, int(math.ceil(tier.coverage_min - _ABS_TOL)))
+    hit, _ = ctx.view.targets_where(tier, q.get("where"), ctx.target_sets[tier.id])
+    real = int(q.get("min", 0) or 0) - sum(1 for t in hit if counts.get(t, 0) >= need_each)
+    try:
+        short = int(row.get("short"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        short = -1
+    if short != real or real <= 0:
+        return [Violation("uncovered_list", tier.id, "", label,
+                          f"{label} listed {short} short, the plan is {max(real, 0)} short of that quota",
+                          f"{label} 写缺 {short} 个，方案实缺 {max(real, 0)} 个")]
+    return []
 
 
 def _composition_short(ctx: Context, tier: TierText, target: str) -> bool:

@@ -241,6 +241,11 @@ class Plan:
     def __str__(self) -> str:
         return self.summary("en")
 
+    @property
+    def instance(self) -> Any:
+        """The instance the plan was made from or attached to (None after ``load`` until ``attach``)."""
+        return self._instance
+
     # --- files ----------------------------------------------------------------------------
     def attach(self, instance: Any) -> Plan:
         """Remember the instance (for KPIs in the summary and in plan.json); returns self."""
