@@ -83,3 +83,18 @@ def test_template_command(tmp_path: Path) -> None:
     assert wb.sheetnames == ["localities", "targets", "units", "people", "incumbents", "notes"]
     res = runner.invoke(app, ["template", str(out), "--lang", "fr"])
     assert res.exit_code == 2
+
+
+def test_long_lists_are_cut_per_file_unless_all(tiny_path: Path, tmp_path: Path) -> None:
+    d = tmp_path / "t"
+    shutil.copytree(tiny_path, d)
+    with (d / "people.csv").open("a", encoding="utf-8") as f:
+        for i in range(60):
+            f.write(f"x{i:02d},某{i},D01,staff,,X,1990,,,\n")
+    res = runner.invoke(app, ["validate", str(d)])
+    assert res.exit_code == 1
+    assert "60 error(s)" in res.output
+    assert "50. error row 75, column 'gender'" in res.output
+    assert "... and 10 more in this file (--all shows every problem)" in res.output
+    res = runner.invoke(app, ["validate", str(d), "--all"])
+    assert "60. error row 85, column 'gender'" in res.output and "more in this file" not in res.output

@@ -9,13 +9,15 @@ import typer
 from matcher.errors import InstanceError, Problem
 
 
-def _print_problems(problems: list[Problem], console: object) -> None:
+def _print_problems(problems: list[Problem], console: object, limit: int = 0) -> None:
+    """Print problems as a numbered list grouped by file (at most ``limit`` per file; 0 = all)."""
     from matcher.validate import problems_by_file
 
     n = 0
     for file, group in problems_by_file(problems).items():
         console.print(f"[bold]{file}[/bold]", highlight=False)  # type: ignore[attr-defined]
-        for p in group:
+        shown = group if limit <= 0 else group[:limit]
+        for p in shown:
             n += 1
             where = []
             if p.row is not None:
@@ -26,9 +28,15 @@ def _print_problems(problems: list[Problem], console: object) -> None:
             loc = ", ".join(where)
             console.print(f"  {n:>3}. {tag} {loc + ': ' if loc else ''}{p.message}",  # type: ignore[attr-defined]
                           highlight=False, markup=True, soft_wrap=True)
+        if len(shown) < len(group):
+            n += len(group) - len(shown)
+            console.print(f"       ... and {len(group) - len(shown)} more in this file "  # type: ignore[attr-defined]
+                          "(--all shows every problem)")
 
 
-def validate(path: Path = typer.Argument(..., help="instance folder or its instance.xlsx")) -> None:
+def validate(path: Path = typer.Argument(..., help="instance folder or its instance.xlsx"),
+             show_all: bool = typer.Option(False, "--all", help="print every problem (default: 50 per file)")
+             ) -> None:
     """Check an instance; print every problem by file (exit 1), or its summary (exit 0)."""
     from rich.console import Console
     from rich.markup import escape
@@ -44,7 +52,7 @@ def validate(path: Path = typer.Argument(..., help="instance folder or its insta
                          p.severity) for p in exc.problems]
         console.print(f"[red bold]{len(errors)} error(s)[/red bold] in {escape(str(path))}"
                       + (f", {len(exc.problems) - len(errors)} warning(s)" if len(exc.problems) > len(errors) else ""))
-        _print_problems(probs, console)
+        _print_problems(probs, console, 0 if show_all else 50)
         raise typer.Exit(1) from None
     console.print(escape(inst.summary()))
     if inst.warnings:
