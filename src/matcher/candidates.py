@@ -143,6 +143,7 @@ def _ancestor_frame(ctx: Context, codes: pd.Series, prefix: str) -> pd.DataFrame
     for lv in AREA_LEVELS:
         own = lvl == lv
         out.loc[own, prefix + lv] = codes[own]
+    out[prefix + "village"] = codes.where(lvl == "village", "")
     return out.where(out.notna(), "")
 
 
@@ -252,7 +253,7 @@ PAIR_COLUMNS = [
     "tier", "helper", "target", "unit", "rank", "unit_level", "unit_strength", "unit_headcount",
     "skills", "languages", "unit_function", "hometown", "seat",
     "poverty_class", "needs", "ethnic_groups", "locality",
-] + ["u_" + lv for lv in AREA_LEVELS] + ["t_" + lv for lv in AREA_LEVELS] + ["home_" + lv for lv in AREA_LEVELS]
+] + ["u_" + lv for lv in AREA_LEVELS] + ["t_" + lv for lv in AREA_LEVELS] + ["t_village"] + ["home_" + lv for lv in AREA_LEVELS]
 
 
 def build_tier_frames(ctx: Context, tier: Tier, parent: TierFrames | None = None) -> TierFrames:

@@ -269,6 +269,11 @@ def solve_problem(prob: AssignmentProblem, *, time_limit: float = 60.0, seed: in
         m.add(expr == val if name == "OPTIMAL" else expr <= val)
         if progress:
             progress("stage", {"term": term, "value": val / scale, "bound": bnd / scale, "status": name})
+    # a stage fixed with "<=" (not proven optimal) may still improve in later stages: report the final plan's values
+    final = term_values(prob, chosen)
+    for st_ in stages:
+        st_.value = final[st_.term]
+        st_.bound = min(st_.bound, st_.value)
     return Solution(chosen, stages, overall, f"cp-sat, lexicographic stages ({', '.join(terms) or 'feasibility'})")
 
 
@@ -358,11 +363,13 @@ def from_frames(ctx: Any, frames: dict[str, Any]) -> AssignmentProblem:
         if t.nest_in:
             parent = scheme.tier(t.nest_in)
             pf = frames[parent.id]
-            if parent.helpers.table == "units":
+            if True:
+                from matcher.rules import nesting_key
+
                 level = str(dict(parent.targets.columns).get("level", ("county",))[0])
                 pidx = {(h, g): i + offsets[parent.id] for i, (h, g) in enumerate(zip(pf.pairs["helper"], pf.pairs["target"]))}
                 pool = set(pf.helpers.index)
-                for i, (u, a) in enumerate(zip(p["unit"], p["t_" + level])):
+                for i, (u, a) in enumerate(zip(nesting_key(p, parent), p["t_" + level])):
                     if u in pool and (u, a) in pidx:
                         nest_child.append(i + offsets[t.id])
                         nest_parent.append(pidx[(u, a)])

@@ -285,14 +285,13 @@ def nesting(links: pd.DataFrame, tier: Tier, ctx: Context, plan: dict[str, pd.Da
     if not tier.nest_in or tier.nest_in not in plan:
         return _violations([])
     parent = ctx.scheme.tier(tier.nest_in)
-    if parent.helpers.table != "units":
-        return _violations([])
     plinks = plan[tier.nest_in]
     level = _parent_level(ctx, parent)
     parent_pool = _parent_units(ctx, parent)
     have = set(zip(plinks["helper"].astype(str), plinks["target"].astype(str)))
     rows = []
-    for h, t, u, anc in zip(links["helper"], links["target"], links["unit"], links["t_" + level]):
+    keys = links["helper"] if parent.helpers.table == "people" else links["unit"]
+    for h, t, u, anc in zip(links["helper"], links["target"], keys, links["t_" + level]):
         if u in parent_pool and (u, anc) not in have:
             rows.append(dict(rule="nesting", tier=tier.id, helper=h, target=t, amount=1,
                              message=f"{h}'s unit {u} does not help {anc} in tier {parent.id}",
@@ -313,12 +312,18 @@ def _parent_units(ctx: Context, parent: Tier) -> set[str]:
     return set(ctx.cache[key].index)
 
 
+def nesting_key(pairs: pd.DataFrame, parent: Tier) -> pd.Series:
+    """Who must hold the parent link: the helper himself when the parent tier links people, else his unit."""
+    return pairs["helper"] if parent.helpers.table == "people" else pairs["unit"]
+
+
 def nesting_eligible(pairs: pd.DataFrame, tier: Tier, parent: TierFrames) -> pd.Series:
     """Pairs of a nested tier whose (unit, ancestor) is a candidate of the parent tier, or whose unit is not nested."""
     level = str(dict(parent.tier.targets.columns).get("level", ("county",))[0])
     pool = set(parent.helpers.index)
     have = set(zip(parent.pairs["helper"], parent.pairs["target"]))
-    return pd.Series([(u not in pool) or ((u, a) in have) for u, a in zip(pairs["unit"], pairs["t_" + level])],
+    keys = nesting_key(pairs, parent.tier)
+    return pd.Series([(u not in pool) or ((u, a) in have) for u, a in zip(keys, pairs["t_" + level])],
                      index=pairs.index, dtype=bool)
 
 
