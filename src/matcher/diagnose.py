@@ -451,9 +451,9 @@ def diagnose(instance: Instance, *, exact: bool = True, max_pairs: int = 20000, 
                   f"符合条件的人员最多只能满足 {r.supply} 个，缺 {r.short} 人。")
     if not relaxation.empty:
         tot = int(relaxation["extra_helpers"].sum())
-        en.append(f"Cheapest relaxation by staffing: {tot} more eligible helper(s): "
+        en.append(f"Cheapest relaxation by staffing: at least {tot} more eligible helper(s) (counting bound): "
                   + "; ".join(f"{r.extra_helpers} in {r.area_name}" for r in relaxation.itertuples(index=False)) + ".")
-        zh.append(f"最少需增派符合条件的人员 {tot} 名：" + "；".join(
+        zh.append(f"按计数下界，至少需增派符合条件的人员 {tot} 名：" + "；".join(
             f"{r.area_name} {r.extra_helpers} 名" for r in relaxation.itertuples(index=False)) + "。")
     status, groups, info = ("not computed", [], {})
     relaxations: list[dict[str, Any]] = []

@@ -454,6 +454,123 @@ class Scenario:
 
         return self._with(Edit("set_plan_year", f"Plan year {year}.", f"规划年度改为 {year} 年。", apply))
 
+    # ------------------------------------------------------------------ slices
+
+    def within(self, areas: Sequence[str], *, departments: Sequence[str] | None = None) -> Scenario:
+        """Keep only the places inside ``areas`` (county or prefecture codes) and the helpers who serve them.
+
+        A slice for quick what-ifs and notebooks: county units of the kept counties stay whole; a
+        prefecture unit keeps a share of its people (and headcount) equal to the slice's share of its
+        prefecture's villages; province-level helpers are ``departments`` if given, else the units already
+        linked to the kept places in the first tier's incumbents, else the first units by id, one per
+        target of the first tier.
+        """
+        areas = [str(a) for a in areas]
+
+        def apply(inst: Instance) -> Instance:
+            _require(inst.localities, areas, "localities.csv", "area")
+            loc = inst.localities
+            inside = pd.Series(False, index=loc.index)
+            for a in areas:
+                lvl = str(loc.at[a, "level"])
+                inside |= loc[lvl].astype(str) == a if lvl in loc.columns else loc.index == a
+            keep_codes = set(loc.index[inside])
+            for a in areas:  # the ancestors, so the tree keeps one root
+                keep_codes |= {str(loc.at[a, lv]) for lv in ANCESTOR_LEVELS if lv in loc.columns
+                               and not pd.isna(loc.at[a, lv]) and str(loc.at[a, lv])}
+            locs = loc[loc.index.isin(keep_codes)]
+            villages = loc[loc["level"] == "village"]
+            kept_villages = villages[villages.index.isin(keep_codes)]
+            units = inst.units
+            area_of = units["area"].astype(str) if "area" in units.columns else units["locality"].astype(str)
+            tiers = inst.scheme.get("tiers", [])
+            first = tiers[0] if tiers else {}
+            kept_units: list[str] = []
+            frac: dict[str, float] = {}
+            for u, lvl in units["level"].items():
+                if lvl == "county" and area_of[u] in keep_codes:
+                    kept_units.append(u)
+                elif lvl == "prefecture" and area_of[u] in keep_codes:
+                    n_all = int((villages["prefecture"].astype(str) == area_of[u]).sum())
+                    n_in = int((kept_villages["prefecture"].astype(str) == area_of[u]).sum())
+                    if n_in:
+                        kept_units.append(u)
+                        frac[u] = n_in / max(n_all, 1)
+            provincial = units.index[units["level"] == "province"]
+            if departments is not None:
+                chosen = [str(d) for d in departments]
+            else:
+                inc = inst.incumbents
+                tier0 = str(first.get("id", ""))
+                linked = inc[(inc["tier"].astype(str) == tier0) & inc["target"].astype(str).isin(keep_codes)]
+                chosen = sorted(set(linked["helper"].astype(str)) & set(provincial))
+                if not chosen and first.get("helpers", {}).get("table") == "units":
+                    n_targets = int(locs["level"].isin(first.get("targets", {}).get("level", [])).sum())
+                    chosen = sorted(provincial)[:max(1, n_targets)]
+            kept_units += [d for d in chosen if d in units.index]
+            people = inst.people[inst.people["unit"].isin(kept_units)]
+            units_out = units.loc[[u for u in units.index if u in set(kept_units)]].copy()
+            # a department serves one county: scale its roster to the slice's size (division officials to
+            # townships, the others to villages), relative to an average county of the whole instance
+            from matcher.candidates import filter_mask
+
+            n_counties = max(1, int((loc["level"] == "county").sum()))
+            kept_counties = max(1, int((locs["level"] == "county").sum()))
+            rank_frac: dict[str, float] = {}
+            for t in tiers:
+                if t.get("helpers", {}).get("table") != "people" or t.get("targets", {}).get("table") != "localities":
+                    continue
+                flt = {k: v for k, v in t["targets"].items() if k != "table"}
+                n_all = int(filter_mask(loc, flt).sum()) / n_counties
+                n_in = int(filter_mask(locs, flt).sum()) / kept_counties
+                for r in t["helpers"].get("rank", []):
+                    rank_frac.setdefault(str(r), min(1.0, n_in / max(n_all, 1e-9)))
+            for d in chosen:
+                if d in units_out.index:
+                    frac.setdefault(d, -1.0)
+            home = people["hometown"].astype(str) if "hometown" in people.columns else pd.Series("", index=people.index)
+            home_in = home.isin(keep_codes) | home.map(lambda h: any(h.startswith(a[:6]) for a in areas if a.endswith("000000")))
+            drop: list[str] = []
+            for u, f in frac.items():
+                mine = people[people["unit"] == u]
+                keep_n = 0
+                for rank, group in mine.groupby("rank"):
+                    share = f if f >= 0 else rank_frac.get(str(rank), 1.0)
+                    order = sorted(group.index, key=lambda i: (bool(home_in[i]), i))
+                    k = int(round(len(order) * share))
+                    drop += order[k:]
+                    keep_n += k
+                units_out.at[u, "headcount"] = max(keep_n, int(round(int(units_out.at[u, "headcount"])
+                                                                      * keep_n / max(len(mine), 1))))
+            people = people.drop(index=drop)
+            # a kept unit seated outside the slice (a prefecture bureau in the prefecture's seat district)
+            # is re-seated at the first kept county, so its area and travel are measured inside the slice
+            first_county = sorted(locs.index[locs["level"] == "county"])
+            for u in units_out.index:
+                if str(units_out.at[u, "level"]) != "province" and str(units_out.at[u, "locality"]) not in keep_codes \
+                        and first_county:
+                    units_out.at[u, "locality"] = first_county[0]
+            helpers = set(people.index) | set(units_out.index)
+            inc = inst.incumbents
+            inc = inc[inc["helper"].astype(str).isin(helpers)].reset_index(drop=True)
+            targets = inst.targets
+            if len(targets):
+                targets = targets[targets["locality"].astype(str).isin(keep_codes)]
+                inc = inc[inc["target"].astype(str).isin(keep_codes | set(targets.index))].reset_index(drop=True)
+            else:
+                inc = inc[inc["target"].astype(str).isin(keep_codes)].reset_index(drop=True)
+            changes: dict[str, Any] = {"localities": locs, "units": units_out, "people": people,
+                                       "incumbents": inc, "targets": targets}
+            if getattr(inst, "positions", None) is not None:  # seats of provincial units stay for travel
+                seats = set(units_out["locality"].astype(str))
+                changes["positions"] = inst.positions[inst.positions.index.isin(keep_codes | seats)]
+            if getattr(inst, "tree", None) is not None:
+                changes["tree"] = inst.tree.subgraph(keep_codes).copy()
+            return _replace(inst, **changes)
+
+        return self._with(Edit("within", f"Keep only {', '.join(areas)} and the helpers who serve them.",
+                               f"只保留 {'、'.join(areas)} 及其帮扶力量。", apply))
+
     # ------------------------------------------------------------------ use
 
     def forbidden_links(self) -> set[tuple[str, str, str]]:
