@@ -94,7 +94,7 @@ def test_long_lists_are_cut_per_file_unless_all(tiny_path: Path, tmp_path: Path)
     res = runner.invoke(app, ["validate", str(d)])
     assert res.exit_code == 1
     assert "60 error(s)" in res.output
-    assert "50. error row 75, column 'gender'" in res.output
+    assert "50. error row 74, column 'gender'" in res.output
     assert "... and 10 more in this file (--all shows every problem)" in res.output
     res = runner.invoke(app, ["validate", str(d), "--all"])
-    assert "60. error row 85, column 'gender'" in res.output and "more in this file" not in res.output
+    assert "60. error row 84, column 'gender'" in res.output and "more in this file" not in res.output
