@@ -615,7 +615,7 @@ def rule_known_tier(ctx: Context) -> list[Violation]:
 
     Source: scheme.toml [[tiers]]: the program's tiers (部门帮县、处长联乡、干部驻村).
     """
-    out = []
+    out: list[Violation] = []
     for tid, helper, target in zip(ctx.links["tier"], ctx.links["helper"], ctx.links["target"]):
         if tid not in ctx.tiers:
             out.append(Violation("known_tier", tid, helper, target,
@@ -629,7 +629,7 @@ def rule_helper_pool(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: 省直部门帮县, 处级干部联乡, 干部驻村 (each tier has its own helpers).
     """
-    out = []
+    out: list[Violation] = []
     for tid, helper, target in zip(ctx.links["tier"], ctx.links["helper"], ctx.links["target"]):
         if tid not in ctx.tiers or (tid, helper, target) in ctx.exempt:
             continue
@@ -648,7 +648,7 @@ def rule_target_set(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: 88个县, 1446个乡镇, 17672个村 (each tier has its own targets).
     """
-    out = []
+    out: list[Violation] = []
     for tid, helper, target in zip(ctx.links["tier"], ctx.links["helper"], ctx.links["target"]):
         if tid not in ctx.tiers or (tid, helper, target) in ctx.exempt:
             continue
@@ -677,7 +677,7 @@ def rule_coverage(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: 全覆盖 (every county, township and village), 一类贫困村 two staff each.
     """
-    out = []
+    out: list[Violation] = []
     for tid, tier in ctx.tiers.items():
         if tier.coverage != "full":
             continue
@@ -694,7 +694,8 @@ def rule_coverage(ctx: Context) -> list[Violation]:
             tail = " (declared in uncovered.csv)" if declared else " (not declared in uncovered.csv)"
             out.append(Violation("coverage", tid, "", target,
                                  f"{have} helper(s), {need} required: {need - have} short{tail}",
-                                 f"已有 {have} 名，需要 {need} 名，缺 {need - have} 名" + ("（已在未覆盖清单中说明）" if declared else "（未在未覆盖清单中说明）"),
+                                 f"已有 {have} 名，需要 {need} 名，缺 {need - have} 名"
+                                 + ("（已在未覆盖清单中说明）" if declared else "（未在未覆盖清单中说明）"),
                                  kind))
     return out
 
@@ -704,7 +705,7 @@ def rule_coverage_max(ctx: Context) -> list[Violation]:
 
     Source: scheme.toml coverage_max (spread helpers: Guizhou 2012 帮联驻 full coverage with few per place).
     """
-    out = []
+    out: list[Violation] = []
     for tid, tier in ctx.tiers.items():
         if tier.coverage_max is None:
             continue
@@ -722,7 +723,7 @@ def rule_composition(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: teams in class-1 poor villages (一类贫困村工作组) include a section-level cadre.
     """
-    out = []
+    out: list[Violation] = []
     for tid, tier in ctx.tiers.items():
         rules = tier.list_of("composition")
         if not rules:
@@ -754,7 +755,7 @@ def rule_quota(ctx: Context) -> list[Violation]:
 
     Source: Xuchang Jian'an 万人助企联乡帮村: enterprises helped by category (困难、成长、升级企业).
     """
-    out = []
+    out: list[Violation] = []
     for tid, tier in ctx.tiers.items():
         quotas = tier.list_of("quota")
         if not quotas:
@@ -781,7 +782,7 @@ def rule_links_min(ctx: Context) -> list[Violation]:
 
     Source: Baoxing 挂包帮: each county leader links one township, one village and one poor household.
     """
-    out = []
+    out: list[Violation] = []
     for tid, tier in ctx.tiers.items():
         if tier.links_min <= 0:
             continue
@@ -800,7 +801,7 @@ def rule_links_max(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: 每名处级干部联系一个乡镇 (one township per official).
     """
-    out = []
+    out: list[Violation] = []
     for tid, tier in ctx.tiers.items():
         if tier.links_max is None:
             continue
@@ -818,7 +819,7 @@ def rule_unit_share(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: a unit keeps its own work going (at most a third of its staff stationed at once).
     """
-    out = []
+    out: list[Violation] = []
     units = ctx.view.units
     heads = ctx.view.col("units", "headcount")
     for tid, tier in ctx.tiers.items():
@@ -830,15 +831,17 @@ def rule_unit_share(ctx: Context) -> list[Violation]:
         for unit, n in sorted(per_unit.items()):
             if unit not in units.index or "headcount" not in units:
                 continue
-            head = heads.get(unit)
-            if _is_missing(head):
+            raw_head = heads.get(unit)
+            if _is_missing(raw_head):
                 continue
-            cap = math.floor(tier.unit_share_max * float(head) + 1e-9)
+            head = float(raw_head)  # type: ignore[arg-type]  # not missing: a number
+            cap = math.floor(tier.unit_share_max * head + 1e-9)
             if n > cap:
                 out.append(Violation("unit_share", tid, unit, "",
                                      f"unit {unit} has {n} people linked, at most {cap} "
-                                     f"({tier.unit_share_max:g} of headcount {_fmt(float(head))})",
-                                     f"单位 {unit} 派出 {n} 人，上限 {cap} 人（编制 {_fmt(float(head))} 人的 {tier.unit_share_max:g}）"))
+                                     f"({tier.unit_share_max:g} of headcount {_fmt(head)})",
+                                     f"单位 {unit} 派出 {n} 人，上限 {cap} 人"
+                                     f"（编制 {_fmt(head)} 人的 {tier.unit_share_max:g}）"))
     return out
 
 
@@ -876,7 +879,7 @@ def rule_budget(ctx: Context) -> list[Violation]:
         days[helper] += link_days(ctx, tier, helper, target)
         if tier.visit_days > 0:
             counted.add(helper)
-    out = []
+    out: list[Violation] = []
     for helper in sorted(counted):
         rank = str(ctx.view.col("people", "rank").get(helper))
         limits = budget.get(rank)
@@ -898,7 +901,7 @@ def rule_nesting(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: 部门帮县、处长联乡 (a department's officials link townships of its county).
     """
-    out = []
+    out: list[Violation] = []
     for tid, tier in ctx.tiers.items():
         parent_id = tier.nest_in
         if parent_id is None:
@@ -942,7 +945,7 @@ def rule_stay_in_area(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: county staff are stationed in their own county, prefecture staff in their prefecture.
     """
-    out = []
+    out: list[Violation] = []
     units = ctx.view.units
     for tid, tier in ctx.tiers.items():
         rule = tier.eligibility.get("stay_in_area") or {}
@@ -972,7 +975,7 @@ def rule_hometown_avoid(ctx: Context) -> list[Violation]:
 
     Source: cadre avoidance (任职回避): no posting in one's home county.
     """
-    out = []
+    out: list[Violation] = []
     people = ctx.view.people
     if "hometown" not in people:
         return out
@@ -1000,7 +1003,7 @@ def rule_max_distance(ctx: Context) -> list[Violation]:
 
     Source: scheme.toml eligibility.max_distance_km (helpers within reach of their place).
     """
-    out = []
+    out: list[Violation] = []
     for tid, tier in ctx.tiers.items():
         limit = float(tier.eligibility.get("max_distance_km", 0) or 0)
         if limit <= 0:
@@ -1020,7 +1023,7 @@ def rule_rank_by_class(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: class-1 poor villages get section-level cadres and staff stationed full time.
     """
-    out = []
+    out: list[Violation] = []
     people = ctx.view.people
     for tid, tier in ctx.tiers.items():
         rules = tier.eligibility.get("rank_by_class") or []
@@ -1057,7 +1060,7 @@ def rule_incumbent_kept(ctx: Context) -> list[Violation]:
     for tid, h, t, pinned, start in zip(ctx.links["tier"], ctx.links["helper"], ctx.links["target"],
                                         ctx.links["pinned"], ctx.links["start_year"]):
         have.setdefault((tid, h, t), (bool(pinned), start))
-    out = []
+    out: list[Violation] = []
     for key, start in sorted(ctx.in_force.items()):
         tid, h, t = key
         if key not in have:
@@ -1080,7 +1083,7 @@ def rule_pinned(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 2012 帮联驻: 一驻三年不变 (only a link whose term runs on is kept as it is).
     """
-    out = []
+    out: list[Violation] = []
     for tid, h, t, pinned in zip(ctx.links["tier"], ctx.links["helper"], ctx.links["target"], ctx.links["pinned"]):
         if pinned and not (ctx.terms.pin_incumbents and (tid, h, t) in ctx.in_force):
             out.append(Violation("pinned", tid, h, t, "marked pinned but not an incumbent link in force",
@@ -1096,7 +1099,7 @@ def rule_start_year(ctx: Context) -> list[Violation]:
     year = ctx.terms.plan_year
     if year is None:
         return []
-    out = []
+    out: list[Violation] = []
     for tid, h, t, pinned, start in zip(ctx.links["tier"], ctx.links["helper"], ctx.links["target"],
                                         ctx.links["pinned"], ctx.links["start_year"]):
         if pinned:
@@ -1112,7 +1115,7 @@ def rule_no_return(ctx: Context) -> list[Violation]:
 
     Source: Guizhou 帮联驻 rotation: after the three-year term cadres rotate (轮换), not back to the same place.
     """
-    out = []
+    out: list[Violation] = []
     for tid, h, t in zip(ctx.links["tier"], ctx.links["helper"], ctx.links["target"]):
         if tid in ctx.terms.no_return and (tid, h, t) in ctx.ended:
             out.append(Violation("no_return", tid, h, t, "the helper's term at this target has ended; no return",
@@ -1125,7 +1128,7 @@ def rule_uncovered_list(ctx: Context) -> list[Violation]:
 
     Source: docs/plan-format.md uncovered.csv (an honest plan declares every shortfall).
     """
-    out = []
+    out: list[Violation] = []
     unc = ctx.plan.uncovered
     if unc is None or not len(unc):
         return out
@@ -1145,7 +1148,7 @@ def rule_uncovered_list(ctx: Context) -> list[Violation]:
             continue
         have = _counts(ctx.tier_links(tid), "target").get(target, 0)
         try:
-            assigned, required, short = int(row.get("assigned")), int(row.get("required")), int(row.get("short"))
+            assigned, required, short = (int(str(row.get(k))) for k in ("assigned", "required", "short"))
         except (TypeError, ValueError):
             out.append(Violation("uncovered_list", tid, "", target, "required/assigned/short are not integers",
                                  "required/assigned/short 不是整数"))
@@ -1183,7 +1186,7 @@ def _quota_row(ctx: Context, tier: TierText, label: str, index: int, row: dict[s
     hit, _ = ctx.view.targets_where(tier, q.get("where"), ctx.target_sets[tier.id])
     real = int(q.get("min", 0) or 0) - sum(1 for t in hit if counts.get(t, 0) >= need_each)
     try:
-        short = int(row.get("short"))  # type: ignore[arg-type]
+        short = int(str(row.get("short")))
     except (TypeError, ValueError):
         short = -1
     if short != real or real <= 0:
@@ -1212,7 +1215,7 @@ def rule_distance(ctx: Context) -> list[Violation]:
 
     Source: docs/plan-format.md distance_km (travel is what the time budget and the travel objective use).
     """
-    out = []
+    out: list[Violation] = []
     if "distance_km" not in ctx.links:
         return out
     for tid, h, t, km in zip(ctx.links["tier"], ctx.links["helper"], ctx.links["target"], ctx.links["distance_km"]):
@@ -1334,10 +1337,9 @@ class CheckReport:
             head += f"；{w} 项提示" if zh else f"; {w} warning(s)"
         lines = [head]
         rows = self.violations if limit is None else self.violations.head(limit)
-        for r in rows.itertuples(index=False):
-            where = ", ".join(x for x in (f"tier={r.tier}" if r.tier else "", f"helper={r.helper}" if r.helper else "",
-                                          f"target={r.target}" if r.target else "") if x)
-            lines.append(f"[{r.kind}] {r.rule} {where}: {r.detail_zh if zh else r.detail}")
+        for r in rows.to_dict("records"):
+            where = ", ".join(f"{k}={r[k]}" for k in ("tier", "helper", "target") if r[k])
+            lines.append(f"[{r['kind']}] {r['rule']} {where}: {r['detail_zh'] if zh else r['detail']}")
         if limit is not None and len(self.violations) > limit:
             lines.append(f"... 另有 {len(self.violations) - limit} 项" if zh
                          else f"... and {len(self.violations) - limit} more")

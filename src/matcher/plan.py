@@ -150,7 +150,8 @@ class Plan:
         dist = pd.to_numeric(a["distance_km"], errors="coerce").astype(float)
         todo = dist.isna()
         if todo.any():
-            dist[todo] = [view.distance_km(h, t) for h, t in zip(a.loc[todo, "helper"], a.loc[todo, "target"])]
+            dist[todo] = pd.Series([view.distance_km(h, t) for h, t in zip(a.loc[todo, "helper"], a.loc[todo, "target"])],
+                                   index=dist.index[todo], dtype=float)
         a["distance_km"] = dist
         problems = _typed_columns(a, "assignments")
         if problems:
@@ -391,7 +392,9 @@ def _typed_columns(a: pd.DataFrame, file: str, from_text: bool = False) -> list[
             problems.append(Problem(file, None, col, "column missing"))
     if problems:
         return problems
-    years, pins, floats = [], [], {c: [] for c in ("distance_km", *_COSTS)}
+    years: list[int] = []
+    pins: list[bool] = []
+    floats: dict[str, list[float]] = {c: [] for c in ("distance_km", *_COSTS)}
     for i, (y, p) in enumerate(zip(a["start_year"], a["pinned"]), start=2):
         try:
             if isinstance(y, str):

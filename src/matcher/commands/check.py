@@ -53,11 +53,12 @@ def check(
         table = Table(title="违规清单" if lang == "zh" else "Violations", show_lines=False)
         for col in ("kind", "rule", "tier", "helper", "target", "detail"):
             table.add_column(col, overflow="fold")
-        for r in shown.itertuples(index=False):
-            style = _KIND_STYLE.get(r.kind, "")
-            table.add_row(f"[{style}]{escape(r.kind)}[/{style}]" if style else escape(r.kind), escape(r.rule),
-                          escape(r.tier), escape(r.helper), escape(r.target),
-                          escape(r.detail_zh if lang == "zh" else r.detail))
+        for r in shown.to_dict("records"):
+            kind = str(r["kind"])
+            style = _KIND_STYLE.get(kind, "")
+            table.add_row(f"[{style}]{escape(kind)}[/{style}]" if style else escape(kind), escape(str(r["rule"])),
+                          escape(str(r["tier"])), escape(str(r["helper"])), escape(str(r["target"])),
+                          escape(str(r["detail_zh"] if lang == "zh" else r["detail"])))
         console.print(table)
         if len(shown) < len(v):
             console.print(f"... {len(v) - len(shown)} more (use --limit 0 to see all)")
