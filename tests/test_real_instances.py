@@ -66,13 +66,18 @@ def test_every_guizhou_county_has_a_polygon_holding_its_townships(gz: dict[str, 
     loc = gz["localities"]
     assert set(polys) == set(loc.code[loc.level == "county"])
     assert all(p.is_valid for p in polys.values())
-    renamed = {f["properties"]["code"]: f["properties"]["name"] for f in fc["features"]}
+    renamed = {f["properties"]["code"]: f["properties"]["source_name"] for f in fc["features"]}
+    names = {f["properties"]["code"]: f["properties"]["name"] for f in fc["features"]}
+    assert names == dict(zip(loc.code[loc.level == "county"], loc.name[loc.level == "county"]))
     assert renamed["520281000000"] == "盘县" and renamed["520204000000"] == "水城县"
     assert renamed["520581000000"] == "黔西县" and renamed["522302000000"] == "兴仁县"
     tw = loc[loc.level == "township"]
     inside = [polys[p].buffer(1e-6).contains(Point(float(x), float(y))) for p, x, y in zip(tw.parent, tw.lon, tw.lat)]
     assert all(inside)
     assert (loc.position[loc.level.isin(["township", "village"])] == "schematic").all()
+    pf = json.loads((GZ / "geometry" / "prefectures.geojson").read_text(encoding="utf-8"))
+    assert sorted(f["properties"]["code"] for f in pf["features"]) == sorted(loc.code[loc.level == "prefecture"])
+    assert all(shape(f["geometry"]).is_valid for f in pf["features"])
 
 
 def test_default_guizhou_is_feasible_by_counting() -> None:

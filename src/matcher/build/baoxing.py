@@ -286,7 +286,7 @@ def write_baoxing(cd: PackageReader, ec: PackageReader, out: Path, geometry: Pat
     write_csv(out / "units.csv", UNIT_COLUMNS + ["kind"], units)
     write_csv(out / "people.csv", PEOPLE_COLUMNS, people)
     write_csv(out / "targets.csv", TARGET_COLUMNS, targets)
-    write_geometry(out, [geo.shape], geo.places)
+    write_geometry(out, [geo.shape], geo.places, {d.code: d.name for d in geo.divisions})
 
 
 def _village_name(geo: object, code: str) -> str:

@@ -78,7 +78,6 @@ def guizhou_counts(folder: Path, village_kinds: tuple[str, ...] = ("village_comm
 
 def feasibility_problems(folder: Path) -> list[str]:
     """Why the village and township tiers can be filled, whatever departments the solver sends where.
-
     Source: 干部驻村 with county staff staying in their county and prefecture staff in their
     prefecture: if, in every prefecture, the counties' shortfalls beyond their own agencies'
     staff add up to no more than the prefecture agencies' staff, every village slot can be
@@ -120,7 +119,6 @@ def village_shortage(folder: Path, village_kinds: tuple[str, ...]) -> int:
 
 def witness_problems(folder: Path, links: pd.DataFrame) -> list[str]:
     """Check a Guizhou plan (tier, helper, target rows) against the default scheme's hard rules.
-
     Source: the 2012 links the generator builds (shipped as guizhou-2015's incumbents) are the
     witness that the default instance is feasible: full coverage, class-1 minimums and
     composition, one link per helper, nesting, stay-in-area, hometown avoidance, unit share.

@@ -38,7 +38,6 @@ def _dlon(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def wgs84_to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply the GCJ-02 obfuscation (the published forward formula) to WGS84 degrees.
-
     Source: the GCJ-02 datum of Chinese web maps (the formula circulated as eviltransform).
     """
     lon = np.asarray(lon, dtype=float)
@@ -55,7 +54,6 @@ def wgs84_to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def gcj02_to_wgs84(lon: np.ndarray, lat: np.ndarray, tol_deg: float = 1e-10, max_iter: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Invert GCJ-02 to WGS84 by fixed-point iteration of the forward transform (error far below 1 m).
-
     Source: echarts county polygons are drawn in GCJ-02, matcher's instances are WGS84.
     """
     glon = np.asarray(lon, dtype=float)
@@ -110,7 +108,6 @@ def pad12(code: str) -> str:
 
 def township_kind(name: str) -> str:
     """The kind of a township-level unit from its name: 街道 subdistrict, 民族乡 ethnic, 镇 town, 乡 township.
-
     Source: the statistical division names (乡、民族乡、镇、街道).
     """
     if name.endswith("街道") or name.endswith("街道办事处"):
@@ -126,7 +123,6 @@ def township_kind(name: str) -> str:
 
 def village_kind(code12: str) -> str:
     """A village-level unit's kind from its code: digits 10-12 in 001-199 residents' committee, 200-399 village committee.
-
     Source: 统计用区划代码编制规则 (居委会 001-199, 村委会 200-399).
     """
     tail = int(code12[9:12])
@@ -286,7 +282,6 @@ def read_county_shapes(reader: PackageReader, files: list[str], counties: list[D
 
 def point_in(poly: BaseGeometry, seed: int, near: tuple[float, float] | None = None, sigma_deg: float = 0.02) -> tuple[float, float]:
     """A deterministic schematic point inside ``poly``, seeded by a locality code.
-
     Source: positions are not in the divisions data; a stand-in point keeps maps and distances
     plausible (``position = schematic``). With ``near`` the point is drawn around it (a village
     near its township); after a few misses it falls back to the whole polygon.

@@ -1,6 +1,6 @@
 """Guizhou 帮联驻 (2012) on the 2023 map: geography, synthetic rosters, a feasible 2012 plan, term variants.
 
-Source: 贵州日报 2012: 101个省直部门挂帮88个县, 2829名处级干部联系1446个乡镇,
+Source: 贵州日报 2012-12-05: 101个省直部门挂帮88个县, 2829名处级干部联系1446个乡镇,
 23168名县级以上机关单位干部进驻17672个行政村; 一驻三年不变; 一类贫困村每村2人.
 """
 
@@ -118,8 +118,7 @@ def _largest_remainder(total: int, weights: list[float], caps: list[int] | None 
 
 
 def poverty_counties(counties: list[Division], rng: np.random.Generator) -> set[str]:
-    """50 synthetic national poverty counties (国家扶贫开发工作重点县), weighted to ethnic and mining counties.
-
+    """50 synthetic national poverty counties (国家扶贫开发工作重点县), weighted to ethnic autonomous areas.
     Source: Guizhou had 50 national key poverty counties in 2012; the real list was not
     established here, so the 50 are drawn (seeded) outside Guiyang's districts and the
     prefecture seats, with ethnic autonomous areas twice as likely.
@@ -134,7 +133,6 @@ def poverty_counties(counties: list[Division], rng: np.random.Generator) -> set[
 
 def department_slots(T: dict[str, int], double: set[str], total: int) -> tuple[list[tuple[str, int]], list[list[int]]]:
     """Slots for departments (a county, or half of a two-department county) with official counts, and rotation groups.
-
     Source: 部门帮县 with 处长联乡 nested: a county's officials must lie between 1x and 3x its
     townships, in 2012 and again after rotation (2015). Slots are grouped by size; the
     departments of a group trade places at rotation, so each official count fits the
@@ -411,7 +409,6 @@ def build_world(cd: PackageReader, ec: PackageReader, simplify_deg: float = 0.00
 def plan_links(world: World, dept_county: dict[str, str],
                previous: dict[str, list[tuple[str, str]]] | None) -> dict[str, list[tuple[str, str]]]:
     """A feasible plan built greedily: departments to counties, officials to townships, staff to villages.
-
     Source: the 2012 links of the term variants (a simple deterministic construction, not the
     solver). Raises ``ValueError`` naming the county if a slot cannot be filled.
     """

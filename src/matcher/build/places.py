@@ -24,7 +24,6 @@ class Places:
 
 def place_localities(divisions: list[Division], shapes: list[CountyShape], with_cells: bool = True) -> Places:
     """Give each township a schematic point inside its county and each village one near its township.
-
     Source: the divisions data has no coordinates; seeded by the code (numpy PCG64), so the
     same code always gets the same point.
     """
@@ -51,7 +50,6 @@ def place_localities(divisions: list[Division], shapes: list[CountyShape], with_
 
 def apply_geometry(places: Places, path: Path, known: set[str]) -> None:
     """Replace schematic points and cells by a user's real geometry (GeoJSON keyed by a ``code`` property).
-
     Source: a department that has surveyed positions or township boundaries supplies them with
     ``--geometry FILE``; points become ``position = surveyed``, polygons replace cells and give
     the township its representative point.

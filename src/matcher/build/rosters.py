@@ -146,7 +146,6 @@ LANGUAGES_BY_MARK: list[tuple[str, str]] = [
 
 def ethnic_groups_of(name: str) -> list[str]:
     """Ethnic groups with their own language that an autonomous area's name states (e.g. 苗族侗族自治州 -> Miao;Dong).
-
     Source: the names of autonomous prefectures, counties and ethnic townships (民族区域自治).
     """
     return [lang for mark, lang in LANGUAGES_BY_MARK if mark in name]

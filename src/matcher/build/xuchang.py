@@ -1,6 +1,6 @@
 """Xuchang Jian'an 万人助企联乡帮村 (Henan, 建安区 411003): cadres help enterprises and villages; county-level cadres link key enterprises and townships.
 
-Source: 许昌日报 2021: 建安区共选派478名干部, 联系362家企业, 分包全区382个村(社区);
+Source: 许昌“万人助企联乡帮村”报道 (2021, the campaign's first year): 建安区共选派478名干部, 联系362家企业, 分包全区382个村(社区);
 其中派出29名县级干部, 联系58家重点企业, 分管16个乡镇(街道办)和尚集产业集聚区.
 """
 
@@ -62,7 +62,7 @@ SCHEME = r'''# Xuchang Jian'an 万人助企联乡帮村 (2021). Built by scripts
 [program]
 name = "建安区“万人助企联乡帮村”"
 name_en = "Jian'an: ten thousand cadres help enterprises, link townships and villages"
-source = "许昌日报 2021: 建安区共选派478名干部, 联系362家企业, 分包全区382个村(社区); 其中29名县级干部联系58家重点企业, 分管16个乡镇(街道办)"
+source = "许昌“万人助企联乡帮村”报道 (2021): 建安区共选派478名干部, 联系362家企业, 分包全区382个村(社区); 其中29名县级干部联系58家重点企业, 分管16个乡镇(街道办)"
 plan_year = 2021
 term_years = 1
 working_days = 250
@@ -216,4 +216,4 @@ def write_xuchang(cd: PackageReader, ec: PackageReader, out: Path, geometry: Pat
     write_csv(out / "units.csv", UNIT_COLUMNS + ["kind"], units)
     write_csv(out / "people.csv", PEOPLE_COLUMNS, people)
     write_csv(out / "targets.csv", TARGET_COLUMNS, targets)
-    write_geometry(out, [geo.shape], geo.places)
+    write_geometry(out, [geo.shape], geo.places, {d.code: d.name for d in geo.divisions})
