@@ -413,6 +413,8 @@ def test_cli_check_exit_codes(tiny, tmp_path: Path) -> None:
     r = runner.invoke(app, ["check", str(tiny.path), str(bad), "--lang", "zh"])
     assert r.exit_code == 1, r.output
     assert "links_max" in r.output and "未通过" in r.output
+    r = runner.invoke(app, ["check", str(tmp_path), str(good)])  # a folder that is no instance
+    assert r.exit_code == 2 and "Traceback" not in r.output
     (bad / "plan.json").write_text("{", encoding="utf-8")
     r = runner.invoke(app, ["check", str(tiny.path), str(bad)])
     assert r.exit_code == 2

@@ -225,6 +225,28 @@ def test_kpis_on_the_hand_plan(tiny) -> None:
     assert 0 < m["matched"] < m["links"] == 26
 
 
+def test_match_kpis_counted_from_the_csv_files(tiny) -> None:
+    """Needs and language matches, recounted here from the raw CSV files."""
+    read = lambda name: pd.read_csv(tiny.path / name, dtype=str, keep_default_na=False).set_index(  # noqa: E731
+        "code" if name == "localities.csv" else "id")
+    loc, people, units = read("localities.csv"), read("people.csv"), read("units.csv")
+    tags = lambda text: {x for x in text.split(";") if x}  # noqa: E731
+    links = hand_links()
+    matched = minority = spoken = 0
+    for helper, target in zip(links["helper"], links["target"]):
+        have = tags(people.at[helper, "skills"]) if helper in people.index else tags(units.at[helper, "function"])
+        matched += bool(have & tags(loc.at[target, "needs"]))
+        code, groups = target, set()
+        while code and not groups:  # the place's ethnic groups, or its nearest ancestor's
+            groups = tags(loc.at[code, "ethnic_groups"])
+            code = loc.at[code, "parent"]
+        if groups and helper in people.index:
+            minority += 1
+            spoken += bool(tags(people.at[helper, "languages"]) & groups)
+    m = make(tiny).kpis(tiny)["match"]
+    assert (m["links"], m["matched"], m["minority_links"], m["language_matched"]) == (len(links), matched, minority, spoken)
+
+
 def test_kpis_see_a_broken_team(tiny) -> None:
     links = hand_links()
     links.loc[(links["helper"] == "p21"), "target"] = "522727100201"  # the class-1 village 新寨 loses its section chief
