@@ -136,8 +136,8 @@ class Replan:
         return folder
 
 
-def _base_links(base: Plan) -> pd.DataFrame:
-    a = base.assignments
+def _base_links(base: Plan | pd.DataFrame) -> pd.DataFrame:
+    a = base.assignments if hasattr(base, "assignments") else base
     out = a[["tier", "helper", "target", "start_year"]].copy()
     for c in ("tier", "helper", "target"):
         out[c] = out[c].astype(str)
@@ -164,17 +164,21 @@ def _names(instance: Instance) -> dict[str, str]:
     return out
 
 
-def replan_midterm(instance: Instance, base: Plan, departures: pd.DataFrame | None = None, *,
+def replan_midterm(instance: Instance, base: Plan | None, departures: pd.DataFrame | None = None, *,
                    time_limit: float = 60, seed: int = 0, workers: int = 2) -> Replan:
     """Refill the vacancies left by departures with the fewest moves; everyone else keeps his post.
 
     The base plan's links are made incumbents in force (pinned, with their own start year); departed
     cadres (``departures.id``, and anyone of the base plan no longer in people.csv) are removed.
     Pinned links cannot move, so the only changes are the vacancies refilled and the new cadres placed.
+    With ``base=None`` the links in force are the instance's incumbents, plus the departed cadres' links
+    named in ``departures`` (columns tier, target), as in guizhou-2013's departures.csv.
     """
     from matcher.solve import solve
 
     departures = departures if departures is not None else pd.DataFrame(columns=["id", "reason"])
+    if base is None:
+        base = _links_in_force(instance, departures)
     dep_ids = [i for i in departures["id"].astype(str) if i in instance.people.index]
     scen = Scenario(instance)
     if dep_ids:
@@ -243,16 +247,21 @@ def replan_midterm(instance: Instance, base: Plan, departures: pd.DataFrame | No
     return Replan(plan, d, moves, "midterm", facts)
 
 
-def replan_rotation(instance: Instance, base: Plan, *, plan_year: int | None = None,
+def replan_rotation(instance: Instance, base: Plan | None = None, *, plan_year: int | None = None,
                     time_limit: float = 60, seed: int = 0, workers: int = 2) -> Replan:
     """Next term: the base plan's links end; everyone rotates, nobody returns, continuity where asked.
 
-    ``plan_year`` defaults to the base plan's year plus the scheme's term_years.
+    ``plan_year`` defaults to the base plan's year plus the scheme's term_years. With ``base=None`` the
+    previous term is the instance's incumbents (as in guizhou-2015) and the plan year is the scheme's.
     """
     from matcher.solve import solve
 
+    if base is None:
+        base = _links_in_force(instance, None, in_force_only=False)
+        plan_year = int(instance.scheme["program"]["plan_year"]) if plan_year is None else plan_year
     term = int(instance.scheme["program"].get("term_years", 3))
-    base_year = int(base.header.get("plan_year") or instance.scheme["program"]["plan_year"])
+    base_year = int(base.header.get("plan_year") or instance.scheme["program"]["plan_year"]) \
+        if base.header.get("plan_year") else int(instance.scheme["program"]["plan_year"]) - term
     year = int(plan_year if plan_year is not None else base_year + term)
     scen = Scenario(instance)
     if int(instance.scheme["program"]["plan_year"]) != year:
@@ -292,3 +301,32 @@ def replan_rotation(instance: Instance, base: Plan, *, plan_year: int | None = N
     facts = {"rotated": int((d.links["change"] == "moved").sum()), "returned": len(returned),
              "continued": continued, "continuable": continuable, "plan_year": year}
     return Replan(plan, d, moves, "rotation", facts)
+
+
+@dataclass
+class LinksInForce:
+    """The links of the term in force, in the shape of a plan (``assignments`` and ``header``)."""
+
+    assignments: pd.DataFrame
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+def _links_in_force(instance: Instance, departures: pd.DataFrame | None, *, in_force_only: bool = True) -> LinksInForce:
+    """The instance's incumbents (in force, or all) plus the departed cadres' links (departures tier/target)."""
+    inc = instance.incumbents.copy()
+    year = int(instance.scheme["program"]["plan_year"])
+    term = int(instance.scheme["program"].get("term_years", 3))
+    start = pd.to_numeric(inc["start_year"], errors="coerce")
+    if in_force_only:
+        inc = inc[(start <= year) & (year < start + term)]
+    links = inc[["tier", "helper", "target", "start_year"]].astype({"tier": str, "helper": str, "target": str})
+    if departures is not None and {"tier", "target"} <= set(departures.columns):
+        places = set(instance.localities.index.astype(str)) | set(instance.targets.index.astype(str))
+        dep = departures[(departures["tier"].astype(str) != "") & departures["target"].astype(str).isin(places)]
+        first = int(pd.to_numeric(links["start_year"], errors="coerce").min()) if len(links) else year
+        extra = pd.DataFrame({"tier": dep["tier"].astype(str), "helper": dep["id"].astype(str),
+                              "target": dep["target"].astype(str), "start_year": first})
+        links = pd.concat([links, extra], ignore_index=True)
+    years = pd.to_numeric(links["start_year"], errors="coerce")
+    header = {"plan_year": int(years.max()) if len(links) else year}
+    return LinksInForce(links.reset_index(drop=True), header)

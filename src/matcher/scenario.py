@@ -530,13 +530,15 @@ class Scenario:
                     frac.setdefault(d, -1.0)
             home = people["hometown"].astype(str) if "hometown" in people.columns else pd.Series("", index=people.index)
             home_in = home.isin(keep_codes) | home.map(lambda h: any(h.startswith(a[:6]) for a in areas if a.endswith("000000")))
+            inc_all = inst.incumbents
+            linked_here = set(inc_all.loc[inc_all["target"].astype(str).isin(keep_codes), "helper"].astype(str))
             drop: list[str] = []
             for u, f in frac.items():
                 mine = people[people["unit"] == u]
                 keep_n = 0
                 for rank, group in mine.groupby("rank"):
                     share = f if f >= 0 else rank_frac.get(str(rank), 1.0)
-                    order = sorted(group.index, key=lambda i: (bool(home_in[i]), i))
+                    order = sorted(group.index, key=lambda i: (i not in linked_here, bool(home_in[i]), i))
                     k = int(round(len(order) * share))
                     drop += order[k:]
                     keep_n += k
