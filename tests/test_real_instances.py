@@ -171,3 +171,15 @@ def test_shipped_instances_load(name: str) -> None:
 
     inst = read_instance(ROOT / name)
     assert inst is not None
+
+
+def test_guizhou_2013_vacancies_can_be_refilled_by_the_newcomers() -> None:
+    # pair each departure with the newcomer created for it (ids in the same order): the refilled
+    # plan must satisfy every hard rule, so the mid-term instance is feasible with pinned incumbents
+    f = ROOT / "guizhou-2013"
+    people, inc, dep = read(f, "people.csv"), read(f, "incumbents.csv"), read(f, "departures.csv")
+    newcomers = sorted(set(people.id) - set(inc.helper))
+    refill = pd.DataFrame({"tier": dep.sort_values("id").tier.values, "helper": newcomers,
+                           "target": dep.sort_values("id").target.values})
+    links = pd.concat([inc[["tier", "helper", "target"]], refill], ignore_index=True)
+    assert witness_problems(f, links) == []
