@@ -376,13 +376,22 @@ def from_frames(ctx: Any, frames: dict[str, Any]) -> AssignmentProblem:
     budgets = []
     people_pairs = pairs[pairs["visiting"]]
     if len(people_pairs):
-        ranks = people_pairs.drop_duplicates("helper").set_index("helper")["rank"]
-        for h, rank in ranks.items():
+        lmax = {t.id: t.links_max for t in scheme.tiers}
+        per = people_pairs.groupby(["helper", "tier"], sort=True).agg(rank=("rank", "first"), most=("load", "max"),
+                                                                     least=("load", "min"))
+        per["most"] = per["most"] * per.index.get_level_values("tier").map(lmax).to_numpy()
+        per = per.groupby(level="helper").agg(rank=("rank", "first"), most=("most", "sum"), least=("least", "min"))
+        for h, rank, most, least in zip(per.index, per["rank"], per["most"], per["least"]):
             rb = scheme.budget.for_rank(str(rank))
             if rb is None:
                 continue
-            budgets.append((h, int(math.floor(rb.min_days * DAY_SCALE + 1e-6)),
-                            None if rb.max_days is None else int(math.floor(rb.max_days * DAY_SCALE + 1e-6))))
+            lo = int(math.floor(rb.min_days * DAY_SCALE + 1e-6))
+            hi = None if rb.max_days is None else int(math.floor(rb.max_days * DAY_SCALE + 1e-6))
+            # redundant parts are left out: every single link reaches the minimum, all links together fit the maximum
+            lo = 0 if least >= lo else lo
+            hi = None if hi is None or most <= hi else hi
+            if lo or hi is not None:
+                budgets.append((h, lo, hi))
     balance_tiers = tuple(t.id for t in scheme.tiers)
     weights = {k: scheme.objective.weight(k) for k in ("coverage", "continuity", "match", "strength", "travel", "balance")}
     return AssignmentProblem(
@@ -398,3 +407,330 @@ def from_frames(ctx: Any, frames: dict[str, Any]) -> AssignmentProblem:
         weights=weights,
         balance_tiers=balance_tiers,
     )
+
+
+# --------------------------------------------------------------------------- network LP (HiGHS), exact lexicographic stages
+
+
+def flow_shaped(prob: AssignmentProblem) -> bool:
+    """True when the problem's constraint matrix is totally unimodular (so LP vertices are integral plans).
+
+    Rows over pairs form two laminar families: per target (coverage, composition subsets of a
+    target's pairs) and per helper inside its unit (links, unit caps with at most one link per
+    helper). Quotas, nesting and time budgets are not of this shape.
+    """
+    if len(prob.quotas) or len(prob.nesting) or len(prob.budgets):
+        return False
+    if len(prob.unit_caps):
+        capped = set(zip(prob.unit_caps["tier"], prob.unit_caps["unit"]))
+        lmax = prob.helpers.set_index(["tier", "helper"])["links_max"]
+        hu = prob.pairs.drop_duplicates(["tier", "helper"])
+        for t, h, u in zip(hu["tier"], hu["helper"], hu["unit"]):
+            if (t, u) in capped and int(lmax.get((t, h), 1)) > 1:
+                return False
+    return True
+
+
+def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[str, Any]], None] | None = None
+                     ) -> Solution:
+    """Exact lexicographic optimum of a flow-shaped problem with HiGHS dual simplex, stage by stage.
+
+    Each stage minimises one priority; then every column with a non-zero reduced cost is fixed at
+    its bound and every row with a non-zero dual is made tight (complementary slackness: this is
+    exactly the set of optimal solutions of the stage), and the next priority is minimised on it.
+    Bounds only move to integers, so the matrix stays totally unimodular and the final vertex is
+    integral. Balance (largest unit load) is found last by bisection on the unit rows.
+    """
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    p = prob.pairs
+    n = len(p)
+    t0 = time.monotonic()
+    rows_i: list[np.ndarray] = []
+    rows_j: list[np.ndarray] = []
+    lo: list[float] = []
+    hi: list[float] = []
+    n_rows = 0
+    extra_cols: list[tuple[int, float]] = []  # (row, upper bound) of shortfall columns, cost 1 in the coverage stage
+
+    def add_rows(groups: dict[Any, np.ndarray], lows: list[float], highs: list[float]) -> list[int]:
+        nonlocal n_rows
+        ids = []
+        for (_, idx), a, b in zip(groups.items(), lows, highs):
+            rows_i.append(np.full(len(idx), n_rows, dtype=np.int64))
+            rows_j.append(np.asarray(idx, dtype=np.int64))
+            lo.append(a)
+            hi.append(b)
+            ids.append(n_rows)
+            n_rows += 1
+        return ids
+
+    by_target = p.groupby(["tier", "target"], sort=True).indices
+    tg = prob.targets.set_index(["tier", "target"])
+    keys = [k for k in tg.index if k in by_target]
+    req = {k: int(tg.at[k, "required"]) for k in tg.index}
+    cov_rows = add_rows({k: by_target[k] for k in keys}, [req[k] for k in keys], [np.inf] * len(keys))
+    for r, k in zip(cov_rows, keys):
+        if req[k] > 0:
+            extra_cols.append((r, float(req[k])))
+    add_rows({k: by_target[k] for k in keys}, [0.0] * len(keys), [float(tg.at[k, "max"]) for k in keys])
+    missing_short = sum(req[k] for k in tg.index if k not in by_target)  # targets without any candidate
+    by_helper = p.groupby(["tier", "helper"], sort=True).indices
+    hl = prob.helpers.set_index(["tier", "helper"])
+    hkeys = list(by_helper)
+    add_rows({k: by_helper[k] for k in hkeys}, [float(hl.at[k, "links_min"]) for k in hkeys],
+             [float(hl.at[k, "links_max"]) for k in hkeys])
+    for h in hl.index:
+        if h not in by_helper and int(hl.at[h, "links_min"]) > 0:
+            return Solution(np.zeros(n, dtype=bool), [], "INFEASIBLE", "network LP")
+    by_unit = p.groupby(["tier", "unit"], sort=True).indices
+    caps = {(r.tier, r.unit): float(r.cap) for r in prob.unit_caps.itertuples(index=False)}
+    ukeys = list(by_unit)
+    unit_rows = add_rows({k: by_unit[k] for k in ukeys}, [0.0] * len(ukeys), [caps.get(k, np.inf) for k in ukeys])
+    if len(prob.compositions):
+        for gname, g in prob.compositions.groupby("group", sort=True):
+            members = np.array([int(i) for i in g["pair"] if int(i) >= 0], dtype=np.int64)
+            need = float(g["min"].iloc[0])
+            (r,) = add_rows({gname: members}, [need], [np.inf])
+            extra_cols.append((r, need))
+    m_short = len(extra_cols)
+    ncol = n + m_short
+    ri = np.concatenate(rows_i + [np.array([r for r, _ in extra_cols], dtype=np.int64)])
+    rj = np.concatenate(rows_j + [np.arange(n, ncol, dtype=np.int64)])
+    A = sparse.csr_matrix((np.ones(len(ri)), (ri, rj)), shape=(n_rows, ncol))
+    row_lo, row_hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
+    col_lo = np.zeros(ncol)
+    col_hi = np.concatenate([np.ones(n), np.array([u for _, u in extra_cols], dtype=float)])
+    col_lo[:n][p["pinned"].to_numpy(dtype=bool)] = 1.0
+    cont = p["continues"].to_numpy(dtype=bool)
+    costs: dict[str, np.ndarray] = {
+        "coverage": np.concatenate([np.zeros(n), np.ones(m_short)]),
+        "continuity": np.concatenate([-cont.astype(float), np.zeros(m_short)]),
+    }
+    for term in ("match", "strength", "travel"):
+        costs[term] = np.concatenate([_int_costs(prob, term).astype(float), np.zeros(m_short)])
+    const = {"coverage": float(missing_short), "continuity": float(cont.sum())}
+
+    def lp(c: np.ndarray) -> Any:
+        fin_hi = np.isfinite(row_hi)
+        fin_lo = np.isfinite(row_lo) & (row_lo > -np.inf)
+        eq = fin_hi & fin_lo & (row_lo == row_hi)
+        ub_rows = fin_hi & ~eq
+        lb_rows = fin_lo & ~eq & (row_lo > 0)
+        A_ub = sparse.vstack([A[ub_rows], -A[lb_rows]]).tocsr()
+        b_ub = np.concatenate([row_hi[ub_rows], -row_lo[lb_rows]])
+        res = linprog(c, A_ub=A_ub if A_ub.shape[0] else None, b_ub=b_ub if A_ub.shape[0] else None,
+                      A_eq=A[eq] if eq.any() else None, b_eq=row_lo[eq] if eq.any() else None,
+                      bounds=np.column_stack([col_lo, col_hi]), method="highs-ds")
+        return res, ub_rows, lb_rows, eq
+
+    stages: list[Stage] = []
+    x = np.zeros(ncol)
+    order = [t for t in prob.order if t in costs and (np.any(costs[t]) or t == "coverage")]
+    for term in order:
+        ts = time.monotonic()
+        res, ub_rows, lb_rows, eq = lp(costs[term])
+        if res.status != 0:
+            status = "INFEASIBLE" if res.status == 2 else "UNKNOWN"
+            return Solution(np.zeros(n, dtype=bool), stages, status, "network LP")
+        x = res.x
+        val = float(res.fun) / (1 if term in ("coverage", "continuity") else SCALES[term]) + const.get(term, 0.0)
+        stages.append(Stage(term, val, val, "OPTIMAL", time.monotonic() - ts))
+        if progress:
+            progress("stage", {"term": term, "value": val, "bound": val, "status": "OPTIMAL"})
+        # restrict to the optimal face of this stage
+        tol = 1e-7
+        rc_lo, rc_hi = res.lower.marginals, res.upper.marginals
+        fix_lo = rc_lo > tol
+        fix_hi = rc_hi < -tol
+        col_hi[fix_lo] = col_lo[fix_lo]
+        col_lo[fix_hi] = col_hi[fix_hi]
+        act = A @ x
+        duals = np.zeros(n_rows)
+        if res.ineqlin is not None and len(res.ineqlin.marginals):
+            mu = res.ineqlin.marginals
+            k = int(ub_rows.sum())
+            duals[np.flatnonzero(ub_rows)] = mu[:k]
+            duals[np.flatnonzero(lb_rows)] += mu[k:]
+        tight = np.abs(duals) > tol
+        row_lo[tight] = np.rint(act[tight])
+        row_hi[tight] = np.rint(act[tight])
+    xi = np.rint(x[:n])
+    if np.max(np.abs(x[:n] - xi), initial=0.0) > 1e-6:
+        raise RuntimeError("network LP returned a fractional vertex")
+    chosen = xi > 0.5
+    # balance: the smallest largest-unit-load keeping every earlier stage optimal (bisection on unit rows)
+    if "balance" in prob.order and prob.balance_tiers:
+        ts = time.monotonic()
+        loads = np.asarray(A[unit_rows] @ np.concatenate([xi, np.zeros(m_short)])).ravel()
+        best_hi = int(loads.max()) if len(loads) else 0
+        lo_b = 0
+        saved = row_hi[unit_rows].copy()
+        zero = np.zeros(ncol)
+        best_x = xi
+        while lo_b < best_hi:
+            mid = (lo_b + best_hi) // 2
+            row_hi[unit_rows] = np.minimum(saved, mid)
+            res, *_ = lp(zero)
+            if res.status == 0:
+                best_hi, best_x = mid, np.rint(res.x[:n])
+            else:
+                lo_b = mid + 1
+        row_hi[unit_rows] = np.minimum(saved, best_hi)
+        chosen = best_x > 0.5
+        stages.append(Stage("balance", term_values(prob, chosen)["balance"], float(best_hi) * round(prob.weights.get("balance", 1.0)),
+                            "OPTIMAL", time.monotonic() - ts))
+    final = term_values(prob, chosen)
+    for st_ in stages:
+        st_.value = final[st_.term]
+        st_.bound = min(st_.bound, st_.value)
+    return Solution(chosen, stages, "OPTIMAL",
+                    f"network LP (HiGHS dual simplex), exact lexicographic stages, {time.monotonic() - t0:.1f} s")
+
+
+def _subproblem(prob: AssignmentProblem, tiers: set[str]) -> tuple[AssignmentProblem, np.ndarray]:
+    """The part of ``prob`` on some tiers, with pair indices renumbered; returns it and the kept pair rows."""
+    keep = np.flatnonzero(prob.pairs["tier"].isin(tiers).to_numpy())
+    remap = np.full(len(prob.pairs), -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    pairs = prob.pairs.iloc[keep].reset_index(drop=True)
+    comps = prob.compositions
+    if len(comps):
+        comps = comps[comps["group"].str.split(":").str[0].isin(tiers)].copy()
+        comps["pair"] = [remap[int(i)] if int(i) >= 0 else -1 for i in comps["pair"]]
+    nest = prob.nesting
+    if len(nest):
+        nest = nest[(remap[nest["child"].to_numpy()] >= 0)]
+        nest = pd.DataFrame({"child": remap[nest["child"].to_numpy()], "parent": remap[nest["parent"].to_numpy()]})
+    helpers_here = set(pairs["helper"])
+    budgets = prob.budgets[prob.budgets["helper"].isin(helpers_here)] if len(prob.budgets) else prob.budgets
+    sub = AssignmentProblem(
+        pairs=pairs, targets=prob.targets[prob.targets["tier"].isin(tiers)].reset_index(drop=True),
+        helpers=prob.helpers[prob.helpers["tier"].isin(tiers)].reset_index(drop=True), budgets=budgets.reset_index(drop=True),
+        unit_caps=prob.unit_caps[prob.unit_caps["tier"].isin(tiers)].reset_index(drop=True) if len(prob.unit_caps) else prob.unit_caps,
+        nesting=nest.reset_index(drop=True), compositions=comps.reset_index(drop=True) if len(comps) else comps,
+        quotas=prob.quotas[prob.quotas["tier"].isin(tiers)].reset_index(drop=True) if len(prob.quotas) else prob.quotas,
+        order=prob.order, weights=prob.weights, balance_tiers=tuple(t for t in prob.balance_tiers if t in tiers))
+    return sub, keep
+
+
+def tier_components(prob: AssignmentProblem, tier_order: list[str]) -> list[list[str]]:
+    """Groups of tiers coupled by nesting or by a time budget that binds across tiers (others solve apart)."""
+    parent = {t: t for t in tier_order}
+
+    def find(a: str) -> str:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb, key=tier_order.index)] = min(ra, rb, key=tier_order.index)
+
+    tiers = prob.pairs["tier"].to_numpy()
+    for c, par in zip(prob.nesting["child"], prob.nesting["parent"]):
+        union(str(tiers[int(c)]), str(tiers[int(par)]))
+    if len(prob.budgets):
+        sub = prob.pairs[prob.pairs["helper"].isin(set(prob.budgets["helper"])) & prob.pairs["visiting"]]
+        for _, ts in sub.groupby("helper")["tier"]:
+            u = sorted(set(ts), key=tier_order.index)
+            for t in u[1:]:
+                union(u[0], t)
+    groups: dict[str, list[str]] = {}
+    for t in tier_order:
+        groups.setdefault(find(t), []).append(t)
+    return [groups[k] for k in sorted(groups, key=tier_order.index)]
+
+
+def solve_decomposed(prob: AssignmentProblem, tier_order: list[str], *, time_limit: float = 60.0, seed: int = 0,
+                     workers: int = 2, progress: Callable[[str, dict[str, Any]], None] | None = None,
+                     cpsat_max_pairs: int = 60000) -> Solution:
+    """Solve independent groups of tiers apart (network LP where flow-shaped, else CP-SAT) and add them up.
+
+    The lexicographic optimum of a sum of independent parts is the union of the parts' optima, so
+    splitting loses nothing. A group of nested tiers too large for one CP-SAT model is solved tier
+    by tier in nesting order, each parent's links fixed before its children (method says so; its
+    bound is then only the parts' own bounds, not a bound for the whole plan: status FEASIBLE).
+    """
+    t0 = time.monotonic()
+    chosen = np.zeros(len(prob.pairs), dtype=bool)
+    parts: list[tuple[str, Solution]] = []
+    methods: list[str] = []
+    exact = True
+    comps = tier_components(prob, tier_order)
+    sizes = {tuple(c): int(prob.pairs["tier"].isin(c).sum()) for c in comps}
+    total = max(1, sum(sizes.values()))
+    for comp in comps:
+        left = time_limit - (time.monotonic() - t0)
+        share = max(1.0, left * sizes[tuple(comp)] / max(1, sum(sizes[tuple(c)] for c in comps[comps.index(comp):])))
+        sub, keep = _subproblem(prob, set(comp))
+        if progress:
+            progress("phase", {"text": f"tiers {', '.join(comp)}: {len(sub.pairs)} pairs"})
+        if len(sub.pairs) > cpsat_max_pairs and len(comp) > 1 and len(sub.nesting) and not len(sub.budgets):
+            exact = False
+            fixed = np.zeros(len(sub.pairs), dtype=bool)
+            allowed = np.ones(len(sub.pairs), dtype=bool)
+            for t in comp:  # nesting order = scheme order
+                pt = sub.pairs["tier"].to_numpy() == t
+                child = sub.nesting["child"].to_numpy()
+                par = sub.nesting["parent"].to_numpy()
+                blocked = child[~fixed[par]]
+                allowed[blocked] = False
+                ts_sub, ts_keep = _subproblem(sub, {t})
+                ts_sub.pairs = ts_sub.pairs  # nesting rows of this tier alone refer to other tiers: dropped
+                ts_sub.nesting = pd.DataFrame(columns=["child", "parent"], dtype=np.int64)
+                mask = allowed[ts_keep]
+                ts_sub2, k2 = _subproblem(_filter_pairs(ts_sub, mask), {t})
+                sol = _solve_one(ts_sub2, share / len(comp), seed, workers, progress, cpsat_max_pairs)
+                if sol.status not in ("OPTIMAL", "FEASIBLE"):
+                    return Solution(chosen, [], sol.status, "decomposed")
+                idx = ts_keep[np.flatnonzero(mask)][k2][sol.chosen]
+                fixed[idx] = True
+                parts.append((t, sol))
+                methods.append(f"{t}: {sol.method.split(',')[0]}")
+            chosen[keep[fixed]] = True
+        else:
+            sol = _solve_one(sub, share, seed, workers, progress, cpsat_max_pairs)
+            if sol.status not in ("OPTIMAL", "FEASIBLE"):
+                return Solution(chosen, [], sol.status, "decomposed")
+            chosen[keep[sol.chosen]] = True
+            parts.append(("+".join(comp), sol))
+            methods.append(f"{'+'.join(comp)}: {sol.method.split(',')[0]}")
+    final = term_values(prob, chosen)
+    stages = []
+    for term in prob.order:
+        if not any(term in s.objective for _, s in parts):
+            continue
+        bound = sum(s.bound.get(term, 0.0) for _, s in parts) if exact else 0.0
+        statuses = [st.status for _, s in parts for st in s.stages if st.term == term]
+        stages.append(Stage(term, final[term], min(bound, final[term]),
+                            "OPTIMAL" if exact and all(x == "OPTIMAL" for x in statuses) else "FEASIBLE",
+                            0.0))
+    status = "OPTIMAL" if all(s.status == "OPTIMAL" for s in stages) and exact else "FEASIBLE"
+    kind = "decomposed into independent tier groups" if exact else "decomposed (nested tiers solved in order, parents fixed)"
+    return Solution(chosen, stages, status, f"{kind}: " + "; ".join(methods))
+
+
+def _filter_pairs(prob: AssignmentProblem, mask: np.ndarray) -> AssignmentProblem:
+    out = AssignmentProblem(**{**prob.__dict__})
+    out.pairs = prob.pairs[mask].reset_index(drop=True)
+    remap = np.full(len(prob.pairs), -1, dtype=np.int64)
+    remap[np.flatnonzero(mask)] = np.arange(int(mask.sum()))
+    if len(prob.compositions):
+        c = prob.compositions.copy()
+        c["pair"] = [remap[int(i)] if int(i) >= 0 else -1 for i in c["pair"]]
+        out.compositions = c
+    return out
+
+
+def _solve_one(sub: AssignmentProblem, time_limit: float, seed: int, workers: int,
+               progress: Callable[[str, dict[str, Any]], None] | None, cpsat_max_pairs: int) -> Solution:
+    if flow_shaped(sub):
+        try:
+            return solve_network_lp(sub, progress=progress)
+        except RuntimeError:
+            pass  # fractional vertex (should not happen): CP-SAT below
+    return solve_problem(sub, time_limit=time_limit, seed=seed, workers=workers, progress=progress)

@@ -19,7 +19,7 @@ import pandas as pd
 from matcher import rules
 from matcher.candidates import Context, TierFrames, build_all, context_from_instance
 from matcher.errors import SolveError
-from matcher.model import from_frames, solve_problem, term_values
+from matcher.model import from_frames, solve_decomposed, term_values
 from matcher.scheme import Scheme, read_scheme
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -164,7 +164,8 @@ def solve(instance: Any, *, time_limit: float = 60, seed: int = 0, workers: int 
         raise InfeasibleError("the hard rules cannot all hold:", hard)
     say("phase", {"text": "model"})
     prob = from_frames(ctx, frames)
-    sol = solve_problem(prob, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+    sol = solve_decomposed(prob, [t.id for t in scheme.tiers], time_limit=time_limit, seed=seed, workers=workers,
+                           progress=progress)
     if sol.status == "INFEASIBLE":
         raise InfeasibleError("the hard rules cannot all hold (CP-SAT proved it); counting findings:", findings)
     if sol.status not in ("OPTIMAL", "FEASIBLE"):
