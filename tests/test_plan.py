@@ -276,3 +276,37 @@ def test_cli_show(tiny, tmp_path: Path) -> None:
     assert r.output == (folder / "summary.zh.txt").read_text(encoding="utf-8")
     r = CliRunner().invoke(app, ["show", str(tmp_path / "none")])
     assert r.exit_code == 2 and "no such plan folder" in r.output
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+_FUZZ_BASE: dict[str, bytes] = {}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(file=st.sampled_from(["assignments.csv", "uncovered.csv", "plan.json"]),
+       cut=st.floats(0.0, 1.0), junk=st.text(max_size=12))
+def test_any_damage_is_a_plan_error_or_a_plan(tiny, tmp_path_factory, file: str, cut: float, junk: str) -> None:
+    """Whatever is spliced into a plan file, Plan.load returns a plan or raises PlanError: never a traceback."""
+    if not _FUZZ_BASE:
+        base = tmp_path_factory.mktemp("fuzz-base")
+        p = make(tiny)
+        p.uncovered = pd.DataFrame([{"tier": "village", "target": "522727100201", "required": 1, "assigned": 0,
+                                     "short": 1, "reason": "测试"}])
+        p.save(base)
+        _FUZZ_BASE.update({f.name: f.read_bytes() for f in base.iterdir()})
+    folder = tmp_path_factory.mktemp("fuzz")
+    for name, data in _FUZZ_BASE.items():
+        (folder / name).write_bytes(data)
+    path = folder / file
+    text = path.read_text(encoding="utf-8")
+    i = int(cut * len(text))
+    path.write_text(text[:i] + junk + text[i + len(junk):], encoding="utf-8")
+    try:
+        loaded = Plan.load(folder)
+    except PlanError as exc:
+        assert str(exc)
+    else:
+        assert list(loaded.assignments.columns[:9]) == ASSIGNMENT_COLUMNS
