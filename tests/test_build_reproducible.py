@@ -64,3 +64,22 @@ def test_build_instance_rejects_an_unknown_name(tmp_path: Path) -> None:
                            "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "unknown instance 'nowhere'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_user_geometry_replaces_schematic_positions(tmp_path: Path) -> None:
+    _need_sources()
+    import csv
+    import json
+
+    from matcher.build.registry import build_instance
+
+    gj = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "511827101201"},   # 大沟村, 灵关镇
+         "geometry": {"type": "Point", "coordinates": [102.85, 30.25]}}]}
+    f = tmp_path / "surveyed.geojson"
+    f.write_text(json.dumps(gj), encoding="utf-8")
+    build_instance("baoxing", tmp_path / "bx", geometry=f)
+    rows = {r["code"]: r for r in csv.DictReader((tmp_path / "bx" / "localities.csv").open(encoding="utf-8"))}
+    assert (rows["511827101201"]["lon"], rows["511827101201"]["lat"], rows["511827101201"]["position"]) == \
+        ("102.850000", "30.250000", "surveyed")
+    assert rows["511827101202"]["position"] == "schematic"

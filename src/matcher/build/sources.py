@@ -90,8 +90,8 @@ def fetch(pkg: NpmPackage, cache: Path | None = None, timeout_s: float = 600) ->
     spec = f"{pkg.name}@{pkg.version}"
     try:
         proc = subprocess.run(
-            [npm, "pack", spec, "--silent", "--pack-destination", str(cache)],
-            capture_output=True, text=True, timeout=timeout_s, check=False,
+            [npm, "pack", spec, "--silent"],  # writes NAME-VERSION.tgz into the working directory
+            cwd=cache, capture_output=True, text=True, timeout=timeout_s, check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise SourceError(f"npm pack {spec} did not finish within {timeout_s:.0f} s") from exc
