@@ -168,6 +168,10 @@ DAMAGES = [
     ("plan.json not JSON", lambda f: _damage(f, "plan.json", lambda t: t[:40]), r"plan.json: not valid JSON.*line"),
     ("plan.json of another format", lambda f: _damage(f, "plan.json", lambda t: t.replace("matcher-plan/1", "matcher-plan/9")),
      r"format 'matcher-plan/9', expected 'matcher-plan/1'"),
+    ("plan.json instance not an object", lambda f: _damage(f, "plan.json", lambda t: t.replace(
+        '"instance": {', '"instance": "x", "was": {', 1)), r"column 'instance': expected an object, found \"x\""),
+    ("plan.json gap as text", lambda f: _damage(f, "plan.json", lambda t: t.replace('"gap": 0.0123', '"gap": "small"')),
+     r"column 'gap': expected an integer or a number"),
     ("plan.json a list", lambda f: (f / "plan.json").write_text("[1, 2]", encoding="utf-8"), r"expected a JSON object"),
     ("assignments.csv missing", lambda f: (f / "assignments.csv").unlink(), r"assignments.csv: missing"),
     ("column missing", lambda f: _damage(f, "assignments.csv", lambda t: t.replace(",pinned,", ",pin,", 1)),

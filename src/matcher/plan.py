@@ -325,6 +325,9 @@ class Plan:
         fmt = header.get("format")
         if fmt != PLAN_FORMAT:
             raise PlanError(f"{pj}: format {fmt!r}, expected {PLAN_FORMAT!r} (a plan of another format or version)")
+        head_problems = _check_header(header)
+        if head_problems:
+            raise PlanError(_problem_text(f"{pj}: unexpected content", head_problems))
         assignments = _read_csv(folder / "assignments.csv", ASSIGNMENT_COLUMNS)
         problems = _typed_columns(assignments, "assignments.csv", from_text=True)
         uncovered = _read_csv(folder / "uncovered.csv", UNCOVERED_COLUMNS)
@@ -340,6 +343,26 @@ class Plan:
         return cls(assignments=assignments, uncovered=uncovered, header=header,
                    instance_path=inst.get("path"), tier_order=order,
                    check_text=check.read_text(encoding="utf-8") if check.is_file() else None)
+
+
+_HEADER_TYPES: dict[str, tuple[type, ...]] = {
+    "instance": (dict,), "program": (dict,), "plan_year": (int,), "status": (str,), "gap": (int, float),
+    "objective": (dict,), "bound": (dict,), "tiers": (dict,), "check": (dict,), "kpis": (dict,), "method": (str,),
+}
+
+
+def _check_header(header: dict[str, Any]) -> list[Problem]:
+    """plan.json fields of the wrong JSON type (null is allowed)."""
+    problems = []
+    for key, types in _HEADER_TYPES.items():
+        value = header.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            want = " or ".join({"dict": "an object", "int": "an integer", "float": "a number", "str": "text"}[t.__name__]
+                               for t in types)
+            problems.append(Problem("plan.json", None, key, f"expected {want}, found {json.dumps(value)[:40]}"))
+    return problems
 
 
 def _empty_uncovered() -> pd.DataFrame:
