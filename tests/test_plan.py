@@ -216,7 +216,8 @@ def test_kpis_on_the_hand_plan(tiny) -> None:
     assert village["targets"] == len(villages) == village["covered"]
     assert village["links"] == 17 and village["helpers"] == 17
     assert village["helpers_required"] == len(villages) + int((villages["poverty_class"] == "1").sum())
-    assert village["by_poverty_class"]["1"] == {"targets": 3, "covered": 3}
+    assert village["by_poverty_class"]["1"] == {"targets": 3, "covered": 3, "helpers": 6, "required": 6}
+    assert village["by_level"]["village"]["helpers"] == 17
     assert k["tiers"]["county"]["targets"] == 2 and k["tiers"]["township"]["targets"] == 5
     assert k["class1_teams"]["village"] == {"targets": 3, "complete": 3}
     # time budgets: only the six division officials have budgeted days (84 visit days + travel)

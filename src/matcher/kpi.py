@@ -69,8 +69,8 @@ def _tier_kpis(ctx: Context, tid: str) -> dict[str, Any]:
     full = tier.coverage == "full"
     need_each = {t: (req[t] if full else max(1, req[t])) for t in tset}
     covered = [t for t in tset if counts.get(t, 0) >= need_each[t]]
-    by_level: dict[str, dict[str, int]] = defaultdict(lambda: {"targets": 0, "covered": 0})
-    by_class: dict[str, dict[str, int]] = defaultdict(lambda: {"targets": 0, "covered": 0})
+    by_level: dict[str, dict[str, int]] = defaultdict(lambda: {"targets": 0, "covered": 0, "helpers": 0, "required": 0})
+    by_class: dict[str, dict[str, int]] = defaultdict(lambda: {"targets": 0, "covered": 0, "helpers": 0, "required": 0})
     covered_set = set(covered)
     for t in tset:
         level = norm_value(_place_attr(view, t, "level" if tier.target_table == "localities" else "kind")) or "?"
@@ -78,6 +78,8 @@ def _tier_kpis(ctx: Context, tid: str) -> dict[str, Any]:
         for bucket, key in ((by_level, level), (by_class, pc)):
             bucket[key]["targets"] += 1
             bucket[key]["covered"] += int(t in covered_set)
+            bucket[key]["helpers"] += int(counts.get(t, 0))
+            bucket[key]["required"] += int(req[t]) if full else 0
     km = [view.distance_km(h, t) for h, t in zip(tl["helper"], tl["target"])]
     km = [k for k in km if not math.isnan(k)]
     helpers_required = sum(req.values()) if full else 0
