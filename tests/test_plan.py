@@ -315,3 +315,9 @@ def test_any_damage_is_a_plan_error_or_a_plan(tiny, tmp_path_factory, file: str,
         assert str(exc)
     else:
         assert list(loaded.assignments.columns[:9]) == ASSIGNMENT_COLUMNS
+
+
+def test_repr_is_one_line(tiny) -> None:
+    text = repr(make(tiny))
+    assert text == ("Plan(status='FEASIBLE', gap=0.0123, links: county=3, township=6, village=17, uncovered=0, "
+                    "instance='instances/tiny')") or "\n" not in text and "village=17" in text

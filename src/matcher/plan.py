@@ -85,7 +85,7 @@ def _json_clean(value: Any) -> Any:
     return value
 
 
-@dataclass
+@dataclass(repr=False)
 class Plan:
     """A plan: assignments (one row per link), uncovered targets, and the plan.json header.
 
@@ -241,6 +241,11 @@ class Plan:
 
     def __str__(self) -> str:
         return self.summary("en")
+
+    def __repr__(self) -> str:
+        per_tier = ", ".join(f"{t}={int((self.assignments['tier'] == t).sum())}" for t in self.tier_order)
+        return (f"Plan(status={self.status!r}, gap={self.gap!r}, links: {per_tier or 'none'}, "
+                f"uncovered={len(self.uncovered)}, instance={self.instance_path!r})")
 
     @property
     def instance(self) -> Any:
