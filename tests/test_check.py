@@ -533,3 +533,11 @@ def test_guizhou_2015_nobody_returns_to_the_place_of_the_ended_term() -> None:
     want = links[links["tier"].isin(listed)]
     assert set(zip(no_return["tier"], no_return["helper"], no_return["target"])) == set(
         zip(want["tier"], want["helper"], want["target"]))
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_every_rule_states_itself_and_its_source(name: str) -> None:
+    """One rule, one function: first docstring line the rule, then its source in the program."""
+    lines = [line.strip() for line in (RULES[name].__doc__ or "").strip().splitlines()]
+    assert len(lines) >= 3 and lines[0].endswith(")") or lines[0].endswith(".")
+    assert lines[2].startswith("Source: ") and len(lines[2]) > 20
