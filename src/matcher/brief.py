@@ -97,6 +97,13 @@ def _layers(instance: Instance) -> tuple[Any, Any]:
     return (counties.to_crs(crs) if counties is not None and len(counties) else None), points.to_crs(crs)
 
 
+def _shapes_schematic(counties: Any) -> bool:
+    """True if any county outline is marked ``schematic`` (drawn for orientation, not surveyed)."""
+    if counties is None or "schematic" not in counties.columns:
+        return False
+    return bool(counties["schematic"].map(lambda v: str(v).lower() in ("true", "1")).any())
+
+
 def _tier_level(tier: Mapping[str, Any]) -> str:
     return str((tier.get("targets", {}).get("level") or ["target"])[0])
 
@@ -106,12 +113,15 @@ def _legend(ax: Any, handles: list[Any], title: str) -> None:
     leg.set_zorder(20)
 
 
-def _page_frame(fig: Any, title: str, subtitle: str, source: str, schematic: bool, lang: str) -> None:
+def _page_frame(fig: Any, title: str, subtitle: str, source: str, schematic: bool, lang: str, shapes_schematic: bool = False) -> None:
+    """Title, subtitle (tier, date), the schematic-position notes and the data source of a page."""
     fig.text(0.03, 0.955, title, fontsize=15, fontweight="bold", ha="left", va="center")
     fig.text(0.03, 0.915, subtitle, fontsize=10, ha="left", va="center", color="#333333")
     notes = []
     if schematic:
         notes.append(label("brief.schematic_note", lang))
+    if shapes_schematic:
+        notes.append(label("brief.schematic_shapes", lang))
     notes.append(f"{label('brief.source', lang)}{'：' if lang == 'zh' else ': '}{source}")
     fig.text(0.03, 0.03, _wrap("\n".join(notes), 150 if lang == "zh" else 190), fontsize=7.5, ha="left", va="bottom", color="#333333")
 
@@ -137,8 +147,8 @@ def _figures_table(fig: Any, rows: list[tuple[str, str]], highlight: set[int], l
     ax = fig.add_axes((0.70, 0.16, 0.27, 0.70))
     ax.axis("off")
     ax.set_title(label("kpi.title", lang), fontsize=12, fontweight="bold", loc="left")
-    text = [[_wrap(k, 36), v] for k, v in rows]
-    table = ax.table(cellText=text, colWidths=[0.78, 0.22], loc="upper left", cellLoc="left")
+    text = [[_wrap(k, 32), v] for k, v in rows]
+    table = ax.table(cellText=text, colWidths=[0.70, 0.30], loc="upper left", cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
     row_h = min(0.055, 0.98 / max(sum(t[0].count("\n") + 1 for t in text), 1))
@@ -206,16 +216,15 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
     present = [s for s in STATUS_ORDER if (cov["status"] == s).any()]
     handles: list[Any] = []
     schematic = False
+    shapes_schematic = _shapes_schematic(counties)
     if level == "county" and counties is not None:
         c = counties.merge(cov[["status"]], left_on="code", right_index=True, how="left")
         c["status"] = c["status"].fillna("not_required")
         c.plot(ax=ax, color=c["status"].map(STATUS_COLORS), edgecolor="#444444", linewidth=0.6)
         handles = [Patch(facecolor=STATUS_COLORS[s], edgecolor="#444444", label=label(f"status.{s}", lang)) for s in present]
-        schematic = bool(c.get("schematic", pd.Series(False)).fillna(False).astype(bool).any())
     else:
         if counties is not None:
             counties.plot(ax=ax, color="#f2efe9", edgecolor="#777777", linewidth=0.5)
-            schematic = bool(counties.get("schematic", pd.Series(False)).fillna(False).astype(bool).any())
         pts = points.loc[points.index.intersection(cov["locality"].unique())]
         cv = cov[cov["locality"].isin(pts.index)]
         if len(cv):
@@ -237,7 +246,7 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
     rows, by_tier = _overall_rows(instance, plan, lang)
     _figures_table(fig, rows, set(by_tier.get(str(tier["id"]), [])), lang)
     _page_frame(fig, f"{program_name(instance.scheme, lang)}", _subtitle(instance, plan, lang, date, tier_name(tier, lang)),
-                _source(instance, plan), schematic, lang)
+                _source(instance, plan), schematic, lang, shapes_schematic)
     return fig
 
 
@@ -311,7 +320,7 @@ def diff_page(instance: Instance, plan: PlanLike, other: PlanLike, lang: str = "
     _figures_table(fig, rows, set(), lang)
     schematic = bool(points["schematic"].any())
     _page_frame(fig, f"{program_name(instance.scheme, lang)}", _subtitle(instance, plan, lang, date, label("brief.diff_title", lang)),
-                _source(instance, plan), schematic, lang)
+                _source(instance, plan), schematic, lang, _shapes_schematic(counties))
     return fig
 
 

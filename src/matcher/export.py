@@ -92,7 +92,12 @@ def matches_filter(table: pd.DataFrame, flt: Mapping[str, Any]) -> pd.Series:
         if column == "table" or column not in table.columns:
             continue
         allowed_set = {_text(a) for a in (allowed if isinstance(allowed, (list, tuple)) else [allowed])}
-        mask &= table[column].map(lambda v: bool(_cell_values(v) & allowed_set))
+        col = table[column]
+        sample = col.dropna().head(50).tolist()
+        if any(isinstance(v, (list, tuple, set, frozenset, float)) or (isinstance(v, str) and ";" in v) for v in sample):
+            mask &= col.map(lambda v: bool(_cell_values(v) & allowed_set))
+        else:  # plain text or integer column: compare as text
+            mask &= col.astype("string").fillna("").isin(allowed_set).to_numpy()
     return mask
 
 
@@ -277,16 +282,19 @@ def link_table(instance: Instance, plan: PlanLike, lang: str = "zh", *, paths: p
     for tier_id in a["tier"].unique():
         tier = tiers.get(tier_id, {"id": tier_id})
         target_cache[tier_id] = tier_targets(instance, tier) if tier_id in tiers else pd.DataFrame()
+    target_recs = {k: v.to_dict("index") for k, v in target_cache.items()}
+    path_recs = paths.to_dict("index")
+    helper_recs = helpers.to_dict("index")
+    no_path = {lv: "" for lv in LEVELS}
     for rec in a.itertuples(index=False):
         tier = tiers.get(rec.tier, {"id": rec.tier})
-        targets = target_cache[rec.tier]
-        if rec.target in targets.index:
-            t = targets.loc[rec.target]
+        t = target_recs[rec.tier].get(rec.target)
+        if t is not None:
             tname, tloc, tpov = t["name"], t["locality"], t["poverty_class"]
         else:  # a pinned incumbent outside today's filter: look it up directly
             tname, tloc, tpov = _lookup_target(instance, rec.target)
-        path = paths.loc[tloc] if tloc in paths.index else pd.Series({lv: "" for lv in LEVELS})
-        h = helpers.loc[rec.helper] if rec.helper in helpers.index else None
+        path = path_recs.get(tloc, no_path)
+        h = helper_recs.get(rec.helper)
         rows.append(
             {
                 "tier": rec.tier,
@@ -294,7 +302,7 @@ def link_table(instance: Instance, plan: PlanLike, lang: str = "zh", *, paths: p
                 **{lv: path[lv] for lv in LEVELS},
                 "target": rec.target,
                 "target_name": tname,
-                "poverty_class": poverty_label(tpov, lang, level=str(tier.get("targets", {}).get("level", [""])[0])),
+                "poverty_class": poverty_label(_int_or_none(tpov), lang, level=str((tier.get("targets", {}).get("level") or [""])[0])),
                 "helper": rec.helper,
                 "helper_name": h["name"] if h is not None else rec.helper,
                 "unit_name": h["unit_name"] if h is not None else "",
@@ -345,28 +353,30 @@ def target_coverage(instance: Instance, plan: PlanLike, tier: Mapping[str, Any])
         )
         add["level"], add["kind"] = "", ""
         targets = pd.concat([targets, add[targets.columns]])
-    helpers = a.groupby("target")["helper"].apply(list)
-    targets["helpers"] = [list(helpers.get(t, [])) for t in targets.index]
+    helpers: dict[str, list[str]] = {}
+    for t, h in zip(a["target"], a["helper"]):
+        helpers.setdefault(t, []).append(h)
+    targets["helpers"] = [helpers.get(t, []) for t in targets.index]
     targets["n_helpers"] = targets["helpers"].map(len)
     targets["required"] = target_required(tier, targets, instance).reindex(targets.index).fillna(0).astype(int)
     unc = plan_uncovered(plan)
     unc = unc[unc["tier"] == tier["id"]].set_index("target")
-    for t, r in unc.iterrows():
-        if t in targets.index:
-            targets.loc[t, "required"] = max(int(r.get("required", 0)), int(targets.loc[t, "n_helpers"]) + int(r.get("short", 0)))
+    if len(unc):
+        required = targets["required"].to_dict()
+        n_helpers = targets["n_helpers"].to_dict()
+        for t, r in zip(unc.index, unc.to_dict("records")):
+            if t in required:
+                required[t] = max(int(r.get("required", 0)), int(n_helpers[t]) + int(r.get("short", 0)))
+        targets["required"] = [required[t] for t in targets.index]
     targets["short"] = (targets["required"] - targets["n_helpers"]).clip(lower=0)
 
-    def status(r: pd.Series) -> str:
-        if r["required"] == 0 and r["n_helpers"] == 0:
-            return "not_required"
-        if r["n_helpers"] == 0:
-            return "uncovered"
-        if r["short"] > 0:
-            return "short"
-        return "poor_team" if r["required"] > base_min else "covered"
-
     base_min = int(tier.get("coverage_min", 1))
-    targets["status"] = targets.apply(status, axis=1) if len(targets) else pd.Series(dtype=str)
+    req, n, short = targets["required"].to_numpy(), targets["n_helpers"].to_numpy(), targets["short"].to_numpy()
+    targets["status"] = [
+        "not_required" if (r == 0 and k == 0) else "uncovered" if k == 0 else "short" if sh > 0
+        else "poor_team" if r > base_min else "covered"
+        for r, k, sh in zip(req, n, short)
+    ]
     return targets
 
 
@@ -615,34 +625,40 @@ def place_layers(instance: Instance, plan: PlanLike, lang: str = "zh") -> dict[s
     # links to places at or below each locality (via the target's locality path)
     target_loc: dict[str, str] = {}
     for tier in scheme_tiers(instance):
-        tt = tier_targets(instance, tier)
-        target_loc.update(tt["locality"].to_dict())
+        target_loc.update(tier_targets(instance, tier)["locality"].to_dict())
     a["locality"] = a["target"].map(lambda t: target_loc.get(t, t))
+    coverage = {tier["id"]: target_coverage(instance, plan, tier) for tier in scheme_tiers(instance)}
     layers: dict[str, Any] = {}
     for level in ("county", "township", "village"):
         rows = loc[loc["level"].map(_text) == level]
         frame = pd.DataFrame({"code": rows.index, "name": rows["name"].map(_text).to_numpy()})
         for lv in LEVELS[: LEVELS.index(level)]:
-            frame[lv] = [paths.loc[c, lv] if c in paths.index else "" for c in rows.index]
+            col = paths[lv].to_dict()
+            frame[lv] = [col.get(c, "") for c in rows.index]
         frame["poverty_class"] = [_int_or_none(v) for v in rows.get("poverty_class", pd.Series(None, index=rows.index))]
         frame["poverty_class"] = frame["poverty_class"].astype("Int64")
         for tier in scheme_tiers(instance):
-            cov = target_coverage(instance, plan, tier)
+            cov = coverage[tier["id"]]
             cov = cov[cov["locality"].isin(set(rows.index)) & (cov.index == cov["locality"])]
             if cov.empty:
                 continue
             tid = tier["id"]
-            frame[f"{tid}_status"] = [label(f"status.{cov.loc[c, 'status']}", lang) if c in cov.index else "" for c in rows.index]
-            frame[f"{tid}_helpers"] = [";".join(helpers.loc[h, "name"] for h in cov.loc[c, "helpers"] if h in helpers.index)
-                                       if c in cov.index else "" for c in rows.index]
-            frame[f"{tid}_units"] = [";".join(sorted({helpers.loc[h, "unit_name"] for h in cov.loc[c, "helpers"] if h in helpers.index}))
-                                     if c in cov.index else "" for c in rows.index]
-            frame[f"{tid}_n"] = [int(cov.loc[c, "n_helpers"]) if c in cov.index else 0 for c in rows.index]
+            recs = cov[["status", "helpers", "n_helpers"]].to_dict("index")
+            hname, hunit = helpers["name"].to_dict(), helpers["unit_name"].to_dict()
+            status_word = {s: label(f"status.{s}", lang) for s in STATUSES}
+            frame[f"{tid}_status"] = [status_word[recs[c]["status"]] if c in recs else "" for c in rows.index]
+            frame[f"{tid}_helpers"] = [";".join(hname[h] for h in recs[c]["helpers"] if h in hname) if c in recs else ""
+                                       for c in rows.index]
+            frame[f"{tid}_units"] = [";".join(sorted({hunit[h] for h in recs[c]["helpers"] if h in hunit})) if c in recs else ""
+                                     for c in rows.index]
+            frame[f"{tid}_n"] = [int(recs[c]["n_helpers"]) if c in recs else 0 for c in rows.index]
         code_col = f"{level}_code"
-        inside = a["locality"].map(lambda c: paths.loc[c, code_col] if c in paths.index else "")
-        counts = a.groupby(inside)["helper"].nunique()
+        code_of = paths[code_col].to_dict()
+        inside = a["locality"].map(lambda c: code_of.get(c, ""))
+        counts = a.groupby(inside)["helper"].nunique().to_dict()
         frame["n_helpers_all"] = [int(counts.get(c, 0)) for c in rows.index]
-        frame["schematic"] = [bool(pos.loc[c, "schematic"]) if c in pos.index else True for c in rows.index]
+        sch = pos["schematic"].to_dict()
+        frame["schematic"] = [bool(sch.get(c, True)) for c in rows.index]
         geom = None
         if level == "county" and hasattr(instance, "geometry"):
             g = instance.geometry("counties")
@@ -652,7 +668,8 @@ def place_layers(instance: Instance, plan: PlanLike, lang: str = "zh") -> dict[s
                     g = g.to_crs(4326)
                 geom = [g.geometry.get(c) for c in rows.index]
         if geom is None or all(x is None for x in geom):
-            geom = gpd.points_from_xy([pos.lon.get(c) for c in rows.index], [pos.lat.get(c) for c in rows.index])
+            lon, lat = pos["lon"].to_dict(), pos["lat"].to_dict()
+            geom = gpd.points_from_xy([lon.get(c) for c in rows.index], [lat.get(c) for c in rows.index])
         layers[level] = gpd.GeoDataFrame(frame, geometry=list(geom), crs="EPSG:4326")
     return layers
 

@@ -60,8 +60,12 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
         "Note: points marked 'schematic' are stand-in positions generated inside their county, not surveyed places.",
     ),
     "brief.schematic_note": (
-        "注意：图中点位（及县界）为示意位置，不是实际地理位置。",
-        "Note: the points (and county outlines) on this map are schematic stand-ins, not surveyed positions.",
+        "注意：图中点位为在县内生成的示意位置，不是实际地理位置。",
+        "Note: the points on this map are stand-in positions generated inside their county, not surveyed places.",
+    ),
+    "brief.schematic_shapes": (
+        "注意：县界为示意图形，不是实际边界。",
+        "Note: the county outlines are drawn for orientation, not surveyed boundaries.",
     ),
     "map.schematic": ("示意位置", "schematic position"),
     "map.helpers_in_county": ("县内帮扶人员", "helpers in the county"),

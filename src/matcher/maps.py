@@ -188,10 +188,11 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
     unit_idx = {u: i for i, u in enumerate(units)}
     rank_codes = ["department", "division", "section", "staff"]
     ranks = [rank_label(r, lang) for r in rank_codes]
+    helper_recs = helpers.to_dict("index")
     helper_rows = []
     for h in helper_ids:
-        if h in helpers.index:
-            r = helpers.loc[h]
+        if h in helper_recs:
+            r = helper_recs[h]
             helper_rows.append([r["name"], unit_idx.get(r["unit_name"], -1), rank_codes.index(r["rank"]) if r["rank"] in rank_codes else -1])
         else:
             helper_rows.append([h, -1, -1])
@@ -203,19 +204,22 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
             out.setdefault(r.target, []).append([hidx[r.helper], r.start_year if r.start_year is not None else "", 1 if r.pinned else 0])
         return out
 
+    path_recs = paths.to_dict("index")
+    pos_recs = pos.to_dict("index")
+    loc_name = loc["name"].map(_text).to_dict()
+
     def path_text(code: str, upto: str) -> str:
-        if code not in paths.index:
+        row = path_recs.get(code)
+        if row is None:
             return ""
-        row = paths.loc[code]
-        names = [row[lv] for lv in LEVELS[: LEVELS.index(upto)] if row[lv]]
-        return " / ".join(names)
+        return " / ".join(row[lv] for lv in LEVELS[: LEVELS.index(upto)] if row[lv])
 
     status_names = {s: label(f"status.{s}", lang) for s in STATUS_ORDER}
     poverty_names = [""] + [poverty_label(k, lang) for k in (1, 2, 3)]
 
     # ---- counties
     county_tier = _first_tier_at(tiers, "county")
-    county_codes = [c for c in loc.index if _text(loc.loc[c, "level"]) == "county"]
+    county_codes = list(loc.index[loc["level"].map(_text) == "county"])
     county_links: dict[str, list[list[Any]]] = {}
     county_status: dict[str, str] = {}
     if county_tier is not None:
@@ -226,13 +230,13 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
     target_county: dict[str, str] = {}
     worst: dict[str, str] = {}
     point_tiers = []
+    county_code = paths["county_code"].to_dict()
     for tier in tiers:
         cov = target_coverage(instance, plan, tier)
-        for t, r in cov.iterrows():
-            cc = paths.loc[r["locality"], "county_code"] if r["locality"] in paths.index else ""
+        for t, locality, s in zip(cov.index, cov["locality"], cov["status"]):
+            cc = county_code.get(locality, "")
             target_county[t] = cc
             if county_tier is None and cc:
-                s = r["status"]
                 if STATUS_ORDER.index(s) > STATUS_ORDER.index(worst.get(cc, "covered")) and s != "not_required":
                     worst[cc] = s
         if tier is not county_tier:
@@ -247,7 +251,7 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
     for c in county_codes:
         lks = county_links.get(c, [])
         if lks:
-            name = helper_rows[lks[0][0]][0] if helpers.loc[helper_ids[lks[0][0]], "kind"] == "unit" else units[helper_rows[lks[0][0]][1]]
+            name = helper_rows[lks[0][0]][0] if helper_recs.get(helper_ids[lks[0][0]], {}).get("kind") == "unit" else units[helper_rows[lks[0][0]][1]]
             if name not in dept_names:
                 dept_names.append(name)
             dept_of[c] = dept_names.index(name)
@@ -294,18 +298,18 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
         links = link_rows(a[a["tier"] == tier["id"]])
         pts = []
         level = (tier.get("targets", {}).get("level") or [""])[0]
-        for t, r in cov.iterrows():
+        for t, r in zip(cov.index, cov[["locality", "status", "name", "poverty_class"]].to_dict("records")):
             locc = r["locality"]
-            if locc not in pos.index:
+            p = pos_recs.get(locc)
+            if p is None:
                 continue
-            p = pos.loc[locc]
-            ptxt = path_text(locc, level if level in LEVELS else "village") if level in LEVELS else " / ".join(
-                x for x in [path_text(locc, "village"), _text(loc.loc[locc, "name"]) if locc in loc.index else ""] if x)
+            ptxt = path_text(locc, level) if level in LEVELS else " / ".join(
+                x for x in [path_text(locc, "village"), loc_name.get(locc, "")] if x)
             if ptxt not in path_idx:
                 path_idx[ptxt] = len(path_list)
                 path_list.append(ptxt)
-            pov = r["poverty_class"]
-            pov_i = int(pov) if pov in (1, 2, 3) else 0
+            pov = _int_or_none(r["poverty_class"])
+            pov_i = pov if pov in (1, 2, 3) else 0
             sch = 1 if bool(p["schematic"]) else 0
             any_schematic = any_schematic or bool(sch)
             pts.append([round(float(p["lon"]), 5), round(float(p["lat"]), 5), r["status"], r["name"], path_idx[ptxt],
