@@ -110,3 +110,40 @@ def test_the_fuzz_harness_does_corrupt() -> None:
         except InstanceError:
             return
         raise AssertionError("a truncated localities.csv loaded")
+
+
+SHEETS = ["localities", "units", "people", "incumbents", "targets"]
+xlsx_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-10**18, max_value=10**18),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.datetimes(min_value=__import__("datetime").datetime(1900, 3, 1)),
+    st.text(alphabet=st.characters(exclude_categories=("Cs", "Cc")), max_size=10),
+)
+
+
+@settings(max_examples=int(os.environ.get("MATCHER_FUZZ_EXAMPLES", "100")) // 5, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_corrupted_workbook_loads_or_raises_instance_error(data: st.DataObject) -> None:
+    """Cells of other types (dates, booleans, huge numbers, blanks) in the workbook form."""
+    import openpyxl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp) / "tiny-xlsx"
+        shutil.copytree(TINY.parent / "tiny-xlsx", d)
+        wb = openpyxl.load_workbook(d / "instance.xlsx")
+        for _ in range(data.draw(st.integers(1, 4), label="cells")):
+            ws = wb[data.draw(st.sampled_from(SHEETS), label="sheet")]
+            row = data.draw(st.integers(1, ws.max_row + 1), label="row")
+            col = data.draw(st.integers(1, ws.max_column + 1), label="column")
+            ws.cell(row=row, column=col).value = data.draw(xlsx_values, label="value")
+        wb.save(d / "instance.xlsx")
+        try:
+            inst = read_instance(d)
+        except InstanceError as exc:
+            assert exc.errors
+            assert all("internal error" not in p.message for p in exc.problems), exc
+            return
+        inst.summary()

@@ -242,6 +242,12 @@ def test_geometry_layer_warnings(broken: Path) -> None:
     assert "did you mean 'counties'" in [w for w in inst.warnings if w.row is None][0].message
 
 
+def test_gbk_csv_gets_a_hint(broken: Path) -> None:
+    reencode(P, "gbk")(broken)
+    (p,) = [p for p in _problems(broken) if p.file == P]
+    assert "GBK" in p.message and "CSV UTF-8" in p.message
+
+
 def test_message_says_what_was_expected(broken: Path) -> None:
     cell("people", 4, "rank", "divison")(broken)
     (p,) = [p for p in _problems(broken) if p.column == "rank"]

@@ -194,6 +194,15 @@ def _rows_to_table(table: RawTable, records: list[list[str]], problems: list[Pro
         table.rownums.append(i)
 
 
+def _encoding_hint(data: bytes) -> str:
+    """Say so when undecodable bytes read as GB18030, the encoding of 'CSV' saved by Chinese Excel."""
+    try:
+        data.decode("gb18030")
+    except UnicodeDecodeError:
+        return ""
+    return ", it looks like GBK/GB18030 (Excel's plain 'CSV' on Chinese Windows)"
+
+
 def read_csv_table(folder: Path, name: str, problems: list[Problem]) -> RawTable:
     """Read ``<folder>/<name>.csv`` as text cells; undecodable or malformed files become problems."""
     file = f"{name}.csv"
@@ -208,8 +217,8 @@ def read_csv_table(folder: Path, name: str, problems: list[Problem]) -> RawTable
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         problems.append(Problem(file, line, None,
-                                f"not UTF-8 text (byte 0x{data[exc.start]:02x} at byte {exc.start}); "
-                                "expected a UTF-8 file (in Excel: Save As 'CSV UTF-8')"))
+                                f"not UTF-8 text (byte 0x{data[exc.start]:02x} at byte {exc.start})"
+                                f"{_encoding_hint(data)}; expected a UTF-8 file (in Excel: Save As 'CSV UTF-8')"))
         table.readable = False
         return table
     if "\x00" in text:
