@@ -442,7 +442,6 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
     integral. Balance (largest unit load) is found last by bisection on the unit rows.
     """
     from scipy import sparse
-    from scipy.optimize import linprog
 
     p = prob.pairs
     n = len(p)
@@ -512,48 +511,110 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
         costs[term] = np.concatenate([_int_costs(prob, term).astype(float), np.zeros(m_short)])
     const = {"coverage": float(missing_short), "continuity": float(cont.sum())}
 
+    import highspy
+
+    inf = highspy.kHighsInf
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("solver", "simplex")
+    h.setOptionValue("random_seed", 0)
+    h.setOptionValue("threads", 1)
+    csc = A.tocsc()
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = ncol, n_rows
+    model.col_cost_ = np.zeros(ncol)
+    model.col_lower_, model.col_upper_ = col_lo.copy(), col_hi.copy()
+    model.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -inf)
+    model.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    model.a_matrix_.index_ = csc.indices.astype(np.int32)
+    model.a_matrix_.value_ = csc.data.astype(float)
+    h.passModel(model)
+    all_cols = np.arange(ncol, dtype=np.int32)
+    all_rows = np.arange(n_rows, dtype=np.int32)
+
+    def set_rows() -> None:
+        h.changeRowsBounds(n_rows, all_rows, np.where(np.isfinite(row_lo), row_lo, -inf),
+                           np.where(np.isfinite(row_hi), row_hi, inf))
+
+    class _Res:
+        def __init__(self) -> None:
+            st = h.getModelStatus()
+            self.status = 0 if st == highspy.HighsModelStatus.kOptimal else (
+                2 if st == highspy.HighsModelStatus.kInfeasible else 4)
+            sol = h.getSolution()
+            self.x = np.asarray(sol.col_value, dtype=float)
+            self.col_dual = np.asarray(sol.col_dual, dtype=float)
+            self.row_dual = np.asarray(sol.row_dual, dtype=float)
+            self.fun = float(h.getInfo().objective_function_value)
+
     def lp(c: np.ndarray) -> Any:
-        fin_hi = np.isfinite(row_hi)
-        fin_lo = np.isfinite(row_lo) & (row_lo > -np.inf)
-        eq = fin_hi & fin_lo & (row_lo == row_hi)
-        ub_rows = fin_hi & ~eq
-        lb_rows = fin_lo & ~eq & (row_lo > 0)
-        A_ub = sparse.vstack([A[ub_rows], -A[lb_rows]]).tocsr()
-        b_ub = np.concatenate([row_hi[ub_rows], -row_lo[lb_rows]])
-        res = linprog(c, A_ub=A_ub if A_ub.shape[0] else None, b_ub=b_ub if A_ub.shape[0] else None,
-                      A_eq=A[eq] if eq.any() else None, b_eq=row_lo[eq] if eq.any() else None,
-                      bounds=np.column_stack([col_lo, col_hi]), method="highs-ds")
-        return res, ub_rows, lb_rows, eq
+        h.changeColsCost(ncol, all_cols, c)
+        h.changeColsBounds(ncol, all_cols, col_lo, col_hi)
+        set_rows()
+        h.run()
+        return _Res(), None, None, None
 
     stages: list[Stage] = []
     x = np.zeros(ncol)
     order = [t for t in prob.order if t in costs and (np.any(costs[t]) or t == "coverage")]
+    # consecutive priorities are merged into one LP with integer weights while the weighted costs stay
+    # small enough for exact simplex arithmetic (< 1e9): the higher weight exceeds any total of the lower
+    cap_t = prob.targets.set_index(["tier", "target"])["max"]
+    tgt_max = p.set_index(["tier", "target"]).index.map(cap_t).to_numpy(dtype=float)
+
+    tcode, tuniq = pd.factorize(pd.MultiIndex.from_arrays([p["tier"].to_numpy(), p["target"].to_numpy()]))
+    tmax = np.zeros(len(tuniq))
+    tmax[tcode] = tgt_max
+
+    def span(c: np.ndarray) -> float:
+        """An upper bound on |total| of cost vector c over any plan (each target holds at most its max)."""
+        a = np.zeros(len(tuniq))
+        np.maximum.at(a, tcode, np.abs(c[:n]))
+        return float((a * tmax).sum() + np.abs(c[n:]).sum())
+
+    groups: list[list[str]] = []
     for term in order:
+        if groups:
+            g = groups[-1]
+            combined = [costs[t] for t in g] + [costs[term]]
+            weight, total = 1.0, 0.0
+            for c in reversed(combined):
+                total += weight * span(c)
+                weight = total + 1.0
+            if total < 1e9:
+                g.append(term)
+                continue
+        groups.append([term])
+    for g in groups:
         ts = time.monotonic()
-        res, ub_rows, lb_rows, eq = lp(costs[term])
+        c = np.zeros(ncol)
+        weights: dict[str, float] = {}
+        weight = 1.0
+        for t in reversed(g):
+            weights[t] = weight
+            c = c + weight * costs[t]
+            weight = span(c) + 1.0
+        res, ub_rows, lb_rows, eq = lp(c)
         if res.status != 0:
             status = "INFEASIBLE" if res.status == 2 else "UNKNOWN"
             return Solution(np.zeros(n, dtype=bool), stages, status, "network LP")
         x = res.x
-        val = float(res.fun) / (1 if term in ("coverage", "continuity") else SCALES[term]) + const.get(term, 0.0)
-        stages.append(Stage(term, val, val, "OPTIMAL", time.monotonic() - ts))
-        if progress:
-            progress("stage", {"term": term, "value": val, "bound": val, "status": "OPTIMAL"})
+        for term in g:
+            raw = float(costs[term] @ np.rint(x))
+            val = raw / (1 if term in ("coverage", "continuity") else SCALES[term]) + const.get(term, 0.0)
+            stages.append(Stage(term, val, val, "OPTIMAL", time.monotonic() - ts))
+            if progress:
+                progress("stage", {"term": term, "value": val, "bound": val, "status": "OPTIMAL"})
         # restrict to the optimal face of this stage
         tol = 1e-7
-        rc_lo, rc_hi = res.lower.marginals, res.upper.marginals
-        fix_lo = rc_lo > tol
-        fix_hi = rc_hi < -tol
+        fix_lo = res.col_dual > tol
+        fix_hi = res.col_dual < -tol
         col_hi[fix_lo] = col_lo[fix_lo]
         col_lo[fix_hi] = col_hi[fix_hi]
         act = A @ x
-        duals = np.zeros(n_rows)
-        if res.ineqlin is not None and len(res.ineqlin.marginals):
-            mu = res.ineqlin.marginals
-            k = int(ub_rows.sum())
-            duals[np.flatnonzero(ub_rows)] = mu[:k]
-            duals[np.flatnonzero(lb_rows)] += mu[k:]
-        tight = np.abs(duals) > tol
+        tight = np.abs(res.row_dual) > tol
         row_lo[tight] = np.rint(act[tight])
         row_hi[tight] = np.rint(act[tight])
     xi = np.rint(x[:n])
