@@ -1,0 +1,90 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Quick start: Guizhou 帮联驻 (2012)
+#
+# In 2012 Guizhou's organisation department (组织部) sent its cadres to the countryside for three
+# years: 101 provincial departments each help a county (部门帮县), 2,829 division-level officials
+# each link a township (处长联乡), and 23,168 staff are stationed in villages (干部驻村), two in each
+# class-1 poor village (一类贫困村), one of them section-level. This notebook loads the program,
+# solves a plan, reads its summary, looks at it on a map and asks why one cadre went where he went.
+#
+# The instance `instances/guizhou` holds the whole province (88 counties, 13,689 village committees).
+
+# %%
+from pathlib import Path
+
+from matcher import read_instance
+from matcher.scenario import Scenario
+
+ROOT = Path.cwd() if (Path.cwd() / "instances").exists() else Path.cwd().parent
+guizhou = read_instance(ROOT / "instances" / "guizhou")
+print(guizhou.summary())
+
+# %% [markdown]
+# ## A county to plan in seconds
+#
+# Solving the whole province is a job for `matcher solve` on the command line (see bench/RESULTS.md);
+# this notebook must run in CI in well under a minute, so we plan one real county, 龙里县 (Longli,
+# 黔南布依族苗族自治州), with the department, officials and staff that would serve it.
+# `Scenario.within` keeps the county's townships and villages, its county agencies, a share of the
+# prefecture's agencies proportional to the county's villages, and one provincial department.
+
+# %%
+LONGLI = "522730000000"
+county = Scenario(guizhou).within([LONGLI])
+longli = county.instance
+print(county.describe())
+print(f"{len(longli.localities)} places, {len(longli.units)} units, {len(longli.people)} cadres")
+
+# %% [markdown]
+# ## Solve
+#
+# The solver minimises, in order: coverage shortfall, continuity, need/expertise match, strength to
+# need, travel and balance (the scheme's `[objective]`). Every plan is re-checked by the independent
+# checker (`matcher.check`).
+
+# %%
+from matcher.check import check_plan
+from matcher.solve import solve
+
+plan = solve(longli, time_limit=20, seed=0, workers=2)
+print(plan.summary("zh"))
+print(check_plan(longli, plan))
+
+# %% [markdown]
+# ## The map
+#
+# Counties are coloured by coverage; one layer per tier; village points are schematic positions
+# (`position = schematic`: generated inside the county, not surveyed). The map works offline.
+
+# %%
+from matcher import maps
+
+m = maps.coverage_map(plan, longli, lang="zh")
+m
+
+# %% [markdown]
+# ## Why is this cadre here?
+#
+# Pick the first stationed cadre of a class-1 poor village and ask. The explanation lists each cost
+# part with the rule's own words (the rule functions' docstrings), and the best alternative.
+
+# %%
+from matcher.explain import explain_person
+
+village = plan.tier("village")
+poor = longli.localities.loc[village["target"], "poverty_class"].astype(int).to_numpy() == 1
+someone = village.loc[poor, "helper"].iloc[0]
+print(explain_person(longli, plan, someone).text("zh"))
