@@ -61,7 +61,7 @@ def test_build_instance_rejects_an_unknown_name(tmp_path: Path) -> None:
     import sys
 
     proc = subprocess.run([sys.executable, "-c", "from matcher.cli import main; main()", "build-instance", "nowhere",
-                           "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert "unknown instance 'nowhere'" in proc.stderr and "Traceback" not in proc.stderr
 

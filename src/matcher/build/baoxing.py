@@ -14,7 +14,13 @@ import numpy as np
 from matcher.build import rosters
 from matcher.build.county import locality_rows, read_county, spread
 from matcher.build.sources import PackageReader
-from matcher.build.tables import LOCALITY_COLUMNS, PEOPLE_COLUMNS, TARGET_COLUMNS, UNIT_COLUMNS, write_csv
+from matcher.build.tables import (
+    LOCALITY_COLUMNS,
+    PEOPLE_COLUMNS,
+    TARGET_COLUMNS,
+    UNIT_COLUMNS,
+    write_csv,
+)
 from matcher.build.write import write_geometry
 from matcher.fileio import atomic_write_text
 
@@ -220,19 +226,20 @@ def write_baoxing(cd: PackageReader, ec: PackageReader, out: Path, geometry: Pat
         extra[t.code] = {"needs": TOWNSHIP_NEEDS.get(t.code, ["agriculture"]),
                          "ethnic_groups": ["Tibetan"] if t.code in TIBETAN_TOWNSHIPS else []}
     for v in villages:
-        n = set(["agriculture"] if v.kind == "village_committee" else ["housing"])
+        vneeds = set(["agriculture"] if v.kind == "village_committee" else ["housing"])
         tn = TOWNSHIP_NEEDS.get(v.parent, [])
         for tag in ("mining", "tourism", "forestry"):
             if tag in tn and rng.random() < 0.5:
-                n.add(tag)
+                vneeds.add(tag)
         if v.code in class1:
-            n.add("poverty_alleviation")
-        extra[v.code] = {"poverty_class": 1 if v.code in class1 else 0, "needs": sorted(n),
+            vneeds.add("poverty_alleviation")
+        extra[v.code] = {"poverty_class": 1 if v.code in class1 else 0, "needs": sorted(vneeds),
                          "ethnic_groups": ["Tibetan"] if v.parent in TIBETAN_TOWNSHIPS else [],
                          "population": int(rng.integers(300, 2500))}
     # at least one mining village for the natural resources bureau
     lingguan = [v.code for v in villages if v.parent == "511827101000" and v.kind == "village_committee"]
-    extra[lingguan[0]]["needs"] = sorted(set(extra[lingguan[0]]["needs"]) | {"mining"})  # type: ignore[arg-type]
+    mining_village = extra[lingguan[0]]
+    mining_village["needs"] = sorted({*list(mining_village["needs"]), "mining"})  # type: ignore[call-overload]
 
     units: list[dict[str, object]] = []
     people: list[dict[str, object]] = []
@@ -264,19 +271,19 @@ def write_baoxing(cd: PackageReader, ec: PackageReader, out: Path, geometry: Pat
             people.append(person(f"BX{n:03d}", uid, "section", "section_chief", funcs))
 
     targets: list[dict[str, object]] = []
-    for i, v in enumerate(leader_villages):
-        targets.append({"id": f"H-D{i + 1:02d}", "name": f"{_village_name(geo, v)}困难户{rosters.person_name(rng)[0]}某",
-                        "kind": "household", "locality": v, "category": "deep_poverty", "poverty_class": 1,
+    for i, hv in enumerate(leader_villages):
+        targets.append({"id": f"H-D{i + 1:02d}", "name": f"{_village_name(geo, hv)}困难户{rosters.person_name(rng)[0]}某",
+                        "kind": "household", "locality": hv, "category": "deep_poverty", "poverty_class": 1,
                         "needs": _pick(rng, HOUSEHOLD_NEEDS, 2), "size": int(rng.integers(1, 6))})
     vlist = [v.code for v in villages]
     for i in range(N_CHIEFS):
-        v = vlist[int(rng.integers(len(vlist)))]
-        targets.append({"id": f"H-P{i + 1:02d}", "name": f"{_village_name(geo, v)}贫困户{rosters.person_name(rng)[0]}某",
-                        "kind": "household", "locality": v, "category": "poor", "poverty_class": 1,
+        hv = vlist[int(rng.integers(len(vlist)))]
+        targets.append({"id": f"H-P{i + 1:02d}", "name": f"{_village_name(geo, hv)}贫困户{rosters.person_name(rng)[0]}某",
+                        "kind": "household", "locality": hv, "category": "poor", "poverty_class": 1,
                         "needs": _pick(rng, HOUSEHOLD_NEEDS, 2), "size": int(rng.integers(1, 7))})
-        v = vlist[int(rng.integers(len(vlist)))]
-        targets.append({"id": f"M-{i + 1:02d}", "name": f"{_village_name(geo, v)}困难党员{rosters.person_name(rng)}",
-                        "kind": "party_member", "locality": v, "category": "poor_party_member", "poverty_class": 1,
+        hv = vlist[int(rng.integers(len(vlist)))]
+        targets.append({"id": f"M-{i + 1:02d}", "name": f"{_village_name(geo, hv)}困难党员{rosters.person_name(rng)}",
+                        "kind": "party_member", "locality": hv, "category": "poor_party_member", "poverty_class": 1,
                         "needs": _pick(rng, HOUSEHOLD_NEEDS, 1), "size": 1})
     targets.sort(key=lambda t: str(t["id"]))
 

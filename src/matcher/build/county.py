@@ -7,7 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher.build.geography import CountyShape, Division, read_county_shapes, read_divisions
+from matcher.build.geography import (
+    CountyShape,
+    Division,
+    read_county_shapes,
+    read_divisions,
+)
 from matcher.build.places import Places, apply_geometry, place_localities
 from matcher.build.sources import PackageReader, SourceError
 

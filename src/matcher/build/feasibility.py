@@ -130,6 +130,11 @@ def witness_problems(folder: Path, links: pd.DataFrame) -> list[str]:
     level = dict(zip(loc.code, loc.level))
     kind = dict(zip(loc.code, loc.kind))
     pclass = dict(zip(loc.code, loc.poverty_class))
+    p_unit: dict[str, str] = dict(zip(people.index, people.unit))
+    p_home: dict[str, str] = dict(zip(people.index, people.hometown))
+    u_level: dict[str, str] = dict(zip(units.index, units.level))
+    u_seat: dict[str, str] = dict(zip(units.index, units.locality))
+    u_hc: dict[str, int] = {str(k): int(v) for k, v in zip(units.index, units.headcount)}
 
     def up(code: str, lv: str) -> str:
         while code in level and level[code] != lv:
@@ -165,9 +170,9 @@ def witness_problems(folder: Path, links: pd.DataFrame) -> list[str]:
         c = up(t, "county")
         if t not in towns:
             out.append(f"official {h}: target {t} is not a town or township")
-        if c not in dept_counties.get(people.at[h, "unit"], set()):
+        if c not in dept_counties.get(p_unit[h], set()):
             out.append(f"official {h}: township {t} outside his department's county (nesting)")
-        if up(people.at[h, "hometown"], "county") == c:
+        if up(p_home[h], "county") == c:
             out.append(f"official {h}: township {t} in his home county")
 
     vl = by_tier.get("village", links.iloc[:0])
@@ -185,9 +190,9 @@ def witness_problems(folder: Path, links: pd.DataFrame) -> list[str]:
         if pclass[v] == "1" and int(sec.get(v, 0)) < 1:
             out.append(f"class-1 village {v}: no section-level cadre")
     for h, v in zip(vl.helper, vl.target):
-        u = people.at[h, "unit"]
-        ulv = units.at[u, "level"]
-        seat = units.at[u, "locality"]
+        u = p_unit[h]
+        ulv = u_level[u]
+        seat = u_seat[u]
         if kind.get(v) != "village_committee":
             out.append(f"staff {h}: target {v} is not a village committee")
         if ulv == "county" and up(v, "county") != up(seat, "county"):
@@ -196,10 +201,10 @@ def witness_problems(folder: Path, links: pd.DataFrame) -> list[str]:
             out.append(f"staff {h}: village {v} outside his prefecture agency's prefecture")
         if ulv == "province" and up(v, "county") not in dept_counties.get(u, set()):
             out.append(f"staff {h}: village {v} outside his department's county (nesting)")
-        if up(people.at[h, "hometown"], "township") == up(v, "township"):
+        if up(p_home[h], "township") == up(v, "township"):
             out.append(f"staff {h}: village {v} in his home township")
     linked = vl.helper.map(people["unit"]).value_counts()
     for u, n in linked.items():
-        if n > int(0.3334 * int(units.at[u, "headcount"])):
-            out.append(f"unit {u}: {n} stationed, above a third of headcount {units.at[u, 'headcount']}")
+        if n > int(0.3334 * u_hc[str(u)]):
+            out.append(f"unit {u}: {n} stationed, above a third of headcount {u_hc[str(u)]}")
     return out

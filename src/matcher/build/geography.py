@@ -110,7 +110,7 @@ def township_kind(name: str) -> str:
     """The kind of a township-level unit from its name: 街道 subdistrict, 民族乡 ethnic, 镇 town, 乡 township.
     Source: the statistical division names (乡、民族乡、镇、街道).
     """
-    if name.endswith("街道") or name.endswith("街道办事处"):
+    if name.endswith(("街道", "街道办事处")):
         return "subdistrict"
     if name.endswith("族乡"):
         return "ethnic_township"

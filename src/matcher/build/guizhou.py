@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matcher.build import rosters
-from matcher.build.geography import CountyShape, Division, read_county_shapes, read_divisions
+from matcher.build.geography import (
+    CountyShape,
+    Division,
+    read_county_shapes,
+    read_divisions,
+)
 from matcher.build.places import Places, place_localities
 from matcher.build.sources import PackageReader
 
@@ -202,26 +207,24 @@ def build_world(cd: PackageReader, ec: PackageReader, simplify_deg: float = 0.00
             groups[d.code] = []
         elif d.level in ("prefecture",):
             groups[d.code] = rosters.ethnic_groups_of(d.name)
-        elif d.level == "county":
-            groups[d.code] = sorted(set(groups[d.parent]) | set(rosters.ethnic_groups_of(d.name)))
-        elif d.level == "township":
+        elif d.level == "county" or d.level == "township":
             groups[d.code] = sorted(set(groups[d.parent]) | set(rosters.ethnic_groups_of(d.name)))
         else:
             groups[d.code] = groups[d.parent]
 
     county_needs: dict[str, list[str]] = {}
-    for c in counties:
+    for cdiv in counties:
         n = {"agriculture"}
-        if c.code in poor_counties:
+        if cdiv.code in poor_counties:
             n.add("poverty_alleviation")
-        if c.code[:6] in MINING_COUNTIES:
+        if cdiv.code[:6] in MINING_COUNTIES:
             n.add("mining")
-        if c.code[:6] in TOURISM_COUNTIES:
+        if cdiv.code[:6] in TOURISM_COUNTIES:
             n.add("tourism")
-        if groups[c.code]:
+        if groups[cdiv.code]:
             n.add("ethnic_affairs")
         n.add(["transport", "water", "education", "health"][int(rng.integers(4))])
-        county_needs[c.code] = sorted(n)
+        county_needs[cdiv.code] = sorted(n)
 
     locs: list[dict[str, object]] = []
     for d in divisions:
@@ -299,9 +302,9 @@ def build_world(cd: PackageReader, ec: PackageReader, simplify_deg: float = 0.00
     dept_slot = {d: slots[k] for k, d in dept_of_slot.items()}
     dept_county = {d: s[2] for d, s in dept_slot.items()}
     dept_county_2015: dict[str, str] = {}
-    for g in rot_groups:
-        for pos, k in enumerate(g):
-            dept_county_2015[dept_of_slot[k]] = slots[g[(pos + 1) % len(g)]][2]
+    for group in rot_groups:
+        for gpos, gslot in enumerate(group):
+            dept_county_2015[dept_of_slot[gslot]] = slots[group[(gpos + 1) % len(group)]][2]
 
     # ---------------------------------------------------------------- units
     units: list[dict[str, object]] = []
@@ -450,47 +453,53 @@ def plan_links(world: World, dept_county: dict[str, str],
             if prev_target.get(p.id) == t:
                 t = ts[(k + 1) % len(ts)] if len(ts) > 1 else t
             links["township"].append((p.id, t))
-        # villages: one section-level slot per class-1 village first, then every other slot
-        vs = sorted(vcs_of[c])
-        sec_slots = [v for v in vs if v in class1]
-        any_slots = [v for v in vs if v in class1] + [v for v in vs if v not in class1]
-        people = sorted(pool[c], key=lambda p: (p.rank != "section", p.id))
-        used: set[str] = set()
-        count: dict[str, int] = defaultdict(int)
-
-        def ok(p: Person, v: str) -> bool:
-            return p.hometown != village_township[v] and prev_target.get(p.id) != v
-
-        def fill(slots_: list[str], candidates: list[Person]) -> None:
-            it = 0
-            for v in slots_:
-                while it < len(candidates) and candidates[it].id in used:
-                    it += 1
-                j = it
-                while j < len(candidates) and (candidates[j].id in used or not ok(candidates[j], v)):
-                    j += 1
-                if j >= len(candidates):
-                    raise ValueError(f"county {c}: no eligible person left for village {v}")
-                used.add(candidates[j].id)
-                count[v] += 1
-                links["village"].append((candidates[j].id, v))
-
-        fill(sec_slots, [p for p in people if p.rank == "section"])
-        fill(any_slots, people)
-        rest = [p for p in people if p.id not in used]
-        order = sorted(vs, key=lambda v: (count[v], v))
-        k = 0
-        for p in rest:
-            for _ in range(len(order)):
-                v = order[k % len(order)]
-                k += 1
-                if count[v] < 4 and ok(p, v):
-                    count[v] += 1
-                    used.add(p.id)
-                    links["village"].append((p.id, v))
-                    break
-            else:
-                raise ValueError(f"county {c}: no village left for {p.id}")
-    for tier in links:
-        links[tier].sort(key=lambda x: (x[1], x[0]))
+        links["village"] += _station_county(c, sorted(vcs_of[c]), class1, pool[c], village_township, prev_target)
+    for pairs in links.values():
+        pairs.sort(key=lambda x: (x[1], x[0]))
     return links
+
+
+def _station_county(c: str, vs: list[str], class1: set[str], pool: list[Person], village_township: dict[str, str],
+                    prev_target: dict[str, str]) -> list[tuple[str, str]]:
+    """Station a county's pool in its village committees: a section-level cadre in each class-1 village first,
+    then one more in each class-1 village and one in every other, then the rest up to 4 per village;
+    nobody in his home township or back in his previous village. Raises ``ValueError`` if stuck.
+    """
+    out: list[tuple[str, str]] = []
+    used: set[str] = set()
+    count: dict[str, int] = defaultdict(int)
+
+    def ok(p: Person, v: str) -> bool:
+        return p.hometown != village_township[v] and prev_target.get(p.id) != v
+
+    def fill(slots_: list[str], candidates: list[Person]) -> None:
+        it = 0
+        for v in slots_:
+            while it < len(candidates) and candidates[it].id in used:
+                it += 1
+            j = it
+            while j < len(candidates) and (candidates[j].id in used or not ok(candidates[j], v)):
+                j += 1
+            if j >= len(candidates):
+                raise ValueError(f"county {c}: no eligible person left for village {v}")
+            used.add(candidates[j].id)
+            count[v] += 1
+            out.append((candidates[j].id, v))
+
+    people = sorted(pool, key=lambda p: (p.rank != "section", p.id))
+    fill([v for v in vs if v in class1], [p for p in people if p.rank == "section"])
+    fill([v for v in vs if v in class1] + [v for v in vs if v not in class1], people)
+    order = sorted(vs, key=lambda v: (count[v], v))
+    k = 0
+    for p in (p for p in people if p.id not in used):
+        for _ in range(len(order)):
+            v = order[k % len(order)]
+            k += 1
+            if count[v] < 4 and ok(p, v):
+                count[v] += 1
+                used.add(p.id)
+                out.append((p.id, v))
+                break
+        else:
+            raise ValueError(f"county {c}: no village left for {p.id}")
+    return out

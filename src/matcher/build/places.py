@@ -9,7 +9,13 @@ from pathlib import Path
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from matcher.build.geography import CountyShape, Division, point_in, polygonal, voronoi_cells
+from matcher.build.geography import (
+    CountyShape,
+    Division,
+    point_in,
+    polygonal,
+    voronoi_cells,
+)
 from matcher.errors import InstanceError, Problem
 
 

