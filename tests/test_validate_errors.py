@@ -239,7 +239,7 @@ def test_geometry_layer_warnings(broken: Path) -> None:
     inst = read_instance(broken)
     got = sorted((w.file, w.row, w.column) for w in inst.warnings)
     assert got == [("geometry/counties.geojson", 1, "code"), ("geometry/county.geojson", None, None)]
-    assert "did you mean 'counties'" in [w for w in inst.warnings if w.row is None][0].message
+    assert "did you mean 'counties'" in next(w for w in inst.warnings if w.row is None).message
 
 
 def test_gbk_csv_gets_a_hint(broken: Path) -> None:

@@ -357,7 +357,7 @@ class Instance:
         if level not in ANCESTOR_LEVELS:
             raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
         v = self.localities.at[code, level]
-        return None if pd.isna(v) else str(v)
+        return v if isinstance(v, str) else None
 
     @property
     def plan_year(self) -> int | None:
@@ -472,7 +472,7 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
         inst = build_instance(folder, tables, scheme, geometry_files)
     except InstanceError:
         raise
-    except Exception as exc:  # noqa: BLE001 - only reachable with validate=False on bad data
+    except Exception as exc:
         what = "internal error while building" if validate else "cannot build"
         raise InstanceError([Problem(str(folder), None, None,
                                      f"{what} the instance ({type(exc).__name__}: {exc}); run matcher validate")],
@@ -505,7 +505,8 @@ def _typed_frame(table: RawTable, key: str | None) -> pd.DataFrame:
     frame = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in data.items()},
                          index=pd.RangeIndex(n))
     for name in names:  # keep list columns as object tuples (pandas would otherwise infer)
-        if (specs.get(name).type if specs.get(name) else "text") == "list":
+        spec = specs.get(name)
+        if spec is not None and spec.type == "list":
             frame[name] = pd.Series(list(data[name]), dtype=object)
     if key is not None:
         frame = frame.set_index(key, drop=True)

@@ -22,6 +22,7 @@ from matcher.errors import MatcherError
 from matcher.fileio import atomic_write_bytes
 from matcher.instance import (
     GENDERS,
+    LEVELS,
     POSITIONS,
     RANKS,
     TABLES,
@@ -29,7 +30,6 @@ from matcher.instance import (
     TOWNSHIP_KINDS,
     UNIT_LEVELS,
     VILLAGE_KINDS,
-    LEVELS,
     parse_float,
     parse_int,
 )
@@ -55,8 +55,8 @@ COLUMN_NOTES: dict[str, dict[str, tuple[str, str]]] = {
         "level": ("层级：province 省 / prefecture 市州 / county 县 / township 乡镇 / village 村",
                   "level: province / prefecture / county / township / village"),
         "parent": ("上级区划代码（省留空），上级须恰好高一级", "parent's code (empty for the province), exactly one level up"),
-        "kind": ("类型：乡镇 town 镇 / township 乡 / ethnic_township 民族乡 / subdistrict 街道；"
-                 "村 village_committee 村委会 / residents_committee 居委会",
+        "kind": (("类型：乡镇 town 镇 / township 乡 / ethnic_township 民族乡 / subdistrict 街道；"
+                  "村 village_committee 村委会 / residents_committee 居委会"),
                  "kind: town / township / ethnic_township / subdistrict; village_committee / residents_committee"),
         "poverty_class": ("贫困类别：0 非贫困，1 一类贫困，2 二类，3 三类；县 1 = 国家扶贫开发重点县",
                           "poverty class: 0 not poor, 1 class-1, 2, 3; counties: 1 = national poverty county"),
@@ -119,11 +119,11 @@ ENUM_LISTS: dict[str, dict[str, tuple[str, ...]]] = {
 
 NOTES: dict[str, tuple[str, str]] = {
     "title": ("干部结对帮扶基础数据模板（matcher）", "Instance template (matcher)"),
-    "intro": ("每个数据表第一行是英文列名，请勿修改；从第二行起每行一条记录。代码和编号按文本填写；"
-              "列表用英文分号分隔（如 Miao;Buyi）。规则写在同一文件夹的 scheme.toml 中。",
-              "Row 1 of each data sheet holds the English column names: do not change them. One record per row "
-              "from row 2. Codes and ids are text; lists are ';'-separated (Miao;Buyi). The rules are in "
-              "scheme.toml in the same folder."),
+    "intro": (("每个数据表第一行是英文列名，请勿修改；从第二行起每行一条记录。代码和编号按文本填写；"
+               "列表用英文分号分隔（如 Miao;Buyi）。规则写在同一文件夹的 scheme.toml 中。"),
+              ("Row 1 of each data sheet holds the English column names: do not change them. One record per row "
+               "from row 2. Codes and ids are text; lists are ';'-separated (Miao;Buyi). The rules are in "
+               "scheme.toml in the same folder.")),
     "sheet": ("表", "sheet"),
     "column": ("列", "column"),
     "required": ("必填", "required"),

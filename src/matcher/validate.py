@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from matcher.errors import Problem
 from matcher.instance import (
     ANCESTOR_LEVELS,
@@ -36,6 +38,14 @@ if TYPE_CHECKING:
     from matcher.instance import Instance
 
 Tables = dict[str, RawTable]
+
+
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
 
 
 def _nearest(word: str, known: list[str] | tuple[str, ...]) -> str:
@@ -172,20 +182,20 @@ def check_scheme_columns(tables: Tables, scheme: dict[str, Any], text: str = "")
     for i, t in enumerate(tiers, start=1):
         if not isinstance(t, dict):
             continue
-        h = t.get("helpers") if isinstance(t.get("helpers"), dict) else {}
-        g = t.get("targets") if isinstance(t.get("targets"), dict) else {}
+        h = _dict(t.get("helpers"))
+        g = _dict(t.get("targets"))
         ht, tt = str(h.get("table", "people")), str(g.get("table", "localities"))
         check(h, ht, True, f"tiers[{i}].helpers")
         check(g, tt, False, f"tiers[{i}].targets")
         for key in ("class_min", "composition", "quota"):
-            items = t.get(key) if isinstance(t.get(key), list) else []
+            items = _list(t.get(key))
             for j, item in enumerate(items, start=1):
                 if isinstance(item, dict):
                     check(item.get("where"), tt, False, f"tiers[{i}].{key}[{j}].where")
                     if key == "composition":
                         check(item.get("helper_where"), ht, True, f"tiers[{i}].{key}[{j}].helper_where")
-        elig = t.get("eligibility") if isinstance(t.get("eligibility"), dict) else {}
-        rbc = elig.get("rank_by_class") if isinstance(elig.get("rank_by_class"), list) else []
+        elig = _dict(t.get("eligibility"))
+        rbc = _list(elig.get("rank_by_class"))
         for j, item in enumerate(rbc, start=1):
             if isinstance(item, dict):
                 check(item.get("where"), tt, False, f"tiers[{i}].eligibility.rank_by_class[{j}].where")
@@ -273,13 +283,12 @@ def check_tier_tables(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
     Source: docs/scheme-format.md, helpers.table / targets.table.
     """
     out: list[Problem] = []
-    tiers = scheme.get("tiers") if isinstance(scheme.get("tiers"), list) else []
+    tiers = _list(scheme.get("tiers"))
     for i, t in enumerate(tiers, start=1):
         if not isinstance(t, dict):
             continue
         for side, default in (("helpers", "people"), ("targets", "localities")):
-            f = t.get(side) if isinstance(t.get(side), dict) else {}
-            name = f.get("table", default)
+            name = _dict(t.get(side)).get("table", default)
             if name in tables and tables[name].readable and not tables[name].rows:
                 out.append(Problem(SCHEME, None, f"tiers[{i}].{side}.table",
                                    f"tier '{t.get('id', i)}' links {name}, but {tables[name].file} has no rows",
@@ -351,7 +360,7 @@ def check_lonlat_pairs(table: RawTable) -> list[Problem]:
 
     Source: docs/instance-format.md, localities.lon/lat.
     """
-    out = []
+    out: list[Problem] = []
     if "lon" not in table.header and "lat" not in table.header:
         return out
     for row, lon, lat in zip(table.rownums, table.col("lon"), table.col("lat"), strict=True):
@@ -522,12 +531,12 @@ def check_incumbents(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
     inc = tables["incumbents"]
     if not inc.present:
         return []
-    tiers = scheme.get("tiers") if isinstance(scheme.get("tiers"), list) else []
+    tiers = _list(scheme.get("tiers"))
     tier_table = {}
     for t in tiers:
         if isinstance(t, dict) and isinstance(t.get("id"), str):
-            h = t.get("helpers") if isinstance(t.get("helpers"), dict) else {}
-            g = t.get("targets") if isinstance(t.get("targets"), dict) else {}
+            h = _dict(t.get("helpers"))
+            g = _dict(t.get("targets"))
             tier_table[t["id"]] = (h.get("table", "people"), g.get("table", "localities"))
     plan_year = (scheme.get("program") or {}).get("plan_year") if isinstance(scheme.get("program"), dict) else None
     units = _keys(tables["units"], "id")
@@ -666,7 +675,7 @@ def problems_by_file(problems: list[Problem]) -> dict[str, list[Problem]]:
 
 
 def _counts(values: Any, order: tuple[str, ...] = ()) -> str:
-    c = Counter(str(v) for v in values if v is not None and v == v)
+    c = Counter(str(v) for v in values if not pd.isna(v))
     keys = [k for k in order if k in c] + sorted(k for k in c if k not in order)
     return ", ".join(f"{k} {c[k]}" for k in keys) if keys else "none"
 
