@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from matcher.build.registry import INSTANCE_NAMES, build_all  # noqa: E402
-from matcher.errors import MatcherError  # noqa: E402
+from matcher.build.registry import INSTANCE_NAMES, build_all
+from matcher.errors import MatcherError
 
 
 def main(argv: list[str] | None = None) -> int:

