@@ -330,6 +330,10 @@ def test_rule(tiny, case: Case) -> None:
     # an error fails the plan; a declared shortfall or a warning alone does not
     assert report.ok == (case.kind != "error"), str(report)
     assert hit["detail"].str.len().min() > 10 and hit["detail_zh"].str.len().min() > 5
+    if helper in tiny.people.index:
+        assert set(hit["helper_name"]) == {tiny.people.at[helper, "name"]}
+    if target in tiny.localities.index:
+        assert set(hit["target_name"]) == {tiny.localities.at[target, "name"]}
 
 
 def test_max_distance_flags_only_links_over_the_limit(tiny) -> None:

@@ -30,7 +30,7 @@ EARTH_RADIUS_KM = 6371.0088
 
 LEVELS = ("province", "prefecture", "county", "township", "village")
 
-VIOLATION_COLUMNS = ["rule", "kind", "tier", "helper", "target", "detail", "detail_zh"]
+VIOLATION_COLUMNS = ["rule", "kind", "tier", "helper", "target", "detail", "detail_zh", "helper_name", "target_name"]
 ERROR = "error"
 DECLARED = "declared shortfall"
 WARNING = "warning"
@@ -314,6 +314,14 @@ class InstanceView:
             frame: pd.DataFrame = getattr(self, table)
             self._cols[key] = dict(_pairs(frame, column))
         return self._cols[key]
+
+    def name_of(self, key: str, tables: tuple[str, ...]) -> str:
+        """The (Chinese) name of an id in the first of ``tables`` that has it, or ""."""
+        for table in tables:
+            name = self.col(table, "name").get(key)
+            if name is not None:
+                return norm_value(name) or ""
+        return ""
 
     # --- places --------------------------------------------------------------------------
     def ancestor_at(self, code: str | None, level: str) -> str | None:
@@ -1359,9 +1367,12 @@ def check_plan(instance: Any, plan: Plan, rules: Iterable[str] | None = None) ->
     for name in (list(rules) if rules is not None else list(RULES)):
         found.extend(RULES[name](ctx))
     found.extend(ctx.problems)
+    view = ctx.view
     frame = pd.DataFrame(
         [{"rule": v.rule, "kind": v.kind, "tier": v.tier, "helper": v.helper, "target": v.target,
-          "detail": v.detail, "detail_zh": v.detail_zh} for v in found],
+          "detail": v.detail, "detail_zh": v.detail_zh,
+          "helper_name": view.name_of(v.helper, ("people", "units")),
+          "target_name": view.name_of(v.target, ("localities", "targets"))} for v in found],
         columns=VIOLATION_COLUMNS,
     )
     order = {name: i for i, name in enumerate([*RULES, "scheme"])}

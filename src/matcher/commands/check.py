@@ -9,6 +9,7 @@ import typer
 from matcher.errors import MatcherError
 
 _KIND_STYLE = {"error": "red", "declared shortfall": "yellow", "warning": "cyan"}
+_KIND_ZH = {"error": "违规", "declared shortfall": "已说明的缺口", "warning": "提示"}
 
 
 def _lang(lang: str) -> str:
@@ -51,13 +52,16 @@ def check(
     if len(v):
         shown = v if limit <= 0 else v.head(limit)
         table = Table(title="违规清单" if lang == "zh" else "Violations", show_lines=False)
-        for col in ("kind", "rule", "tier", "helper", "target", "detail"):
+        heads = (("类别", "规则", "层级", "帮扶者", "对象", "说明") if lang == "zh"
+                 else ("kind", "rule", "tier", "helper", "target", "detail"))
+        for col in heads:
             table.add_column(col, overflow="fold")
         for r in shown.to_dict("records"):
-            kind = str(r["kind"])
-            style = _KIND_STYLE.get(kind, "")
+            style = _KIND_STYLE.get(str(r["kind"]), "")
+            kind = _KIND_ZH.get(str(r["kind"]), str(r["kind"])) if lang == "zh" else str(r["kind"])
             table.add_row(f"[{style}]{escape(kind)}[/{style}]" if style else escape(kind), escape(str(r["rule"])),
-                          escape(str(r["tier"])), escape(str(r["helper"])), escape(str(r["target"])),
+                          escape(str(r["tier"])), escape(f"{r['helper']} {r['helper_name']}".strip()),
+                          escape(f"{r['target']} {r['target_name']}".strip()),
                           escape(str(r["detail_zh"] if lang == "zh" else r["detail"])))
         console.print(table)
         if len(shown) < len(v):
