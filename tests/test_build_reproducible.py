@@ -83,3 +83,23 @@ def test_user_geometry_replaces_schematic_positions(tmp_path: Path) -> None:
     assert (rows["511827101201"]["lon"], rows["511827101201"]["lat"], rows["511827101201"]["position"]) == \
         ("102.850000", "30.250000", "surveyed")
     assert rows["511827101202"]["position"] == "schematic"
+
+
+def test_build_script_builds_one_instance_and_reports_bad_geometry(tmp_path: Path) -> None:
+    _need_sources()
+    import subprocess
+    import sys
+
+    script = ROOT / "scripts" / "build_instances.py"
+    proc = subprocess.run([sys.executable, str(script), "--only", "baoxing", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert _files(tmp_path / "baoxing") == _files(ROOT / "instances" / "baoxing")
+    bad = tmp_path / "bad.geojson"
+    bad.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "511827999999"},'
+                   ' "geometry": {"type": "Point", "coordinates": [102.8, 30.3]}}]}', encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script), "--only", "baoxing", "--out", str(tmp_path / "o"),
+                           "--geometry", str(bad)], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2
+    assert "bad.geojson, row 1, column 'code'" in proc.stderr and "511827999999" in proc.stderr
+    assert "Traceback" not in proc.stderr
