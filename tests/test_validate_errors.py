@@ -155,6 +155,8 @@ CASES: list[tuple[str, Edit, str, int | None, str | None]] = [
     ("incumbent helper wrong table", cell("incumbents", 2, "helper", "p01"), I, 2, "helper"),
     ("incumbent target missing", cell("incumbents", 4, "target", "522728100299"), I, 4, "target"),
     ("incumbent after plan year", cell("incumbents", 5, "start_year", "2013"), I, 5, "start_year"),
+    ("incumbent twice", lambda d: _write(d, "incumbents", [*_rows(d, "incumbents"), _rows(d, "incumbents")[2]]),
+     I, 6, "target"),
     # headcount
     ("headcount below people", cell("units", 6, "headcount", "3"), U, 6, "headcount"),
     # geometry
@@ -242,6 +244,10 @@ def test_geometry_layer_warnings(broken: Path) -> None:
     assert "did you mean 'counties'" in next(w for w in inst.warnings if w.row is None).message
 
 
+def test_a_file_of_the_instance_names_its_folder(tiny_path: Path) -> None:
+    assert read_instance(tiny_path / "people.csv").path == tiny_path
+
+
 def test_gbk_csv_gets_a_hint(broken: Path) -> None:
     reencode(P, "gbk")(broken)
     (p,) = [p for p in _problems(broken) if p.file == P]
@@ -282,6 +288,17 @@ def xdrop_sheet(sheet: str) -> Edit:
     return edit
 
 
+def xinsert_row(sheet: str, at: int) -> Edit:
+    def edit(folder: Path) -> None:
+        import openpyxl
+
+        path = folder / "instance.xlsx"
+        wb = openpyxl.load_workbook(path)
+        wb[sheet].insert_rows(at)
+        wb.save(path)
+    return edit
+
+
 def xcsv(folder: Path) -> None:
     (folder / "units.csv").write_text("id\n", "utf-8")
 
@@ -296,6 +313,7 @@ XCASES: list[tuple[str, Edit, str, int | None, str | None]] = [
     ("duplicate code", xcell("localities", 9, "code", "522727100000"), f"{X}[localities]", 9, "code"),
     ("numeric code kept whole", xcell("localities", 9, "code", 522727100000), f"{X}[localities]", 9, "code"),
     ("workbook and csv both", xcsv, X, None, None),
+    ("blank first row shifts nothing", xinsert_row("units", 1), f"{X}[units]", 1, "id"),
 ]
 
 

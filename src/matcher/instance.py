@@ -270,7 +270,8 @@ def read_xlsx_tables(xlsx: Path, problems: list[Problem]) -> dict[str, RawTable]
             if name not in wb.sheetnames:
                 continue
             table.present = True
-            records = [[_xlsx_cell(v) for v in row] for row in wb[name].iter_rows(values_only=True)]
+            ws = wb[name]
+            records = [[_xlsx_cell(v) for v in row] for row in ws.iter_rows(min_row=1, min_col=1, values_only=True)]
             _rows_to_table(table, records, problems)
     except Exception as exc:  # noqa: BLE001 - a corrupt sheet is reported, not raised
         problems.append(Problem(xlsx.name, None, None, f"cannot read the workbook ({type(exc).__name__}: {exc})"))
@@ -411,6 +412,8 @@ def resolve_folder(path: str | os.PathLike[str]) -> tuple[Path, Path | None]:
     p = Path(path)
     if p.suffix.lower() == ".xlsx":
         return p.parent, p
+    if p.is_file() and p.suffix.lower() in (".csv", ".toml"):
+        p = p.parent  # a file of the instance names its folder
     xlsx = p / WORKBOOK
     return p, (xlsx if xlsx.is_file() else None)
 

@@ -524,7 +524,7 @@ def check_headcount(tables: Tables) -> list[Problem]:
 
 
 def check_incumbents(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
-    """Incumbent links name a tier of the scheme, an existing helper and target, and began by the plan year.
+    """Incumbent links name a tier of the scheme, an existing helper and target, began by the plan year, once each.
 
     Source: docs/instance-format.md, incumbents.csv; docs/scheme-format.md, [terms].
     """
@@ -544,6 +544,7 @@ def check_incumbents(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
     codes = _keys(tables["localities"], "code")
     targets = _keys(tables["targets"], "id") if tables["targets"].present else set()
     out: list[Problem] = []
+    first_row: dict[tuple[str, str, str], int] = {}
     if not inc.usable:
         return out
     for row, tier, helper, target, year in zip(inc.rownums, inc.col("tier"), inc.col("helper"), inc.col("target"),
@@ -567,6 +568,12 @@ def check_incumbents(tables: Tables, scheme: dict[str, Any]) -> list[Problem]:
                                                                                       "a locality code or target id")
                 out.append(Problem(inc.file, row, "target", f"'{target}' is not {what}; expected a target listed "
                                                             "in localities or targets"))
+        link = (tier, helper, target)
+        if all(link) and link in first_row:
+            out.append(Problem(inc.file, row, "target", f"duplicate link {tier}: {helper} -> {target} (first at row "
+                                                        f"{first_row[link]}); expected each link once"))
+        elif all(link):
+            first_row[link] = row
         y = parse_int(year) if year else None
         if y is not None and isinstance(plan_year, int) and y > plan_year:
             out.append(Problem(inc.file, row, "start_year", f"{y} is after the plan year {plan_year}; expected a link "
