@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from matcher.errors import SolveError
 from matcher.scheme import Filter, Scheme, Tier
 
 AREA_LEVELS = ("province", "prefecture", "county", "township")
@@ -234,6 +235,12 @@ def _cross(helpers: pd.DataFrame, targets: pd.DataFrame, tier: Tier) -> pd.DataF
     h = helpers.reset_index(names="helper")
     t = targets.reset_index(names="target")
     stay = dict(tier.eligibility.stay_in_area)
+    estimate = estimate_pairs(h, t, stay)
+    if estimate > MAX_PAIRS:
+        raise SolveError(
+            f"tier '{tier.id}': about {estimate:,} helper-target pairs before pruning, more than this solver builds "
+            f"({MAX_PAIRS:,}); {len(h):,} helpers x {len(t):,} targets. The per-area decomposition with aggregated "
+            f"helpers is not built yet: narrow the tier (stay_in_area, max_distance_km) or split the instance")
     parts = []
     restricted = h["unit_level"].isin(list(stay)) if stay else pd.Series(False, index=h.index)
     for ulevel, area in sorted(stay.items()):
@@ -247,6 +254,21 @@ def _cross(helpers: pd.DataFrame, targets: pd.DataFrame, tier: Tier) -> pd.DataF
     if not parts:
         return pd.DataFrame(columns=["helper", "target"])
     return pd.concat(parts, ignore_index=True)
+
+
+MAX_PAIRS = 2_000_000
+"""Most candidate pairs one tier may have before pruning (memory: about 1 kB per pair while building)."""
+
+
+def estimate_pairs(h: pd.DataFrame, t: pd.DataFrame, stay: dict[str, str]) -> int:
+    """Pairs the area-by-area cross product of helpers and targets will produce."""
+    total = 0
+    restricted = h["unit_level"].isin(list(stay)) if stay else pd.Series(False, index=h.index)
+    for ulevel, area in stay.items():
+        hh = h.loc[h["unit_level"] == ulevel, "u_" + area].value_counts()
+        tt = t["t_" + area].value_counts()
+        total += int((hh * tt.reindex(hh.index, fill_value=0)).sum())
+    return total + int((~restricted).sum()) * len(t)
 
 
 PAIR_COLUMNS = [

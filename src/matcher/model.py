@@ -514,8 +514,7 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
     import highspy
 
     inf = highspy.kHighsInf
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _quiet_highs()
     h.setOptionValue("solver", "simplex")
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("threads", 1)
@@ -795,3 +794,23 @@ def _solve_one(sub: AssignmentProblem, time_limit: float, seed: int, workers: in
         except RuntimeError:
             pass  # fractional vertex (should not happen): CP-SAT below
     return solve_problem(sub, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+
+
+def _quiet_highs() -> Any:
+    """A HiGHS instance with its output off (its start banner goes to the C stdout, so it is muted there)."""
+    import os
+    import sys
+
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return h
