@@ -57,7 +57,7 @@ POVERTY_COLORS = {"1": "#b2182b", "2": "#ef8a62", "3": "#fddbc7", "0": "#f7f7f7"
 HELPER_COLORS = ["#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b"]
 OSM_TILES = {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
              "attribution": "&copy; OpenStreetMap contributors"}
-MAX_LEGEND_DEPARTMENTS = 16
+MAX_LEGEND_DEPARTMENTS = 12
 
 
 def _data_text(name: str) -> str:
@@ -334,7 +334,7 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
         helper_legend.append(f"{lo}" if hi == lo else (f"{lo}–{hi}" if hi is not None else f"≥ {lo}"))
     dept_legend = [[k, n] for k, n in enumerate(dept_names[:MAX_LEGEND_DEPARTMENTS])]
     if len(dept_names) > MAX_LEGEND_DEPARTMENTS:
-        dept_legend.append([MAX_LEGEND_DEPARTMENTS, f"… {label('map.department_other', lang)} ({len(dept_names) - MAX_LEGEND_DEPARTMENTS})"])
+        dept_legend.append([-1, f"… {label('map.department_other', lang)} ({len(dept_names) - MAX_LEGEND_DEPARTMENTS})"])
 
     header = getattr(plan, "header", None) or {}
     year = plan_year(instance, plan)
@@ -356,6 +356,8 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
         "ranks": ranks,
         "paths": path_list,
         "statusOrder": STATUS_ORDER,
+        "countyStatuses": [s for s in STATUS_ORDER if any(x[5] == s for x in info)] or ["covered"],
+        "pointStatuses": [s for s in STATUS_ORDER if any(p[2] == s for b in tier_blobs for p in b["points"])] or ["covered"],
         "statusColors": STATUS_COLORS,
         "statusNames": status_names,
         "povertyNames": poverty_names,

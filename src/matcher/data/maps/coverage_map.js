@@ -19,10 +19,10 @@
   // ---- people lines in popups ----------------------------------------------------------
   function helperLines(box, links) {
     if (!links || !links.length) { add(box, el("div", "mm-none", T["map.nobody"])); return; }
-    var list = add(box, el("ul", "mm-people"));
+    var list = add(box, el("div", "mm-people"));
     links.forEach(function (lk) {
       var h = D.helpers[lk[0]];
-      var li = add(list, el("li"));
+      var li = add(list, el("div", "mm-person"));
       add(li, el("b", null, h[0]));
       var parts = [];
       if (h[1] >= 0 && D.units[h[1]] !== h[0]) parts.push(D.units[h[1]]);
@@ -132,6 +132,16 @@
       return box;
     });
     if (tier.on) group.addTo(map);
+    if (P.length > 500) {  // many points: small dots when zoomed out, full markers when zoomed in
+      var resize = function () {
+        var z = map.getZoom(), f = z <= 7 ? 0.4 : z <= 9 ? 0.65 : 1;
+        var r = Math.max(1.5, radius * f), w = z <= 8 ? (tier.outline ? 0.8 : 0) : (tier.outline || 1);
+        for (var k = 0; k < markers.length; k++) { markers[k].setRadius(r); markers[k].options.weight = w; }
+        if (map.hasLayer(group)) group.eachLayer(function (m) { m.redraw(); });
+      };
+      map.on("zoomend", resize);
+      map.whenReady(resize);
+    }
     tierLayers[tier.id] = group;
     pointsIndex[tier.id] = markers;
     stats.points[tier.id] = group.getLayers().length;
@@ -174,9 +184,9 @@
     var modeName = D.modes.filter(function (m) { return m[0] === modeNow; })[0][1];
     add(legendBox, el("div", "mm-sub", modeName));
     if (modeNow === "coverage") {
-      D.statusOrder.forEach(function (s) { swatch(legendBox, D.statusColors[s], D.statusNames[s]); });
+      D.countyStatuses.forEach(function (s) { swatch(legendBox, D.statusColors[s], D.statusNames[s]); });
     } else if (modeNow === "department") {
-      D.deptLegend.forEach(function (d) { swatch(legendBox, D.deptColors[d[0] % D.deptColors.length], d[1]); });
+      D.deptLegend.forEach(function (d) { swatch(legendBox, d[0] < 0 ? "#ffffff" : D.deptColors[d[0] % D.deptColors.length], d[1]); });
     } else if (modeNow === "poverty") {
       Object.keys(D.povertyColors).forEach(function (k) { swatch(legendBox, D.povertyColors[k], D.povertyLegend[k]); });
     } else {
@@ -184,7 +194,7 @@
     }
     if (D.tiers.some(function (t) { return t.points; })) {
       add(legendBox, el("div", "mm-sub", D.pointsLegendTitle));
-      D.statusOrder.forEach(function (s) { swatch(legendBox, D.statusColors[s], D.statusNames[s], true); });
+      D.pointStatuses.forEach(function (s) { swatch(legendBox, D.statusColors[s], D.statusNames[s], true); });
       if (D.schematic) { var r = add(legendBox, el("div", "mm-row")); add(r, el("i", "mm-sw mm-round mm-dash")); add(r, el("span", null, T["map.schematic"])); }
     }
   }
