@@ -112,3 +112,34 @@ def test_tiny_xlsx_is_the_same_data_as_tiny(tiny_path: Path, tiny: Instance) -> 
     for name in DATA_SHEETS + ["positions"]:
         pd.testing.assert_frame_equal(getattr(x, name), getattr(tiny, name), obj=name)
     assert x.scheme == tiny.scheme
+
+
+def test_template_from_csv_keeps_extra_columns(tiny_path: Path, tiny: Instance, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from matcher.cli import app
+
+    src = tmp_path / "src"
+    shutil.copytree(tiny_path, src)
+    p = src / "people.csv"
+    lines = p.read_text("utf-8").splitlines()
+    p.write_text("\n".join([lines[0] + ",party_member"] + [ln + ",yes" for ln in lines[1:]]) + "\n", "utf-8")
+    out = tmp_path / "x"
+    out.mkdir()
+    res = CliRunner().invoke(app, ["template", str(out / "instance.xlsx"), "--from", str(src)])
+    assert res.exit_code == 0, res.output
+    shutil.copy(src / "scheme.toml", out / "scheme.toml")
+    got = read_instance(out)
+    assert (got.people["party_member"] == "yes").all()
+    pd.testing.assert_frame_equal(got.units, tiny.units)
+    res = CliRunner().invoke(app, ["template", str(out / "y.xlsx"), "--from", str(tmp_path / "nowhere")])
+    assert res.exit_code == 2 and not (out / "y.xlsx").exists()
+
+
+def test_tiny_xlsx_is_a_fresh_conversion_of_tiny(tiny_path: Path, tmp_path: Path) -> None:
+    """tiny-xlsx/instance.xlsx is exactly what converting tiny writes (same input, same bytes)."""
+    from matcher.template import csv_folder_to_workbook
+
+    csv_folder_to_workbook(tiny_path, tmp_path / "instance.xlsx")
+    assert (tmp_path / "instance.xlsx").read_bytes() == (tiny_path.parent / "tiny-xlsx" / "instance.xlsx").read_bytes()
+    assert (tiny_path / "scheme.toml").read_bytes() == (tiny_path.parent / "tiny-xlsx" / "scheme.toml").read_bytes()

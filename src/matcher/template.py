@@ -160,8 +160,10 @@ def deterministic_xlsx(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _build(rows: Mapping[str, Sequence[Sequence[Any]]] | None, lang: str) -> bytes:
-    """The workbook's bytes: data sheets (optionally filled), drop-downs, comments, notes."""
+def _build(rows: Mapping[str, Sequence[Sequence[Any]]] | None, lang: str,
+           extra: Mapping[str, Sequence[str]] | None = None) -> bytes:
+    """The workbook's bytes: data sheets (optionally filled, extra columns after the known ones), drop-downs,
+    comments, notes."""
     from openpyxl import Workbook
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -198,9 +200,14 @@ def _build(rows: Mapping[str, Sequence[Sequence[Any]]] | None, lang: str) -> byt
                                 + ", ".join(values))
             dv.add(f"{letter}2:{letter}{MAX_ROWS}")
             ws.add_data_validation(dv)
+        more = list((extra or {}).get(name, ()))
+        for j, h in enumerate(more, start=len(cols) + 1):
+            ws.cell(row=1, column=j, value=h).font = head_font
+            ws.column_dimensions[get_column_letter(j)].width = max(12, len(h) + 4)
+        kinds = [c.type for c in cols] + ["text"] * len(more)
         for i, row in enumerate((rows or {}).get(name, ()), start=2):
-            for j, (col, value) in enumerate(zip(cols, row, strict=False), start=1):
-                ws.cell(row=i, column=j, value=_typed(value, col.type))
+            for j, (kind, value) in enumerate(zip(kinds, row, strict=False), start=1):
+                ws.cell(row=i, column=j, value=_typed(value, kind))
     notes = wb.create_sheet("notes")
     notes["A1"] = _text(NOTES["title"], lang)
     notes["A1"].font = Font(bold=True, size=14)
@@ -277,22 +284,34 @@ def write_template(out: str | os.PathLike[str], *, lang: str = "zh") -> Path:
 
 
 def write_workbook(out: str | os.PathLike[str], rows: Mapping[str, Sequence[Sequence[Any]]], *,
-                   lang: str = "zh") -> Path:
-    """Write an instance workbook filled with ``rows`` (sheet -> rows in the columns' order) atomically."""
+                   lang: str = "zh", extra: Mapping[str, Sequence[str]] | None = None) -> Path:
+    """Write an instance workbook filled with ``rows`` atomically.
+
+    ``rows`` maps a sheet to rows whose cells follow the format's columns, then the sheet's
+    ``extra`` columns (kept as text, as the loader keeps them).
+    """
     _check_lang(lang)
-    atomic_write_bytes(out, _build(rows, lang))
+    atomic_write_bytes(out, _build(rows, lang, extra))
     return Path(out)
 
 
 def csv_folder_to_workbook(folder: str | os.PathLike[str], out: str | os.PathLike[str], *, lang: str = "zh") -> Path:
-    """Convert an instance's CSV tables to one instance.xlsx (columns in the format's order; extra columns dropped)."""
+    """Convert an instance's CSV tables to one instance.xlsx (the format's columns first, then extra columns).
+
+    Unreadable CSV files raise :class:`~matcher.errors.InstanceError` naming them.
+    """
+    from matcher.errors import InstanceError
     from matcher.instance import read_csv_table
 
     problems: list[Any] = []
     rows: dict[str, list[list[str]]] = {}
+    extra: dict[str, list[str]] = {}
     for name, cols in TABLES.items():
         t = read_csv_table(Path(folder), name, problems)
-        rows[name] = [[r[t.header.index(c.name)] if c.name in t.header else "" for c in cols] for r in t.rows]
+        known = [c.name for c in cols]
+        extra[name] = [h for h in t.header if h and h not in known]
+        order = known + extra[name]
+        rows[name] = [[r[t.header.index(c)] if c in t.header else "" for c in order] for r in t.rows]
     if problems:
-        raise MatcherError("; ".join(map(str, problems)))
-    return write_workbook(out, rows, lang=lang)
+        raise InstanceError(problems, str(folder))
+    return write_workbook(out, rows, lang=lang, extra=extra)

@@ -62,14 +62,26 @@ def validate(path: Path = typer.Argument(..., help="instance folder or its insta
 
 
 def template(out: Path = typer.Argument(..., help="the workbook to write, e.g. instance.xlsx"),
-             lang: str = typer.Option("zh", "--lang", help="language of the notes and comments: zh or en")) -> None:
-    """Write the empty instance workbook (five sheets, drop-downs, notes) to OUT."""
-    from matcher.template import write_template
+             lang: str = typer.Option("zh", "--lang", help="language of the notes and comments: zh or en"),
+             source: Path | None = typer.Option(None, "--from",
+                                                help="fill it with the CSV tables of this instance folder")) -> None:
+    """Write the empty instance workbook (five sheets, drop-downs, notes) to OUT, or fill it --from a CSV instance."""
+    from matcher.template import csv_folder_to_workbook, write_template
 
     if lang not in ("zh", "en"):
         typer.echo(f"error: --lang must be zh or en, not {lang!r}", err=True)
         raise typer.Exit(2)
-    write_template(out, lang=lang)
+    if source is None:
+        write_template(out, lang=lang)
+    else:
+        if not source.is_dir() or not any((source / f"{n}.csv").is_file() for n in ("localities", "units", "people")):
+            typer.echo(f"error: {source} is not an instance folder with CSV tables", err=True)
+            raise typer.Exit(2)
+        try:
+            csv_folder_to_workbook(source, out, lang=lang)
+        except InstanceError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
     typer.echo(f"wrote {out}")
 
 
