@@ -321,3 +321,11 @@ def test_repr_is_one_line(tiny) -> None:
     text = repr(make(tiny))
     assert text == ("Plan(status='FEASIBLE', gap=0.0123, links: county=3, township=6, village=17, uncovered=0, "
                     "instance='instances/tiny')") or "\n" not in text and "village=17" in text
+
+
+def test_an_empty_plan_keeps_its_tiers(tiny, tmp_path: Path) -> None:
+    p = Plan.from_assignments(tiny, pd.DataFrame(columns=["tier", "helper", "target"]), {})
+    p.save(tmp_path / "empty")
+    q = Plan.load(tmp_path / "empty")
+    assert q.tiers == ["county", "township", "village"] and len(q.tier("village")) == 0
+    assert "village" in q.summary()

@@ -270,6 +270,7 @@ class Plan:
         self._sort()
         if self._instance is not None:
             self.header["kpis"] = self.kpis(self._instance)
+        self.header["tier_order"] = list(self.tier_order)
         if check is not None:
             self.header["check"] = check.counts()
             self.check_text = check.text("en")
@@ -340,7 +341,9 @@ class Plan:
         if problems:
             raise PlanError(_problem_text(f"{folder}: damaged plan", problems))
         order: list[str] = []
-        for t in list(assignments["tier"]) + list(header.get("tiers") or {}) + list(uncovered["tier"]):
+        saved_order = header.get("tier_order")
+        saved_order = [str(t) for t in saved_order] if isinstance(saved_order, list) else []
+        for t in saved_order + list(assignments["tier"]) + list(header.get("tiers") or {}) + list(uncovered["tier"]):
             if t not in order:
                 order.append(t)
         check = folder / "check.txt"
