@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -34,9 +35,9 @@ def _print_problems(problems: list[Problem], console: object, limit: int = 0) ->
                           "(--all shows every problem)")
 
 
-def validate(path: Path = typer.Argument(..., help="instance folder or its instance.xlsx"),
-             show_all: bool = typer.Option(False, "--all", help="print every problem (default: 50 per file)")
-             ) -> None:
+def validate(path: Annotated[Path, typer.Argument(help="instance folder or its instance.xlsx")],
+             show_all: Annotated[bool, typer.Option("--all", help="print every problem (default: 50 per file)")]
+             = False) -> None:
     """Check an instance; print every problem by file (exit 1), or its summary (exit 0)."""
     from rich.console import Console
     from rich.markup import escape
@@ -61,10 +62,10 @@ def validate(path: Path = typer.Argument(..., help="instance folder or its insta
     console.print("[green]OK[/green]")
 
 
-def template(out: Path = typer.Argument(..., help="the workbook to write, e.g. instance.xlsx"),
-             lang: str = typer.Option("zh", "--lang", help="language of the notes and comments: zh or en"),
-             source: Path | None = typer.Option(None, "--from",
-                                                help="fill it with the CSV tables of this instance folder")) -> None:
+def template(out: Annotated[Path, typer.Argument(help="the workbook to write, e.g. instance.xlsx")],
+             lang: Annotated[str, typer.Option("--lang", help="language of the notes and comments: zh or en")] = "zh",
+             source: Annotated[Path | None, typer.Option("--from", help="fill it with the CSV tables of this "
+                                                                         "instance folder")] = None) -> None:
     """Write the empty instance workbook (five sheets, drop-downs, notes) to OUT, or fill it --from a CSV instance."""
     from matcher.template import csv_folder_to_workbook, write_template
 
