@@ -82,6 +82,9 @@ def test_every_guizhou_county_has_a_polygon_holding_its_townships(gz: dict[str, 
     pf = json.loads((GZ / "geometry" / "prefectures.geojson").read_text(encoding="utf-8"))
     assert sorted(f["properties"]["code"] for f in pf["features"]) == sorted(loc.code[loc.level == "prefecture"])
     assert all(shape(f["geometry"]).is_valid for f in pf["features"])
+    cells = json.loads((GZ / "geometry" / "townships.geojson").read_text(encoding="utf-8"))["features"]
+    assert sorted(f["properties"]["code"] for f in cells) == sorted(tw.code)
+    assert all(f["properties"]["schematic"] is True and shape(f["geometry"]).is_valid for f in cells)
 
 
 def test_default_guizhou_is_feasible_by_counting() -> None:
