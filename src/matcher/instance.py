@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
@@ -22,6 +22,9 @@ import pandas as pd
 import shapely
 
 from matcher.errors import InstanceError, Problem
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 # --------------------------------------------------------------------------- the format
 
@@ -335,7 +338,7 @@ class Instance:
     geometry_files: dict[str, tuple[Path, str | None]] = field(default_factory=dict, repr=False)
     _geometry_cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def geometry(self, layer: str) -> Any:
+    def geometry(self, layer: str) -> gpd.GeoDataFrame | None:
         """The GeoDataFrame of a geometry layer ('counties', 'townships', ...) in EPSG:4326, or None.
 
         Read on first use and kept; indexed by nothing in particular, with a ``code`` column (text).
@@ -373,7 +376,7 @@ class Instance:
         return summarize(self)
 
 
-def read_geometry_layer(path: Path, layer: str | None) -> Any:
+def read_geometry_layer(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     """Read one geometry layer with geopandas, reprojected to EPSG:4326, ``code`` as text."""
     import geopandas as gpd
 

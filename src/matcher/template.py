@@ -131,6 +131,7 @@ NOTES: dict[str, tuple[str, str]] = {
     "yes": ("是", "yes"),
     "no": ("否", "no"),
     "tags": ("标签词表（需求、职能、专长共用）", "tag vocabulary (needs, functions and skills)"),
+    "ethnic": ("少数民族语言（ethnic_groups、languages 两列用英文名）", "ethnic groups and languages (English names)"),
 }
 
 
@@ -170,7 +171,7 @@ def _build(rows: Mapping[str, Sequence[Sequence[Any]]] | None, lang: str,
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    from matcher.instance import TAGS
+    from matcher.instance import ETHNIC_GROUPS, TAGS
 
     wb = Workbook()
     wb.remove(wb.active)
@@ -232,6 +233,8 @@ def _build(rows: Mapping[str, Sequence[Sequence[Any]]] | None, lang: str,
     r += 2
     notes.cell(row=r, column=1, value=_text(NOTES["tags"], lang)).font = head_font
     notes.cell(row=r + 1, column=1, value="; ".join(TAGS))
+    notes.cell(row=r + 3, column=1, value=_text(NOTES["ethnic"], lang)).font = head_font
+    notes.cell(row=r + 4, column=1, value="; ".join(ETHNIC_GROUPS))
     for letter, width in zip("ABCD", (14, 16, 8, 90), strict=True):
         notes.column_dimensions[letter].width = width
     wb.properties.creator = "matcher"
