@@ -287,6 +287,8 @@ CASES = [
          uncovered=[{"tier": "village", "target": XINZHAI, "required": 3, "assigned": 2, "short": 1,
                      "reason": "no section-level cadre left"}], kind="declared shortfall"),
     Case("distance_km misreported", "distance", ("village", "p22", XINJIAN), setcol("p22", "distance_km", 999.0)),
+    Case("objective travel that is not the links' sum", "objective_figures", ("", "", ""),
+         lambda a: a.assign(cost_travel=1.5), header={"objective": {"travel": 30.0}}, kind="warning"),
     Case("plan of another instance version", "instance_hash", ("", "", ""),
          header={"instance": {"path": "instances/tiny", "sha256": "0" * 64}}, kind="warning"),
 ]
@@ -434,7 +436,9 @@ def test_the_solvers_plan_passes_the_independent_checker(name: str) -> None:
     inst = read_instance(ROOT / "instances" / name)
     plan = solve(inst, time_limit=20, seed=0, workers=1)
     report = check_plan(inst, plan)
-    assert report.ok and len(report.violations) == 0, str(report)
+    assert report.ok and len(report.errors) == 0 and len(report.declared) == 0, str(report)
+    # warnings allowed only for reported objective figures (the solver rounds costs inside the model)
+    assert set(report.warnings["rule"]) <= {"objective_figures"}, str(report)
     assert report.links_checked == len(plan.assignments) > 0
 
 

@@ -1260,6 +1260,28 @@ def rule_instance_hash(ctx: Context) -> list[Violation]:
                       WARNING)]
 
 
+def rule_objective_figures(ctx: Context) -> list[Violation]:
+    """plan.json's match, strength and travel objective equal the sums of the links' cost columns (warning).
+
+    Source: docs/plan-format.md: cost_match, cost_strength, cost_travel are each link's share of the objective.
+    """
+    objective = ctx.plan.header.get("objective")
+    if not isinstance(objective, dict):
+        return []
+    out: list[Violation] = []
+    for term in ("match", "strength", "travel"):
+        col = f"cost_{term}"
+        value = objective.get(term)
+        if col not in ctx.links or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        total = float(pd.to_numeric(ctx.links[col], errors="coerce").fillna(0.0).sum())
+        if abs(total - float(value)) > max(0.01, 1e-3 * abs(total)):
+            out.append(Violation("objective_figures", "", "", "",
+                                 f"plan.json objective {term} = {float(value):g}, the links' {col} sum to {total:.4f}",
+                                 f"方案目标值 {term} = {float(value):g}，各结对 {col} 之和为 {total:.4f}", WARNING))
+    return out
+
+
 RuleFunction = Callable[[Context], list[Violation]]
 
 RULES: dict[str, RuleFunction] = {
@@ -1288,6 +1310,7 @@ RULES: dict[str, RuleFunction] = {
     "uncovered_list": rule_uncovered_list,
     "distance": rule_distance,
     "instance_hash": rule_instance_hash,
+    "objective_figures": rule_objective_figures,
 }
 """Every rule the checker verifies, by name (the ``rule`` column of a report)."""
 
