@@ -96,6 +96,22 @@ def write_guizhou(world: World, out: Path, variant: str) -> None:
         order = {"county": 0, "township": 1, "village": 2}
         incumbents.sort(key=lambda r: (order[str(r["tier"])], str(r["target"]), str(r["helper"])))
         write_csv(out / "incumbents.csv", INCUMBENT_COLUMNS, incumbents)
+    _check_counts(out, variant)
+
+
+def _check_counts(out: Path, variant: str) -> None:
+    """The generator's own check: the default passes the counting arguments, the short variant is short."""
+    from matcher.build.feasibility import feasibility_problems, village_shortage
+    from matcher.errors import MatcherError
+
+    if variant == "guizhou-short":
+        short = village_shortage(out, ("village_committee", "residents_committee"))
+        if short <= 0:
+            raise MatcherError(f"{out}: guizhou-short is not short ({-short} staff to spare)")
+    else:
+        problems = feasibility_problems(out)
+        if problems:
+            raise MatcherError(f"{out}: the counting arguments fail: " + "; ".join(problems[:10]))
 
 
 def _departures(world: World, incumbents: list[dict[str, object]]) -> tuple[list, list, list]:
