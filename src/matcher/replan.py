@@ -330,3 +330,141 @@ def _links_in_force(instance: Instance, departures: pd.DataFrame | None, *, in_f
     years = pd.to_numeric(links["start_year"], errors="coerce")
     header = {"plan_year": int(years.max()) if len(links) else year}
     return LinksInForce(links.reset_index(drop=True), header)
+
+
+def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | None = None,
+                       time_limit: float = 10.0, seed: int = 0) -> Plan:
+    """Fewest moves: keep every link of ``base``; place only the helpers who lack a link, where coverage needs them.
+
+    After a local change (a county gains staff, a cadre leaves) nothing else has to move. The helpers of
+    each tier with fewer links than ``links_min`` in ``base`` (new staff) are placed on the tier's targets
+    (within ``areas`` if given) by a small CP-SAT model of its own: eligible pairs only (every eligibility
+    rule, and nesting in the base plan's parent links), each target's remaining room (coverage_max), each
+    unit's remaining share cap; shortfalls below the required team size and composition are filled first,
+    then the weighted cost parts are minimised. Time budgets across tiers are left to the checker.
+    """
+    import math as _math
+
+    from ortools.sat.python import cp_model
+
+    from matcher import candidates as cand
+    from matcher import rules
+    from matcher.explain import _context, pair_table
+    from matcher.plan import Plan as PlanClass
+
+    scheme, ctx = _context(instance)
+    a = base.assignments.copy()
+    for c in ("tier", "helper", "target"):
+        a[c] = a[c].astype(str)
+    helpers_all = set(instance.people.index.astype(str)) | set(instance.units.index.astype(str))
+    places_all = set(instance.localities.index.astype(str)) | set(instance.targets.index.astype(str))
+    a = a[a["helper"].isin(helpers_all) & a["target"].isin(places_all)].reset_index(drop=True)
+    codes: set[str] | None = None
+    if areas:
+        loc = instance.localities
+        inside = pd.Series(False, index=loc.index)
+        for ar in areas:
+            inside |= loc[str(loc.at[ar, "level"])].astype(str) == ar
+        codes = set(loc.index[inside])
+    year = int(scheme.program.plan_year)
+    w = scheme.objective
+    model = cp_model.CpModel()
+    x: dict[tuple[str, str, str], Any] = {}
+    cost: dict[tuple[str, str, str], int] = {}
+    rows: dict[tuple[str, str, str], Any] = {}
+    shorts: list[Any] = []
+    unit_of = {str(k): str(v) for k, v in instance.people["unit"].items()}
+    for tier in scheme.tiers:
+        have = a[a["tier"] == tier.id]
+        hf = cand.helper_frame(ctx, tier)
+        n_links = have.groupby("helper").size()
+        free = [h for h in hf.index if int(n_links.get(h, 0)) < tier.links_min]
+        if not free:
+            continue
+        tf = cand.target_frame(ctx, tier)
+        if codes is not None:
+            tf = tf[tf["locality"].astype(str).isin(codes)]
+        pt = pair_table(instance, tier.id, helpers=free, targets=list(tf.index), ctx=(scheme, ctx)).pairs
+        pt = pt[pt["fails"].map(len) == 0]
+        if tier.nest_in and len(pt):
+            parent = scheme.tier(tier.nest_in)
+            plevel = rules._parent_level(ctx, parent)
+            plinks = set(zip(a.loc[a["tier"] == parent.id, "helper"], a.loc[a["tier"] == parent.id, "target"]))
+            punits = set(cand.helper_frame(ctx, parent).index)
+            ok = [(u not in punits) or ((u, str(anc)) in plinks)
+                  for u, anc in zip(pt["unit"].astype(str), pt["t_" + plevel].astype(str))]
+            pt = pt[ok]
+        count = have.groupby("target").size()
+        req = rules.required_helpers(tf, tier, ctx)
+        for r in pt.itertuples(index=False):
+            k = (tier.id, str(r.helper), str(r.target))
+            x[k] = model.new_bool_var(f"x[{k}]")
+            cost[k] = int(round(100 * float(r.weighted)))
+            rows[k] = r
+        by_t: dict[str, list[Any]] = {}
+        by_h: dict[str, list[Any]] = {}
+        for (tid, h, t), v in x.items():
+            if tid == tier.id:
+                by_t.setdefault(t, []).append(v)
+                by_h.setdefault(h, []).append(v)
+        for h in free:
+            vs = by_h.get(h, [])
+            need = tier.links_min - int(n_links.get(h, 0))
+            room = tier.links_max - int(n_links.get(h, 0))
+            model.add(cp_model.LinearExpr.sum(vs) <= room)
+            sh = model.new_int_var(0, need, f"unplaced[{tier.id},{h}]")
+            model.add(cp_model.LinearExpr.sum(vs) + sh >= need)
+            shorts.append(sh)
+        for t, vs in by_t.items():
+            n = int(count.get(t, 0))
+            model.add(cp_model.LinearExpr.sum(vs) <= max(0, tier.coverage_max - n))
+            lack = max(0, int(req.get(t, 0)) - n)
+            if lack:
+                sh = model.new_int_var(0, lack, f"short[{tier.id},{t}]")
+                model.add(cp_model.LinearExpr.sum(vs) + sh >= lack)
+                shorts.append(sh)
+        if tier.unit_share_max and tier.helpers.table == "people":
+            caps = rules.unit_share_cap(instance.units["headcount"].astype(float), tier.unit_share_max)
+            used = have["helper"].map(unit_of).value_counts()
+            per_unit: dict[str, list[Any]] = {}
+            for (tid, h, t), v in x.items():
+                if tid == tier.id:
+                    per_unit.setdefault(unit_of.get(h, h), []).append(v)
+            for u, vs in per_unit.items():
+                model.add(cp_model.LinearExpr.sum(vs) <= max(0, int(caps.get(u, 0)) - int(used.get(u, 0))))
+    total_cost = sum(cost.values()) + 1
+    model.minimize(total_cost * cp_model.LinearExpr.sum(shorts)
+                   + cp_model.LinearExpr.weighted_sum(list(x.values()), [cost[k] for k in x]))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    solver.parameters.linearization_level = 2
+    st = solver.solve(model)
+    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        from matcher.errors import SolveError
+
+        raise SolveError("no placement of the new helpers found (" + solver.status_name(st) + ")")
+    chosen = [k for k, v in x.items() if solver.boolean_value(v)]
+    new_rows = []
+    for k in chosen:
+        r = rows[k]
+        new_rows.append({"tier": k[0], "helper": k[1], "target": k[2], "start_year": year, "pinned": False,
+                         "distance_km": round(float(r.distance_km), 1), "cost_match": float(r.cost_match),
+                         "cost_strength": float(r.cost_strength), "cost_travel": float(r.cost_travel)})
+    out = pd.concat([a, pd.DataFrame(new_rows, columns=list(a.columns))], ignore_index=True) if new_rows else a
+    header = {k: v for k, v in base.header.items() if k not in ("kpis", "check", "wall_s", "instance", "diagnosis")}
+    header.update({"status": "FEASIBLE", "gap": None,
+                   "method": "fewest moves: base plan kept, helpers without a link placed by a small CP-SAT model",
+                   "fewest_moves": {"placed": len(chosen), "status": solver.status_name(st),
+                                    "unplaced_or_short": int(round(_math.fsum(solver.value(s) for s in shorts)))}})
+    unc_rows = []
+    for s in shorts:
+        v = int(solver.value(s))
+        name = s.name
+        if v and name.startswith("short["):
+            tid, t = name[len("short["):-1].split(",", 1)
+            unc_rows.append({"tier": tid, "target": t, "required": v, "assigned": 0, "short": v,
+                             "reason": "no free eligible helper left after the base plan"})
+    uncovered = pd.DataFrame(unc_rows, columns=["tier", "target", "required", "assigned", "short", "reason"])
+    return PlanClass.from_assignments(instance, out, header, uncovered)

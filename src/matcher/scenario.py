@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 import dataclasses
 import io
 import tomllib
@@ -183,7 +184,11 @@ class Scenario:
         return self._with(Edit("add_people", f"Add {n} cadre(s).", f"新增干部 {n} 名。", apply))
 
     def add_staff(self, unit: str, count: int, *, rank: str = "staff", prefix: str | None = None) -> Scenario:
-        """Add ``count`` new cadres of ``rank`` to ``unit`` (headcount grows by ``count``), skills = unit functions."""
+        """Add ``count`` new cadres of ``rank`` to ``unit``, skills = unit functions.
+
+        The headcount grows by ``count``, or more where a tier's unit share cap (``unit_share_max``) would
+        otherwise keep some of the unit's people from taking a post.
+        """
         prefix = prefix or f"{unit}-new"
 
         def apply(inst: Instance) -> Instance:
@@ -209,7 +214,17 @@ class Scenario:
                               if str(inst.people[c].dtype) in ("Int64", "float64")})
             people_t = pd.concat([inst.people, add])
             units = inst.units.copy()
-            units.at[unit, "headcount"] = int(units.at[unit, "headcount"]) + count
+            hc = int(units.at[unit, "headcount"]) + count
+            # new staff on the books: enough headcount that every tier's unit share cap still admits
+            # all of the unit's listed people (a third of the headcount away at once: 3 on the books each)
+            mine = people_t[people_t["unit"] == unit]
+            for t in inst.scheme.get("tiers", []):
+                share = float(t.get("unit_share_max", 0) or 0)
+                if share > 0 and t.get("helpers", {}).get("table") == "people":
+                    ranks = t["helpers"].get("rank")
+                    n = int(mine["rank"].isin(ranks).sum()) if ranks else len(mine)
+                    hc = max(hc, int(math.ceil(n / share - 1e-9)))
+            units.at[unit, "headcount"] = hc
             return _replace(inst, people=people_t, units=units)
 
         return self._with(Edit("add_staff", f"Unit {unit} gains {count} {rank} cadre(s).",
@@ -456,16 +471,19 @@ class Scenario:
 
     # ------------------------------------------------------------------ slices
 
-    def within(self, areas: Sequence[str], *, departments: Sequence[str] | None = None) -> Scenario:
+    def within(self, areas: Sequence[str], *, departments: Sequence[str] | None = None,
+               people: Iterable[str] | None = None) -> Scenario:
         """Keep only the places inside ``areas`` (county or prefecture codes) and the helpers who serve them.
 
         A slice for quick what-ifs and notebooks: county units of the kept counties stay whole; a
         prefecture unit keeps a share of its people (and headcount) equal to the slice's share of its
         prefecture's villages; province-level helpers are ``departments`` if given, else the units already
         linked to the kept places in the first tier's incumbents, else the first units by id, one per
-        target of the first tier.
+        target of the first tier. With ``people``, prefecture units and departments keep exactly those
+        people (plus their people in no link of the incumbents) instead of a scaled share.
         """
         areas = [str(a) for a in areas]
+        exact = set(map(str, people)) if people is not None else None
 
         def apply(inst: Instance) -> Instance:
             _require(inst.localities, areas, "localities.csv", "area")
@@ -536,6 +554,12 @@ class Scenario:
             for u, f in frac.items():
                 mine = people[people["unit"] == u]
                 keep_n = 0
+                if exact is not None:
+                    keep = [i for i in mine.index if i in exact]
+                    drop += [i for i in mine.index if i not in exact]
+                    units_out.at[u, "headcount"] = max(len(keep), int(round(int(units_out.at[u, "headcount"])
+                                                                            * len(keep) / max(len(mine), 1))))
+                    continue
                 for rank, group in mine.groupby("rank"):
                     share = f if f >= 0 else rank_frac.get(str(rank), 1.0)
                     order = sorted(group.index, key=lambda i: (i not in linked_here, bool(home_in[i]), i))
@@ -594,6 +618,84 @@ class Scenario:
             return solve(self.instance, time_limit=time_limit, seed=seed, workers=workers)
         return warm_solve(self.instance, base, forbidden=forbidden, time_limit=time_limit, seed=seed,
                           workers=workers)
+
+    def solve_local(self, base: Plan, areas: Sequence[str], *, time_limit: float = 60, seed: int = 0,
+                    workers: int = 2, fewest_moves: bool = False) -> Plan:
+        """Re-plan only ``areas`` (county codes) after a local change; keep the base plan everywhere else.
+
+        For a change confined to a few counties (a county gains staff, a village closes), only those
+        counties' links need to move: the county's department (first tier) stays, the cadres linked there
+        in the base plan and the county's own staff are re-planned together, warm-started from the base
+        plan; every other link of the base plan is kept as it is. Cost parts of the re-planned links are
+        recomputed on the whole instance. The result is a full plan; check it with ``check_plan``.
+        With ``fewest_moves``, the base links inside the areas are pinned too (as incumbents in force), so
+        only what the change requires moves: new cadres are placed, vacancies refilled (as a mid-term
+        replan does); without it, the areas are re-optimised from the base plan as a hint.
+        Approximation: a prefecture unit is re-seated inside the area while solving (travel of its
+        links is measured from there during the solve, and from its real seat in the returned plan).
+        """
+        from matcher.explain import pair_table
+        from matcher.plan import Plan as PlanClass
+
+        full = self.instance
+        areas = [str(a) for a in areas]
+        loc = full.localities
+        inside = pd.Series(False, index=loc.index)
+        for a in areas:
+            lvl = str(loc.at[a, "level"])
+            inside |= loc[lvl].astype(str) == a
+        codes = set(loc.index[inside])
+        t_loc = {str(k): str(v) for k, v in full.targets["locality"].items()} if len(full.targets) else {}
+        a = base.assignments.copy()
+        for c in ("tier", "helper", "target"):
+            a[c] = a[c].astype(str)
+        here = a["target"].map(lambda t: t in codes or t_loc.get(t) in codes)
+        tiers = full.scheme.get("tiers", [])
+        unit_tiers = {str(t["id"]) for t in tiers if t.get("helpers", {}).get("table") == "units"}
+        depts = sorted(set(a.loc[here & a["tier"].isin(unit_tiers), "helper"]))
+        linked_anywhere = set(a["helper"])
+        keep_people = set(a.loc[here & ~a["tier"].isin(unit_tiers), "helper"]) | (
+            set(full.people.index.astype(str)) - linked_anywhere)
+        local = self.within(areas, departments=depts, people=keep_people)
+        local_base = a[here]
+        if fewest_moves:
+            year = int(full.scheme["program"]["plan_year"])
+            local_inst = local.instance
+            pinned = local_base[["tier", "helper", "target"]].copy()
+            pinned["start_year"] = pd.to_numeric(local_base["start_year"], errors="coerce").fillna(year).astype(int)
+            pinned["start_year"] = pinned["start_year"].where(pinned["start_year"] <= year, year)
+            helpers = set(local_inst.people.index.astype(str)) | set(local_inst.units.index.astype(str))
+            places = set(local_inst.localities.index.astype(str)) | set(local_inst.targets.index.astype(str))
+            pinned = pinned[pinned["helper"].isin(helpers) & pinned["target"].isin(places)]
+            pinned["start_year"] = pinned["start_year"].astype(local_inst.incumbents["start_year"].dtype
+                                                              if len(local_inst.incumbents) else "Int64")
+            local = Scenario(_replace(local_inst, incumbents=pinned.reset_index(drop=True)), (), self.name)
+        plan_local = warm_solve(local.instance, _LinksOnly(local_base), forbidden=self.forbidden_links(),
+                                time_limit=time_limit, seed=seed, workers=workers)
+        new = plan_local.assignments.copy()
+        # recompute the cost parts of the re-planned links on the whole instance (real seats)
+        parts = []
+        for tid, sub in new.groupby("tier", sort=False):
+            pt = pair_table(full, str(tid), helpers=sorted(set(sub["helper"])), targets=sorted(set(sub["target"]))).pairs
+            keyed = pt.set_index(["helper", "target"])
+            sub = sub.copy()
+            for col in ("distance_km", "cost_match", "cost_strength", "cost_travel"):
+                vals = [keyed.at[(h, t), col] if (h, t) in keyed.index else v
+                        for h, t, v in zip(sub["helper"], sub["target"], sub[col])]
+                sub[col] = vals
+            parts.append(sub)
+        new = pd.concat(parts, ignore_index=True) if parts else new
+        new["distance_km"] = pd.to_numeric(new["distance_km"]).round(1)
+        spliced = pd.concat([a[~here], new], ignore_index=True)
+        header = {k: v for k, v in base.header.items() if k not in ("kpis", "check", "wall_s", "instance")}
+        header.update({"status": "FEASIBLE", "gap": None,
+                       "method": f"local re-plan of {', '.join(areas)} (warm-started CP-SAT); rest of the base plan kept",
+                       "local": {"areas": areas, "status": plan_local.status, "gap": plan_local.gap,
+                                 "objective": plan_local.objective, "wall_s": plan_local.header.get("wall_s")},
+                       "scenario": self.describe()})
+        uncovered = plan_local.uncovered
+        plan = PlanClass.from_assignments(full, spliced, header, uncovered)
+        return plan
 
     def save(self, folder: str | Path) -> Path:
         """Write the edited instance as a folder in docs/instance-format.md (CSV + scheme.toml), atomically per file.
@@ -821,3 +923,10 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     if forbidden:
         plan.header["forbidden_links"] = sorted([list(f) for f in forbidden])
     return plan
+
+
+@dataclass
+class _LinksOnly:
+    """A base plan given as its links only (what ``warm_solve`` reads from a plan)."""
+
+    assignments: pd.DataFrame
