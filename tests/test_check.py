@@ -549,3 +549,11 @@ def test_every_rule_states_itself_and_its_source(name: str) -> None:
     lines = [line.strip() for line in (RULES[name].__doc__ or "").strip().splitlines()]
     assert len(lines) >= 3 and lines[0].endswith(")") or lines[0].endswith(".")
     assert lines[2].startswith("Source: ") and len(lines[2]) > 20
+
+
+def test_html_view_escapes_names(tiny) -> None:
+    """In Jupyter the report is a table; a hostile id stays text."""
+    report = check_plan(tiny, make_plan(tiny, add("village", "<img src=x onerror=alert(1)>", XINJIAN)(hand_links())))
+    page = report._repr_html_()
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert page.startswith("<p><b>FAILED:")

@@ -1379,6 +1379,14 @@ class CheckReport:
     def __str__(self) -> str:
         return self.text("en")
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the verdict and the first 200 violations as a table (every cell escaped)."""
+        import html
+
+        head = html.escape(self.text("en", limit=0).splitlines()[0])
+        table = self.violations.head(200).to_html(index=False, escape=True) if len(self.violations) else ""
+        return f"<p><b>{head}</b></p>{table}"
+
 
 def check_plan(instance: Any, plan: Plan, rules: Iterable[str] | None = None) -> CheckReport:
     """Verify every hard rule of the instance's scheme on a plan; return the violations found.

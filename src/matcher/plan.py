@@ -242,6 +242,12 @@ class Plan:
     def __str__(self) -> str:
         return self.summary("en")
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary as preformatted text (escaped)."""
+        import html
+
+        return f"<pre>{html.escape(self.summary('en'))}</pre>"
+
     def __repr__(self) -> str:
         per_tier = ", ".join(f"{t}={int((self.assignments['tier'] == t).sum())}" for t in self.tier_order)
         return (f"Plan(status={self.status!r}, gap={self.gap!r}, links: {per_tier or 'none'}, "
