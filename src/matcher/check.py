@@ -1019,7 +1019,11 @@ def rule_max_distance(ctx: Context) -> list[Violation]:
         tl = _eligible_links(ctx, tid)
         for helper, target in zip(tl["helper"], tl["target"]):
             km = ctx.view.distance_km(helper, target)
-            if math.isnan(km) or km > limit + 1e-9:
+            if math.isnan(km):
+                out.append(Violation("max_distance", tid, helper, target,
+                                     f"distance unknown (no position for the unit seat or the target), at most {limit:g} km",
+                                     f"距离无法计算（单位驻地或对象缺少坐标），上限 {limit:g} 公里"))
+            elif km > limit + 1e-9:
                 out.append(Violation("max_distance", tid, helper, target,
                                      f"{km:.1f} km from the unit seat, at most {limit:g} km",
                                      f"距单位驻地 {km:.1f} 公里，上限 {limit:g} 公里"))
