@@ -542,6 +542,7 @@ def summary_table(instance: Instance, plan: PlanLike, lang: str = "zh") -> pd.Da
         (label("brief.method", lang), _text(header.get("method", ""))),
         (label("brief.source", lang), _text(instance.scheme.get("program", {}).get("source", ""))),
     ]
+    rows = [r for r in rows if r[1]]
     rows += key_figures(instance, plan, lang)
     return pd.DataFrame(rows, columns=[label("col.item", lang), label("col.value", lang)])
 

@@ -131,7 +131,7 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
     "brief.diff.ended": ("结束结对", "ended links"),
     "brief.diff.moved": ("调整（同一人换地点）", "moved (same helper, other target)"),
     "brief.diff.kept": ("不变", "unchanged"),
-    "brief.program": ("项目", "Program"),
+    "brief.program": ("工作名称", "Program"),
     "brief.status": ("求解状态", "Solver status"),
     "brief.method": ("方法", "Method"),
 }
