@@ -686,6 +686,11 @@ class Scenario:
             parts.append(sub)
         new = pd.concat(parts, ignore_index=True) if parts else new
         new["distance_km"] = pd.to_numeric(new["distance_km"]).round(1)
+        # links the base plan already had keep its pinned flag and start year (pinned only while solving)
+        prev = {(t, h, g): (p, y) for t, h, g, p, y in zip(a["tier"], a["helper"], a["target"], a["pinned"], a["start_year"])}
+        keys = list(zip(new["tier"].astype(str), new["helper"].astype(str), new["target"].astype(str)))
+        new["pinned"] = [prev[k][0] if k in prev else False for k in keys]
+        new["start_year"] = [prev[k][1] if k in prev else y for k, y in zip(keys, new["start_year"])]
         spliced = pd.concat([a[~here], new], ignore_index=True)
         header = {k: v for k, v in base.header.items() if k not in ("kpis", "check", "wall_s", "instance")}
         header.update({"status": "FEASIBLE", "gap": None,
