@@ -79,7 +79,7 @@ def _json_clean(value: Any) -> Any:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return None
-        return round(value, 6)
+        return value  # repr is exact and deterministic: the writer's own rounding is kept
     if value is pd.NA:
         return None
     return value
