@@ -20,6 +20,7 @@ from matcher.instance import Instance, read_instance
 
 TINY = Path(__file__).resolve().parent.parent / "instances" / "tiny"
 FILES = ["localities.csv", "units.csv", "people.csv", "incumbents.csv", "targets.csv"]
+BYTE_FILES = ["scheme.toml", "geometry/counties.geojson"]  # corrupted byte-wise only
 OPS = ["delete_cell", "replace_cell", "drop_column", "duplicate_row", "truncate", "swap_bytes"]
 
 cell_values = st.one_of(
@@ -80,8 +81,8 @@ def test_corrupted_tiny_loads_or_raises_instance_error(data: st.DataObject) -> N
         d = Path(tmp) / "tiny"
         shutil.copytree(TINY, d)
         for _ in range(data.draw(st.integers(1, 3), label="corruptions")):
-            name = data.draw(st.sampled_from(FILES), label="file")
-            op = data.draw(st.sampled_from(OPS), label="op")
+            name = data.draw(st.sampled_from(FILES + BYTE_FILES), label="file")
+            op = data.draw(st.sampled_from(OPS if name in FILES else ["truncate", "swap_bytes"]), label="op")
             p = d / name
             p.write_bytes(_corrupt(p.read_bytes(), op, data.draw))
         try:

@@ -94,6 +94,13 @@ def add_workbook(folder: Path) -> None:
     write_template(folder / "instance.xlsx")
 
 
+def geometry_empty_shape(folder: Path) -> None:
+    p = folder / "geometry" / "counties.geojson"
+    data = json.loads(p.read_text("utf-8"))
+    data["features"][0]["geometry"] = None
+    p.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+
+
 def geometry_code(folder: Path) -> None:
     p = folder / "geometry" / "counties.geojson"
     data = json.loads(p.read_text("utf-8"))
@@ -161,6 +168,9 @@ CASES: list[tuple[str, Edit, str, int | None, str | None]] = [
     ("headcount below people", cell("units", 6, "headcount", "3"), U, 6, "headcount"),
     # geometry
     ("geometry unknown code", geometry_code, "geometry/counties.geojson", 2, "code"),
+    ("geometry without a shape", geometry_empty_shape, "geometry/counties.geojson", 1, "geometry"),
+    ("geometry unreadable", replace_text("geometry/counties.geojson", '"features"', '"featur'),
+     "geometry/counties.geojson", None, None),
     # scheme.toml
     ("scheme missing", delete(S), S, None, None),
     ("scheme syntax", replace_text(S, "term_years = 3", "term_years = = 3"), S, 11, None),

@@ -456,6 +456,7 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
     folder, tables, problems = read_raw(path)
     scheme, scheme_problems = v.read_scheme_raw(folder)
     geometry_files = find_geometry(folder)
+    geometry_cache: dict[str, Any] = {}
     if validate:
         problems += scheme_problems
         try:
@@ -466,7 +467,7 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
             loc = tables["localities"]
             if loc.usable and "code" in loc.header:
                 levels = dict(zip(loc.col("code"), loc.col("level"), strict=True))
-                problems += v.check_geometry_codes(geometry_files, set(levels), levels)
+                problems += v.check_geometry_codes(geometry_files, set(levels), levels, geometry_cache)
         except Exception as exc:  # noqa: BLE001 - a bug in a check must still end as a clear error
             problems.append(Problem(str(folder), None, None, f"internal error while checking the instance "
                                                              f"({type(exc).__name__}: {exc}); please report it"))
@@ -475,7 +476,7 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
     if any(p.severity == "error" for p in problems):
         raise InstanceError(problems, str(path))
     try:
-        inst = build_instance(folder, tables, scheme, geometry_files)
+        inst = build_instance(folder, tables, scheme, geometry_files, geometry_cache)
     except InstanceError:
         raise
     except Exception as exc:
@@ -602,7 +603,8 @@ def derive_positions(loc: pd.DataFrame, geometry: dict[str, Any]) -> pd.DataFram
 
 
 def build_instance(folder: Path, tables: dict[str, RawTable], scheme: dict[str, Any],
-                   geometry_files: dict[str, tuple[Path, str | None]]) -> Instance:
+                   geometry_files: dict[str, tuple[Path, str | None]],
+                   geometry_cache: dict[str, Any] | None = None) -> Instance:
     """Build the typed tables of a checked instance (derived columns, tree, positions)."""
     loc = _typed_frame(tables["localities"], "code")
     loc["poverty_class"] = loc["poverty_class"].fillna(0).astype("Int64")
@@ -639,7 +641,7 @@ def build_instance(folder: Path, tables: dict[str, RawTable], scheme: dict[str, 
                         if isinstance(p, str) and p in known)
 
     inst = Instance(folder, scheme, loc, targets, units, people, inc, tree, pd.DataFrame(),
-                    geometry_files=geometry_files)
+                    geometry_files=geometry_files, _geometry_cache=dict(geometry_cache or {}))
     geoms: dict[str, Any] = {}
     for level, layer in GEOMETRY_LAYERS.items():
         if layer in geometry_files and ((loc["level"] == level) & (loc["lon"].isna() | loc["lat"].isna())).any():

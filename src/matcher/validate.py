@@ -607,14 +607,17 @@ def check_tags(tables: Tables) -> list[Problem]:
 
 
 def check_geometry_codes(files: dict[str, tuple[Path, str | None]], codes: set[str],
-                         levels: dict[str, str] | None = None) -> list[Problem]:
-    """Every geometry feature carries a ``code`` that is a locality code (of the layer's level: a warning).
+                         levels: dict[str, str] | None = None, cache: dict[str, Any] | None = None) -> list[Problem]:
+    """Every geometry feature has a readable shape and a ``code`` that is a locality code (of the layer's level).
 
     Source: docs/instance-format.md, geometry/ (features keyed by code; layers counties, townships, ...).
+    Layers read here are kept in ``cache`` (layer -> GeoDataFrame) so the loader reads them once.
     """
-    import pyogrio
+    import warnings
 
-    from matcher.instance import GEOMETRY_LAYERS
+    import shapely
+
+    from matcher.instance import GEOMETRY_LAYERS, read_geometry_layer
 
     layer_level = {v: k for k, v in GEOMETRY_LAYERS.items()}
     out = []
@@ -625,19 +628,26 @@ def check_geometry_codes(files: dict[str, tuple[Path, str | None]], codes: set[s
                                                  f"{_nearest(layer, list(layer_level))}; expected one of "
                                                  f"{', '.join(layer_level)}", "warning"))
         try:
-            df = pyogrio.read_dataframe(path, layer=sub, read_geometry=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # GDAL's notes on odd rings: judged below
+                df = read_geometry_layer(path, sub)
+            cent = shapely.centroid(df.geometry.to_numpy())
+            bad = [i for i, (g, c) in enumerate(zip(df.geometry, cent, strict=True))
+                   if g is None or g.is_empty or c is None or c.is_empty]
         except Exception as exc:  # noqa: BLE001 - an unreadable geometry file is one problem
             out.append(Problem(name, None, None, f"cannot read ({type(exc).__name__}: {exc}); expected GeoJSON "
-                                                 "or a GeoPackage"))
+                                                 "or a GeoPackage with closed, valid shapes in WGS84"))
             continue
+        for i in bad:
+            out.append(Problem(name, i + 1, "geometry", f"feature {i + 1} has no usable shape; expected a valid "
+                                                        "polygon or point"))
         if "code" not in df.columns:
             out.append(Problem(name, None, "code", "no 'code' property; expected each feature keyed by its "
                                                    "locality code"))
             continue
-        from matcher.instance import _xlsx_cell
-
-        for i, v in enumerate(df["code"].tolist()):
-            c = "" if v is None else _xlsx_cell(v)
+        if cache is not None:
+            cache[layer] = df
+        for i, c in enumerate(df["code"].tolist()):
             if c not in codes:
                 out.append(Problem(name, i + 1, "code", f"feature {i + 1} has code '{c}', which is not in "
                                                         "localities; expected a locality code"))
