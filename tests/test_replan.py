@@ -120,3 +120,32 @@ def test_cli_replan(tiny_path: Path, base, tmp_path: Path) -> None:
                                    "--out", str(tmp_path / "rot"), "--time-limit", "20", "--workers", "1"])
     assert res.exit_code == 0, res.output
     assert "returned" in res.output
+
+
+def test_fewest_moves_places_only_the_new_staff(tiny, base) -> None:
+    from matcher.check import check_plan
+    from matcher.replan import place_free_helpers
+
+    inst = Scenario(tiny).add_staff("C02", 2).instance
+    plan = place_free_helpers(inst, base, areas=["522727000000"])
+    before = set(zip(base.assignments["tier"], base.assignments["helper"], base.assignments["target"]))
+    after = set(zip(plan.assignments["tier"], plan.assignments["helper"], plan.assignments["target"]))
+    assert before <= after
+    assert {h for _, h, _ in after - before} == {"C02-new001", "C02-new002"}
+    assert all(t.startswith("522727") for _, _, t in after - before)  # county staff stay in their county
+    report = check_plan(inst, plan)
+    assert report.ok, str(report)
+    assert plan.header["fewest_moves"]["placed"] == 2
+
+
+def test_solve_local_keeps_the_rest_of_the_plan(tiny, base) -> None:
+    from matcher.check import check_plan
+
+    scen = Scenario(tiny).add_staff("C02", 2).set_weight("travel", 3.0)
+    plan = scen.solve_local(base, ["522727000000"], time_limit=20, workers=1)
+    outside = base.assignments[~base.assignments["target"].str.startswith("522727")]
+    after = set(zip(plan.assignments["tier"], plan.assignments["helper"], plan.assignments["target"]))
+    assert set(zip(outside["tier"], outside["helper"], outside["target"])) <= after
+    assert {"C02-new001", "C02-new002"} <= set(plan.assignments["helper"])
+    report = check_plan(scen.instance, plan)
+    assert report.ok, str(report)

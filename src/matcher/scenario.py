@@ -654,8 +654,20 @@ class Scenario:
         unit_tiers = {str(t["id"]) for t in tiers if t.get("helpers", {}).get("table") == "units"}
         depts = sorted(set(a.loc[here & a["tier"].isin(unit_tiers), "helper"]))
         linked_anywhere = set(a["helper"])
-        keep_people = set(a.loc[here & ~a["tier"].isin(unit_tiers), "helper"]) | (
-            set(full.people.index.astype(str)) - linked_anywhere)
+        linked_here = set(a.loc[here & ~a["tier"].isin(unit_tiers), "helper"])
+        unit_of = {str(k): str(v) for k, v in full.people["unit"].items()}
+        level = {str(k): str(v) for k, v in full.units["level"].items()}
+        area = {str(k): str(v) for k, v in full.units["area"].items()} if "area" in full.units.columns else {}
+        # provincial units whose people serve here in the base plan stay in the slice too
+        depts = sorted(set(depts) | {unit_of[p] for p in linked_here if level.get(unit_of.get(p, "")) == "province"})
+        ancestors = set()
+        for ar in areas:
+            ancestors |= {str(loc.at[ar, lv]) for lv in ("province", "prefecture", "county") if lv in loc.columns
+                          and not pd.isna(loc.at[ar, lv])}
+        def local_unit(u: str) -> bool:
+            return u in depts or (level.get(u) != "province" and (area.get(u) in codes or area.get(u) in ancestors))
+        free = {p for p in set(full.people.index.astype(str)) - linked_anywhere if local_unit(unit_of.get(p, ""))}
+        keep_people = linked_here | free
         local = self.within(areas, departments=depts, people=keep_people)
         local_base = a[here]
         if fewest_moves:
