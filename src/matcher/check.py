@@ -558,7 +558,8 @@ def build_context(instance: Any, plan: Plan) -> Context:
         links[col] = pd.Series([norm_value(v) or "" for v in links[col].tolist()], index=links.index, dtype=object)
     if "pinned" not in links:
         links["pinned"] = False
-    links["pinned"] = links["pinned"].fillna(False).astype(bool)
+    links["pinned"] = pd.Series([v.strip().lower() == "true" if isinstance(v, str) else (False if _is_missing(v) else bool(v))
+                                 for v in links["pinned"].tolist()], index=links.index, dtype=bool)
     if "start_year" not in links:
         links["start_year"] = pd.NA
     links = links.reset_index(drop=True)
