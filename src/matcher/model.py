@@ -63,6 +63,7 @@ class Solution:
     stages: list[Stage]
     status: str  # OPTIMAL | FEASIBLE | INFEASIBLE | UNKNOWN
     method: str
+    parts: list[dict[str, Any]] = field(default_factory=list)  # per group of tiers: tiers, objective, bound, status, method
 
     @property
     def objective(self) -> dict[str, float]:
@@ -241,6 +242,8 @@ def solve_problem(prob: AssignmentProblem, *, time_limit: float = 60.0, seed: in
     for k, term in enumerate(terms):
         left = time_limit - (time.monotonic() - t0)
         share = max(0.05, left / (len(terms) - k))
+        if k == 0:  # without a first solution there is no plan: the first stage may take half the time
+            share = max(share, 0.5 * left)
         solver.parameters.max_time_in_seconds = share
         expr = b.terms[term]
         m.minimize(expr)
@@ -646,7 +649,7 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
         st_.value = final[st_.term]
         st_.bound = min(st_.bound, st_.value)
     return Solution(chosen, stages, "OPTIMAL",
-                    f"network LP (HiGHS dual simplex), exact lexicographic stages, {time.monotonic() - t0:.1f} s")
+                    "network LP (HiGHS dual simplex), exact lexicographic stages")
 
 
 def _subproblem(prob: AssignmentProblem, tiers: set[str]) -> tuple[AssignmentProblem, np.ndarray]:
@@ -721,12 +724,16 @@ def solve_decomposed(prob: AssignmentProblem, tier_order: list[str], *, time_lim
     methods: list[str] = []
     exact = True
     comps = tier_components(prob, tier_order)
-    sizes = {tuple(c): int(prob.pairs["tier"].isin(c).sum()) for c in comps}
-    total = max(1, sum(sizes.values()))
-    for comp in comps:
+    subs = {tuple(c): _subproblem(prob, set(c)) for c in comps}
+    # network LP groups first (fast, no time limit needed), then CP-SAT groups share the time left by size
+    flow = {tuple(c): flow_shaped(subs[tuple(c)][0]) for c in comps}
+    comps = [c for c in comps if flow[tuple(c)]] + [c for c in comps if not flow[tuple(c)]]
+    sizes = {tuple(c): 0 if flow[tuple(c)] else len(subs[tuple(c)][0].pairs) for c in comps}
+    for n_done, comp in enumerate(comps):
         left = time_limit - (time.monotonic() - t0)
-        share = max(1.0, left * sizes[tuple(comp)] / max(1, sum(sizes[tuple(c)] for c in comps[comps.index(comp):])))
-        sub, keep = _subproblem(prob, set(comp))
+        rest = sum(sizes[tuple(c)] for c in comps[n_done:])
+        share = max(1.0, left * sizes[tuple(comp)] / max(1, rest))
+        sub, keep = subs[tuple(comp)]
         if progress:
             progress("phase", {"text": f"tiers {', '.join(comp)}: {len(sub.pairs)} pairs"})
         if len(sub.pairs) > cpsat_max_pairs and len(comp) > 1 and len(sub.nesting) and not len(sub.budgets):
@@ -771,7 +778,12 @@ def solve_decomposed(prob: AssignmentProblem, tier_order: list[str], *, time_lim
                             0.0))
     status = "OPTIMAL" if all(s.status == "OPTIMAL" for s in stages) and exact else "FEASIBLE"
     kind = "decomposed into independent tier groups" if exact else "decomposed (nested tiers solved in order, parents fixed)"
-    return Solution(chosen, stages, status, f"{kind}: " + "; ".join(methods))
+    part_rows = []
+    for name, sol in parts:
+        part_rows.append({"tiers": name.split("+"), "objective": sum(sol.objective.values()),
+                          "bound": sum(sol.bound.values()) if exact else None,
+                          "status": sol.status if exact else "FEASIBLE", "method": sol.method})
+    return Solution(chosen, stages, status, f"{kind}: " + "; ".join(methods), parts=part_rows)
 
 
 def _filter_pairs(prob: AssignmentProblem, mask: np.ndarray) -> AssignmentProblem:

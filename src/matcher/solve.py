@@ -228,16 +228,19 @@ def _make_plan(instance: Any, ctx: Context, scheme: Scheme, frames: dict[str, Ti
     tot_o, tot_b = sum(obj.values()), sum(bnd.values())
     gap = (tot_o - tot_b) / max(abs(tot_o), 1.0)
     tiers: dict[str, Any] = {}
-    for tier in scheme.tiers:
-        sub = chosen["tier"] == tier.id
-        sub_prob_chosen = sol.chosen & (prob.pairs["tier"] == tier.id).to_numpy()
-        tv = term_values(prob, sub_prob_chosen)
-        tier_obj = sum(v for k, v in tv.items() if k in obj and k not in ("continuity",))
-        tier_obj = float(round(tier_obj, 6))
-        tiers[tier.id] = {"links": int(sub.sum()), "objective": tier_obj,
-                          "bound": tier_obj if sol.status == "OPTIMAL" else None,
-                          "gap": 0.0 if sol.status == "OPTIMAL" else None, "status": sol.status,
-                          "candidate_pairs": int(len(frames[tier.id].pairs))}
+    for part in sol.parts or [{"tiers": [t.id for t in scheme.tiers], "objective": tot_o,
+                               "bound": tot_b, "status": sol.status, "method": sol.method}]:
+        o, b = float(part["objective"]), part["bound"]
+        for tid in part["tiers"]:
+            tiers[tid] = {
+                "links": int((chosen["tier"] == tid).sum()),
+                "candidate_pairs": int(len(frames[tid].pairs)),
+                # a group of tiers solved together shares one objective, bound and gap
+                "group": part["tiers"], "objective": round(o, 6),
+                "bound": None if b is None else round(float(b), 6),
+                "gap": None if b is None else round((o - float(b)) / max(abs(o), 1.0), 9),
+                "status": part["status"], "method": part["method"],
+            }
     header = {
         "seed": int(seed), "time_limit_s": time_limit, "workers": int(workers),
         "status": sol.status, "method": sol.method,
