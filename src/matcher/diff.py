@@ -8,8 +8,11 @@ prints it, ``PlanDiff.to_excel`` writes a workbook with Chinese headers (atomic 
 
 from __future__ import annotations
 
+import datetime
 import html
+import io
 import math
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,7 +232,8 @@ class PlanDiff:
     def to_excel(self, path: str | Path, lang: str = "zh") -> Path:
         """Write the diff as a workbook (summary, moved, new, ended, KPIs, people, places), atomically.
 
-        Headers are Chinese by default (``lang="en"`` for English); cells starting with = + - @ stay text.
+        Headers are Chinese by default (``lang="en"`` for English); cells starting with = + - @ stay text;
+        no timestamps, so the same diff gives the same bytes.
         """
         path = Path(path)
         heads = HEADERS[lang]
@@ -245,17 +249,35 @@ class PlanDiff:
             sheets["people"]: _localise(self.people, lang),
             sheets["places"]: _localise(self.places, lang),
         }
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        wb.remove(wb.active)
+        for name, frame in frames.items():
+            ws = wb.create_sheet(name)
+            ws.append([str(c) for c in frame.columns])
+            for row in frame.itertuples(index=False):
+                ws.append([_plain(v) for v in row])
+            for cells in ws.iter_rows(min_row=2):
+                for cell in cells:
+                    if isinstance(cell.value, str):
+                        cell.data_type = "s"  # never a formula (=, +, -, @ stay text)
+                        if cell.value[:1] in "=+-@":
+                            cell.quotePrefix = True
+            ws.freeze_panes = "A2"
+            if frame.shape[1] and len(frame):
+                ws.auto_filter.ref = ws.dimensions
+            for i, col in enumerate(frame.columns, start=1):
+                width = max([_width(str(col))] + [_width(str(v)) for v in frame.iloc[:200, i - 1]])
+                ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(60, width + 2)
+        stamp = datetime.datetime(2000, 1, 1)
+        wb.properties.created = stamp
+        wb.properties.modified = stamp
+        wb.properties.creator = "matcher"
+        buf = io.BytesIO()
+        wb.save(buf)
         with atomic_path(path) as tmp:
-            with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-                for name, frame in frames.items():
-                    _safe_text(frame).to_excel(writer, sheet_name=name, index=False)
-                    ws = writer.sheets[name]
-                    ws.freeze_panes = "A2"
-                    if frame.shape[1] and len(frame):
-                        ws.auto_filter.ref = ws.dimensions
-                    for i, col in enumerate(frame.columns, start=1):
-                        width = max([_width(str(col))] + [_width(str(v)) for v in frame.iloc[:200, i - 1]])
-                        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(60, width + 2)
+            tmp.write_bytes(_fixed_zip(buf.getvalue()))
         return path
 
     def map(self, instance: Instance, lang: str = "zh") -> folium.Map:
@@ -271,13 +293,25 @@ def _width(s: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
 
 
-def _safe_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would read as a formula with an apostrophe-free quote."""
-    out = frame.copy()
-    for c in out.columns:
-        if out[c].dtype == object or str(out[c].dtype).startswith("str"):
-            out[c] = out[c].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
-    return out
+def _plain(v: Any) -> Any:
+    """A cell value openpyxl accepts: numpy scalars as Python numbers, NA as empty."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if hasattr(v, "item") and not isinstance(v, str):
+        return v.item()
+    return v
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    """Rewrite an xlsx (zip) with fixed entry times, so the same diff gives the same bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
 
 
 def _localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
