@@ -251,10 +251,12 @@ def minimal_conflict(instance: Instance, *, max_pairs: int = 20000, time_limit: 
 
     scheme = read_scheme(instance.scheme)
     ctx = context_from_instance(instance, scheme)
+    # every pair becomes a variable: check the size (helpers x targets per tier) before building anything
+    bound = sum(len(cand.helper_frame(ctx, t)) * len(cand.target_frame(ctx, t)) for t in scheme.tiers)
+    if bound > max_pairs:
+        return "too large", [], {"pairs": bound}
     tables = _pairs_all_tiers(instance, scheme)
     n_pairs = sum(len(t) for t in tables.values())
-    if n_pairs > max_pairs:
-        return "too large", [], {"pairs": n_pairs}
 
     model = cp_model.CpModel()
     lits: dict[str, Any] = {}
@@ -470,7 +472,7 @@ def diagnose(instance: Instance, *, exact: bool = True, max_pairs: int = 20000, 
                 en.append(f"Relax: {r['en']}")
                 zh.append(f"放宽方案：{r['zh']}")
         elif status == "too large":
-            en.append(f"(Exact conflict search skipped: {info['pairs']} pairs exceed {max_pairs}; counting above.)")
+            en.append(f"(Exact conflict search skipped: up to {info['pairs']} pairs exceed {max_pairs}; counting above.)")
             zh.append(f"（规模较大（{info['pairs']} 个候选对），未做精确冲突分析，以上为计数结果。）")
         elif status == "feasible" and shortages.empty:
             en.append("Feasible: every hard rule and full coverage can hold together.")
