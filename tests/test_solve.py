@@ -98,6 +98,10 @@ def test_short_county_is_named_and_uncovered_listed(tmp_path: Path) -> None:
     plan = solve(instance, time_limit=20)
     u = plan.uncovered
     assert len(u) > 0 and (u["short"] > 0).all() and u["reason"].str.len().min() > 10
+    # the county is named with its count, in English and Chinese, and its count is a true minimum
+    assert u["reason"].str.contains("罗甸县: 9 village slots").any() and u["reason_zh"].str.contains("罗甸县").any()
+    finding = [f for f in plan.header["diagnosis"] if f["place"] == "522728000000"][0]
+    assert u[u["target"].str.startswith("522728")]["short"].sum() >= finding["short"]
     assert plan.objective["coverage"] == u["short"].sum()
     assert check_plan(instance, plan).ok
 

@@ -95,8 +95,8 @@ def diagnose(ctx: Context, frames: dict[str, TierFrames]) -> list[Finding]:
                 if sup < s:
                     nm = _name(ctx, "localities", a)
                     out.append(Finding(tier.id, a, int(s - sup), False,
-                                       f"{nm}: {int(s)} {tier.id} slots, {sup} eligible helper links: {int(s - sup)} short",
-                                       f"{nm}：{tier.name} 需 {int(s)} 个名额，符合条件的帮扶者只能提供 {sup} 个，缺 {int(s - sup)} 个"))
+                                       f"{nm}: {int(s)} {tier.id} slots, at most {sup} links from eligible helpers: at least {int(s - sup)} short",
+                                       f"{nm}：{tier.name} 需 {int(s)} 个名额，符合条件的帮扶者最多只能提供 {sup} 个，至少缺 {int(s - sup)} 个"))
         if tier.links_min > 0:
             n = p.groupby("helper")["target"].nunique().reindex(f.helpers.index, fill_value=0)
             for h in f.helpers.index[(n < tier.links_min).to_numpy()]:
@@ -128,15 +128,17 @@ def diagnose(ctx: Context, frames: dict[str, TierFrames]) -> list[Finding]:
     return out
 
 
-def _reason(ctx: Context, tier_id: str, target: str, findings: list[Finding], frames: TierFrames) -> str:
+def _reason(ctx: Context, tier_id: str, target: str, findings: list[Finding], frames: TierFrames) -> tuple[str, str]:
+    """Why a target is short, in English and Chinese: its own count, its county's count, or competition."""
     for f in findings:
         if f.tier == tier_id and f.place == target:
-            return f.en
+            return f.en, f.zh
     county = frames.targets.at[target, "t_county"] if "t_county" in frames.targets.columns else ""
     for f in findings:
         if f.tier == tier_id and f.place == county:
-            return f.en
-    return "eligible helpers are all needed by other targets (shortfall minimised over the whole plan)"
+            return f.en, f.zh
+    return ("eligible helpers are all needed by other targets (shortfall minimised over the whole plan)",
+            "符合条件的帮扶者均已安排到其他对象（全局缺口已最小化）")
 
 
 # --------------------------------------------------------------------------- solving
@@ -217,13 +219,15 @@ def _make_plan(instance: Any, ctx: Context, scheme: Scheme, frames: dict[str, Ti
             a = int(n.get(t, 0))
             short = int(g["amount"].sum())
             kinds = set(g["rule"])
-            reason = _reason(ctx, tier.id, t, findings, f)
+            reason, reason_zh = _reason(ctx, tier.id, t, findings, f)
             if kinds == {"composition"}:
                 reason = "; ".join(g["message"]) + f" ({reason})"
+                reason_zh = "；".join(g["message_zh"]) + f"（{reason_zh}）"
             elif "quota" in kinds:
-                reason = "; ".join(g["message"])
-            unc_rows.append(dict(tier=tier.id, target=t, required=max(r, a + short), assigned=a, short=short, reason=reason))
-    uncovered = pd.DataFrame(unc_rows, columns=["tier", "target", "required", "assigned", "short", "reason"])
+                reason, reason_zh = "; ".join(g["message"]), "；".join(g["message_zh"])
+            unc_rows.append(dict(tier=tier.id, target=t, required=max(r, a + short), assigned=a, short=short,
+                                 reason=reason, reason_zh=reason_zh))
+    uncovered = pd.DataFrame(unc_rows, columns=["tier", "target", "required", "assigned", "short", "reason", "reason_zh"])
     obj, bnd = sol.objective, sol.bound
     tot_o, tot_b = sum(obj.values()), sum(bnd.values())
     gap = (tot_o - tot_b) / max(abs(tot_o), 1.0)
