@@ -473,7 +473,7 @@ def diagnose(instance: Instance, *, exact: bool = True, max_pairs: int = 20000, 
                 zh.append(f"放宽方案：{r['zh']}")
         elif status == "too large":
             en.append(f"(Exact conflict search skipped: up to {info['pairs']} pairs exceed {max_pairs}; counting above.)")
-            zh.append(f"（规模较大（{info['pairs']} 个候选对），未做精确冲突分析，以上为计数结果。）")
+            zh.append(f"（规模较大（最多 {info['pairs']} 个候选对），未做精确冲突分析，以上为计数结果。）")
         elif status == "feasible" and shortages.empty:
             en.append("Feasible: every hard rule and full coverage can hold together.")
             zh.append("可行：所有硬性规则和全覆盖要求可以同时满足。")
