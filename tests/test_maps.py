@@ -134,3 +134,35 @@ def test_cli_map_writes_offline_html(inst, solved, tmp_path):
     assert "Guizhou" in html and "<script src" not in html
     bad = subprocess.run(["matcher", "map", str(tmp_path / "nope"), "--out", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no such plan folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_plan_of_another_instance_is_refused(inst, tmp_path):
+    from matcher.errors import PlanError
+
+    other = read_instance(ROOT / "instances" / "tiny")
+    plan = hand_plan(other)
+    plan.assignments.loc[3, "helper"] = "NOBODY"
+    with pytest.raises(PlanError, match=r"assignments.csv, row 5, column 'helper': 'NOBODY'"):
+        map_data(inst, plan, "zh")
+
+
+def test_without_county_polygons_counties_are_points(tmp_path):
+    import shutil
+
+    shutil.copytree(ROOT / "instances" / "tiny", tmp_path / "tiny", ignore=shutil.ignore_patterns("geometry"))
+    inst = read_instance(tmp_path / "tiny")
+    data = map_data(inst, hand_plan(inst), "zh")
+    assert data["counties"]["geojson"] is None
+    counties = inst.localities[inst.localities["level"] == "county"]
+    assert len(data["counties"]["info"]) == len(counties)
+    assert "无县界数据" in data["subtitle"]
+
+
+def test_stacked_targets_are_spread_apart():
+    from matcher.maps import spread_stacked
+
+    lon, lat, moved = spread_stacked(["a", "a", "a", "b"], [107.0, 107.0, 107.0, 106.0], [26.0, 26.0, 26.0, 25.0])
+    assert moved == [True, True, True, False] and (lon[3], lat[3]) == (106.0, 25.0)
+    points = set(zip(lon[:3], lat[:3]))
+    assert len(points) == 3  # three distinct positions
+    assert all(abs(x - 107.0) < 0.01 and abs(y - 26.0) < 0.01 for x, y in points)  # within ~1 km

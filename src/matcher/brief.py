@@ -19,7 +19,7 @@ import pandas as pd
 
 from matcher.errors import MatcherError
 from matcher.export import (
-    locality_paths,
+    check_plan_fits,
     plan_assignments,
     plan_year,
     positions,
@@ -229,7 +229,9 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
         cv = cov[cov["locality"].isin(pts.index)]
         if len(cv):
             geo = pts.loc[cv["locality"]].geometry.to_numpy()
-            size = 18 if level == "township" else (6 if len(cv) > 3000 else 14)
+            if tier.get("targets", {}).get("table") == "targets":  # many targets per place: spread them
+                geo = _spread(list(cv["locality"]), geo, points.crs)
+            size = 120 if level == "county" else 18 if level == "township" else (6 if len(cv) > 3000 else 14)
             for s in reversed(STATUS_ORDER):  # draw problems last, on top
                 sel = (cv["status"] == s).to_numpy()
                 if sel.any():
@@ -240,6 +242,8 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
         handles = [Line2D([], [], marker="o", linestyle="", markersize=7, markerfacecolor=STATUS_COLORS[s],
                           markeredgecolor="#222222", label=label(f"status.{s}", lang)) for s in present]
     _frame_extent(ax, counties, points, cov)
+    if level == "county":
+        _county_names(ax, instance, counties, points, cov)
     draw_scale_bar(ax, lang)
     draw_north_arrow(ax, lang)
     _legend(ax, handles, label("col.status", lang))
@@ -250,17 +254,47 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
     return fig
 
 
+def _county_names(ax: Any, instance: Instance, counties: Any, points: Any, cov: pd.DataFrame, limit: int = 40) -> None:
+    """Write each target county's name on the county page, when there are at most ``limit`` (more would overlap)."""
+    if len(cov) > limit:
+        return
+    if counties is not None:
+        where = {c: g.representative_point() for c, g in zip(counties["code"], counties.geometry) if g is not None}
+    else:
+        where = {c: g for c, g in zip(points.index, points.geometry)}
+    from matplotlib import patheffects
+
+    size = 9 if len(cov) <= 10 else 7
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    for code, name in zip(cov.index, cov["name"]):
+        p = where.get(code)
+        if p is not None:
+            ax.annotate(name, xy=(p.x, p.y), xytext=(0, -9 if counties is None else 0), textcoords="offset points",
+                        ha="center", va="center", fontsize=size, color="#1a1a1a", zorder=8, path_effects=halo)
+
+
+def _spread(localities: list[str], geo: Any, crs: Any) -> Any:
+    """Targets sharing a place's position, spread on a small ring (see :func:`matcher.maps.spread_stacked`)."""
+    import geopandas as gpd
+
+    from matcher.maps import spread_stacked
+
+    g = gpd.GeoSeries(list(geo), crs=crs).to_crs(4326)
+    lon, lat, _ = spread_stacked(localities, list(g.x), list(g.y))
+    return gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(crs).to_numpy()
+
+
 def _frame_extent(ax: Any, counties: Any, points: Any, cov: pd.DataFrame) -> None:
     """Fit the map to the counties (or to the tier's points) with a margin, equal aspect."""
+    pad = 0.08
     if counties is not None:
         minx, miny, maxx, maxy = counties.total_bounds
-    else:
-        pts = points.loc[points.index.intersection(cov["locality"].unique())]
-        pts = pts if len(pts) else points
-        minx, miny, maxx, maxy = pts.total_bounds
+    else:  # no outlines: frame every known position, with room for scale bar, arrow and legend
+        minx, miny, maxx, maxy = points.total_bounds
+        pad = 0.2
     w, h = max(maxx - minx, 1000.0), max(maxy - miny, 1000.0)
-    ax.set_xlim(minx - 0.08 * w, maxx + 0.08 * w)
-    ax.set_ylim(miny - 0.12 * h, maxy + 0.06 * h)
+    ax.set_xlim(minx - pad * w, maxx + pad * w)
+    ax.set_ylim(miny - (pad + 0.06) * h, maxy + pad * h)
     ax.set_aspect("equal", adjustable="box")
 
 
@@ -329,6 +363,9 @@ def brief_figures(plan: PlanLike, instance: Instance | None = None, lang: str = 
     """The briefing's pages as matplotlib figures: one per tier, then the comparison page if ``compare``."""
     check_lang(lang)
     instance = resolve_instance(plan, instance)
+    check_plan_fits(instance, plan)
+    if compare is not None:
+        check_plan_fits(instance, compare)
     import matplotlib
 
     with matplotlib.rc_context(cjk_rc()):

@@ -216,6 +216,32 @@ def plan_assignments(plan: PlanLike) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def check_plan_fits(instance: Instance, plan: PlanLike) -> None:
+    """Every link of the plan names a tier, helper and target of the instance, else PlanError.
+
+    Source: docs/plan-format.md: a plan belongs to one instance (its tiers, helpers and targets).
+    The message names assignments.csv, the row as a spreadsheet shows it, the column and the unknown value.
+    """
+    a = plan_assignments(plan)
+    tiers = {str(t["id"]) for t in scheme_tiers(instance)}
+    helpers = set(instance.units.index.map(str)) | set(instance.people.index.map(str))
+    targets = set(instance.localities.index.map(str))
+    if getattr(instance, "targets", None) is not None:
+        targets |= set(instance.targets.index.map(str))
+    problems: list[str] = []
+    for i, (tier, helper, target) in enumerate(zip(a["tier"], a["helper"], a["target"])):
+        for column, value, known, what in (("tier", tier, tiers, "a tier id of scheme.toml"),
+                                           ("helper", helper, helpers, "a unit or person id"),
+                                           ("target", target, targets, "a locality code or target id")):
+            if value not in known:
+                problems.append(f"assignments.csv, row {i + 2}, column '{column}': {value!r} is not {what} of the instance")
+    if problems:
+        path = getattr(instance, "path", "")
+        more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise PlanError(f"the plan does not belong to the instance {path}: {len(problems)} unknown id(s)\n  "
+                        + "\n  ".join(problems[:5]) + more + "\n(pass the plan's own instance with --instance PATH)")
+
+
 def plan_uncovered(plan: PlanLike) -> pd.DataFrame:
     """The plan's uncovered targets (tier, target, required, assigned, short, reason), possibly empty."""
     u = getattr(plan, "uncovered", None)
@@ -461,6 +487,9 @@ def export_plan(plan: PlanLike, instance: Instance, out: str | Path, lang: str =
     check_lang(lang)
     out = Path(out)
     suffix = out.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise MatcherError(f"{out}: unknown export format {suffix or '(no suffix)'!r}; expected one of {', '.join(EXPORT_SUFFIXES)}")
+    check_plan_fits(instance, plan)
     if suffix == ".xlsx":
         write_workbook(plan, instance, out, lang)
     elif suffix == ".gpkg":

@@ -73,6 +73,7 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
     "map.counties_drawn": ("县", "counties"),
     "map.no_geometry": ("无县界数据，县以点表示", "no county boundaries: counties drawn as points"),
     "map.department_other": ("其他部门", "other departments"),
+    "map.points": ("各层级帮扶对象", "targets of every tier"),
     "map.helpers_count": ("帮扶人数", "helpers"),
     # people/links in popups and sheets
     "col.tier": ("帮扶层级", "Tier"),

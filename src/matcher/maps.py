@@ -28,6 +28,7 @@ from matcher.export import (
     LEVELS,
     _int_or_none,
     _text,
+    check_plan_fits,
     helper_table,
     locality_paths,
     plan_assignments,
@@ -150,6 +151,37 @@ var MATCHER_MAP = {{ this._parent.get_name() }}, MATCHER_DATA_ID = "{{ this.data
         self.css = _data_text("maps/coverage_map.css")
 
 
+def spread_stacked(localities: list[str], lon: list[float], lat: list[float], step_deg: float = 0.0016) -> tuple[list[float], list[float], list[bool]]:
+    """Spread targets that share one locality's position in a small sunflower disc, so each can be seen and clicked.
+
+    Returns new lon, lat and a flag per target telling whether it was moved (then its point is schematic).
+    The k-th of n targets at one place goes to radius step·√(k+0.5), angle k·137.5° (about 150 m apart);
+    a place with one target keeps its position.
+    """
+    import math
+
+    counts: dict[str, int] = {}
+    for c in localities:
+        counts[c] = counts.get(c, 0) + 1
+    seen: dict[str, int] = {}
+    out_lon, out_lat, moved = [], [], []
+    for c, x, y in zip(localities, lon, lat):
+        n = counts[c]
+        if n == 1:
+            out_lon.append(x)
+            out_lat.append(y)
+            moved.append(False)
+            continue
+        k = seen.get(c, 0)
+        seen[c] = k + 1
+        r = step_deg * math.sqrt(k + 0.5)
+        angle = math.radians(137.508) * k
+        out_lon.append(x + r * math.cos(angle) / max(math.cos(math.radians(y)), 0.2))
+        out_lat.append(y + r * math.sin(angle))
+        moved.append(True)
+    return out_lon, out_lat, moved
+
+
 def _first_tier_at(tiers: list[dict[str, Any]], level: str) -> dict[str, Any] | None:
     """The first tier whose targets are localities at ``level``."""
     for t in tiers:
@@ -174,6 +206,7 @@ def _helper_bins(counts: list[int]) -> list[int]:
 def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: bool = True) -> dict[str, Any]:
     """Everything the map's script draws, as plain JSON-ready data (deterministic order and rounding)."""
     check_lang(lang)
+    check_plan_fits(instance, plan)
     tiers = scheme_tiers(instance)
     helpers = helper_table(instance)
     paths = locality_paths(instance)
@@ -298,11 +331,17 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
         links = link_rows(a[a["tier"] == tier["id"]])
         pts = []
         level = (tier.get("targets", {}).get("level") or [""])[0]
-        for t, r in zip(cov.index, cov[["locality", "status", "name", "poverty_class"]].to_dict("records")):
+        cov = cov[cov["locality"].isin(pos_recs.keys())]
+        if tier.get("targets", {}).get("table") == "targets":  # many targets per place: spread them
+            sx, sy, moved = spread_stacked(list(cov["locality"]), [pos_recs[c]["lon"] for c in cov["locality"]],
+                                           [pos_recs[c]["lat"] for c in cov["locality"]])
+        else:
+            sx = [pos_recs[c]["lon"] for c in cov["locality"]]
+            sy = [pos_recs[c]["lat"] for c in cov["locality"]]
+            moved = [False] * len(cov)
+        for j, (t, r) in enumerate(zip(cov.index, cov[["locality", "status", "name", "poverty_class"]].to_dict("records"))):
             locc = r["locality"]
-            p = pos_recs.get(locc)
-            if p is None:
-                continue
+            p = {"lon": sx[j], "lat": sy[j], "schematic": bool(pos_recs[locc]["schematic"]) or moved[j]}
             ptxt = path_text(locc, level) if level in LEVELS else " / ".join(
                 x for x in [path_text(locc, "village"), loc_name.get(locc, "")] if x)
             if ptxt not in path_idx:
@@ -373,7 +412,7 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
         "countyLayerName": county_layer_name,
         "counties": {"info": info, "geojson": {"type": "FeatureCollection", "features": features} if geometry else None},
         "tiers": tier_blobs,
-        "pointsLegendTitle": " / ".join(b["name"] for b in tier_blobs),
+        "pointsLegendTitle": " / ".join(b["name"] for b in tier_blobs) if len(tier_blobs) <= 2 else label("map.points", lang),
         "modes": [["coverage", label("map.base.coverage", lang)], ["department", label("map.base.department", lang)],
                   ["poverty", label("map.base.poverty", lang)], ["helpers", label("map.base.helpers", lang)]],
         "tiles": OSM_TILES if tiles else None,

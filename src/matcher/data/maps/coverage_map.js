@@ -283,7 +283,7 @@
   };
   searchCtl.addTo(map);
 
-  if (D.bounds) map.fitBounds(D.bounds);
+  if (D.bounds) map.fitBounds(D.bounds, { animate: false });
   stats.ready = true;
   window.matcherMap = { map: map, stats: stats, search: search, open: openRef, layers: tierLayers, counties: countyLayer };
 })(MATCHER_MAP, MATCHER_DATA_ID);
