@@ -128,8 +128,13 @@ def _page_frame(fig: Any, title: str, subtitle: str, source: str, schematic: boo
 
 def _wrap(text: str, width: int) -> str:
     """Wrap each line at ``width`` display columns (CJK characters count double)."""
+    import textwrap
+
     out = []
     for line in text.split("\n"):
+        if all(ord(ch) < 0x2E80 for ch in line):  # no CJK: break at spaces
+            out.extend(textwrap.wrap(line, width) or [""])
+            continue
         cur, w = "", 0
         for ch in line:
             cw = 2 if ord(ch) > 0x2E80 else 1
@@ -150,8 +155,9 @@ def _figures_table(fig: Any, rows: list[tuple[str, str]], highlight: set[int], l
     text = [[_wrap(k, 32), v] for k, v in rows]
     table = ax.table(cellText=text, colWidths=[0.70, 0.30], loc="upper left", cellLoc="left")
     table.auto_set_font_size(False)
-    table.set_fontsize(8.5)
-    row_h = min(0.055, 0.98 / max(sum(t[0].count("\n") + 1 for t in text), 1))
+    n_lines = sum(t[0].count("\n") + 1 for t in text)
+    table.set_fontsize(8.5 if n_lines <= 20 else 7.5 if n_lines <= 30 else 6.5)
+    row_h = min(0.055, 0.98 / max(n_lines, 1))
     for (r, c), cell in table.get_celld().items():
         cell.set_edgecolor("#bbbbbb")
         cell.set_height(row_h * (text[r][0].count("\n") + 1))

@@ -385,6 +385,8 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
     subtitle = f"{label('brief.plan_year', lang)} {year}" + ("" if geometry else f" · {label('map.no_geometry', lang)}")
     return {
         "lang": lang,
+        "sep": "：" if lang == "zh" else ": ",
+        "listSep": "、" if lang == "zh" else ", ",
         "labels": {k: v for k, v in labels.items() if k.startswith(("map.", "col.", "pinned.", "brief.source"))},
         "title": program_name(instance.scheme, lang),
         "subtitle": subtitle,

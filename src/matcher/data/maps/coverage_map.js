@@ -52,7 +52,7 @@
   }
   function countyPopup(i) {
     var c = C.info[i], box = el("div", "mm-popup");
-    var extra = [c[3], D.countyTier ? D.countyTier + "：" + D.statusNames[c[5]] : "", T["map.helpers_in_county"] + "：" + c[6]];
+    var extra = [c[3], D.countyTier ? D.countyTier + D.sep + D.statusNames[c[5]] : "", T["map.helpers_in_county"] + D.sep + c[6]];
     if (c[9]) extra.push(T["map.schematic"]);
     popupHead(box, c[1], c[2], extra);
     helperLines(box, c[8]);
@@ -61,8 +61,8 @@
   function countyTip(i) {
     var c = C.info[i], box = el("div");
     add(box, el("b", null, c[1]));
-    var who = (c[8] || []).map(function (lk) { return D.helpers[lk[0]][0]; }).join("、");
-    add(box, el("div", null, D.statusNames[c[5]] + (who ? "：" + who : "")));
+    var who = (c[8] || []).map(function (lk) { return D.helpers[lk[0]][0]; }).join(D.listSep);
+    add(box, el("div", null, D.statusNames[c[5]] + (who ? D.sep + who : "")));
     return box;
   }
   var countyLayer;
@@ -116,7 +116,7 @@
     }
     var popupOf = function (i) {
       var p = P[i], box = el("div", "mm-popup");
-      var extra = [tier.name + "：" + D.statusNames[p[2]], D.povertyNames[p[5]] || ""];
+      var extra = [tier.name + D.sep + D.statusNames[p[2]], D.povertyNames[p[5]] || ""];
       if (p[6]) extra.push(T["map.schematic"]);
       popupHead(box, p[3], D.paths[p[4]], extra);
       helperLines(box, p[7]);
@@ -127,8 +127,8 @@
     group.bindTooltip(function (layer) {
       var p = P[layer._mmIndex], box = el("div");
       add(box, el("b", null, p[3]));
-      var who = (p[7] || []).map(function (lk) { return D.helpers[lk[0]][0]; }).join("、");
-      add(box, el("div", null, D.statusNames[p[2]] + (who ? "：" + who : "")));
+      var who = (p[7] || []).map(function (lk) { return D.helpers[lk[0]][0]; }).join(D.listSep);
+      add(box, el("div", null, D.statusNames[p[2]] + (who ? D.sep + who : "")));
       return box;
     });
     if (tier.on) group.addTo(map);
@@ -214,7 +214,7 @@
   note.onAdd = function () {
     var box = el("div", "mm-box mm-note");
     if (D.schematic) add(box, el("div", "mm-warn", T["map.schematic_note"]));
-    add(box, el("div", null, T["brief.source"] + "：" + D.source));
+    add(box, el("div", null, T["brief.source"] + D.sep + D.source));
     return box;
   };
   note.addTo(map);
