@@ -1,6 +1,6 @@
 """GAP benchmark: matcher's CP-SAT assignment model on OR-Library gap1-12 and Yagiura types C, D, E.
 
-Usage: python3 bench/bench_gap.py [--time-limit 60] [--workers 2] [--set small|cde|large|all] [--out bench/gap_results.csv]
+Usage: python3 bench/bench_gap.py [--time-limit 60] [--workers 2] [--set small|cde|large|all] [--out CSV] [--deterministic]
 
 Prints one row per instance: cost found, proven bound, best known (min sense), gap to best known,
 seconds. Not a test: it takes minutes.
@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--set", default="all", choices=["small", "cde", "large", "all"])
     ap.add_argument("--out", default="")
+    ap.add_argument("--deterministic", action="store_true", help="interleaved CP-SAT workers (reproducible, slower)")
     a = ap.parse_args()
     folder = default_gap_folder()
     known = best_known(folder)
@@ -45,7 +46,7 @@ def main() -> None:
         g = read_gap(path)
         t0 = time.monotonic()
         prob = gap_problem(g)
-        sol = solve_problem(prob, time_limit=a.time_limit, seed=0, workers=a.workers)
+        sol = solve_problem(prob, time_limit=a.time_limit, seed=0, workers=a.workers, deterministic=a.deterministic)
         secs = time.monotonic() - t0
         cost = gap_cost(g, prob.pairs[sol.chosen]) if sol.status in ("OPTIMAL", "FEASIBLE") else None
         bound = round(sol.bound.get("travel", 0.0) * 10) if sol.stages else None

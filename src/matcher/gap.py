@@ -79,11 +79,11 @@ def gap_problem(g: GapInstance, sense: str = "min") -> AssignmentProblem:
         "pinned": False, "continues": False, "visiting": True, "load": g.load[ii, jj].astype(np.int64),
         "cost_match": 0.0, "cost_strength": 0.0, "cost_travel": c / 10.0,  # travel is scaled by 10: exact integers
     })
-    targets = pd.DataFrame({"tier": "gap", "target": [f"j{j}" for j in range(n)], "required": 1, "max": 1})
+    targets = pd.DataFrame({"tier": "gap", "target": [f"j{j}" for j in range(n)], "required": 1, "max": 1, "hard": True})
     helpers = pd.DataFrame({"tier": "gap", "helper": [f"a{i}" for i in range(m)], "links_min": 0, "links_max": n})
     budgets = pd.DataFrame({"helper": [f"a{i}" for i in range(m)], "min_load": 0, "max_load": g.capacity.astype(np.int64)})
     return AssignmentProblem(pairs=pairs, targets=targets, helpers=helpers, budgets=budgets,
-                             order=("coverage", "travel"), weights={"travel": 1.0})
+                             order=("travel",), weights={"travel": 1.0})
 
 
 def gap_cost(g: GapInstance, chosen_pairs: pd.DataFrame) -> int:

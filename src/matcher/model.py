@@ -104,12 +104,16 @@ class _Builder:
         by_helper = p.groupby(["tier", "helper"], sort=True).indices
         shorts = []
         # coverage of each target (soft below the requirement, hard above the maximum)
-        for row in prob.targets.itertuples(index=False):
+        hard_cov = prob.targets["hard"].to_numpy(dtype=bool) if "hard" in prob.targets.columns \
+            else np.zeros(len(prob.targets), dtype=bool)
+        for row, hard in zip(prob.targets.itertuples(index=False), hard_cov):
             idx = by_target.get((row.tier, row.target), [])
             s = sum(self.x[i] for i in idx)
             m.add(s <= int(row.max))
             req = int(row.required)
-            if req > 0:
+            if hard:  # a requirement that is a hard rule (GAP: every job gets its agent)
+                m.add(s >= req)
+            elif req > 0:
                 sh = m.new_int_var(0, req, f"short_{row.tier}_{row.target}")
                 m.add(s + sh >= req)
                 shorts.append(sh)
@@ -218,8 +222,12 @@ class _Builder:
 
 
 def solve_problem(prob: AssignmentProblem, *, time_limit: float = 60.0, seed: int = 0, workers: int = 2,
-                  progress: Callable[[str, dict[str, Any]], None] | None = None) -> Solution:
-    """Minimise the priorities of ``prob.order`` one after another with CP-SAT; see the module docstring."""
+                  progress: Callable[[str, dict[str, Any]], None] | None = None, deterministic: bool = True) -> Solution:
+    """Minimise the priorities of ``prob.order`` one after another with CP-SAT; see the module docstring.
+
+    With ``deterministic`` and ``workers > 1`` CP-SAT interleaves its workers (same input + seed =
+    same answer when every stage finishes); without it the workers run in parallel (faster, for benchmarks).
+    """
     t0 = time.monotonic()
     b = _Builder(prob)
     m = b.m
@@ -227,7 +235,7 @@ def solve_problem(prob: AssignmentProblem, *, time_limit: float = 60.0, seed: in
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = max(1, int(workers))
-    if workers > 1:
+    if workers > 1 and deterministic:
         solver.parameters.interleave_search = True  # deterministic parallel search
     terms = [t for t in prob.order if not isinstance(b.terms.get(t, 0), int)]
     chosen = np.zeros(len(prob.pairs), dtype=bool)
