@@ -184,7 +184,7 @@ def test_summary(tiny: Instance) -> None:
     s = tiny.summary()
     assert "village 18" in s and "residents_committee 6" in s and "village_committee 12" in s
     assert "division 6, section 6, staff 11" in s
-    assert "county 1, township 1, village 2" in s
+    assert "incumbents 4: county 1, township 1, village 2 (4 in force in 2012, 0 ended)" in s
     assert "部门帮县" in s and "nested in county" in s
     assert len(s.splitlines()) <= 30
 
@@ -220,3 +220,12 @@ def test_geometry_from_geopackage(tiny_path: Path, tiny: Instance, tmp_path: Pat
     inst = read_instance(d)
     assert sorted(inst.geometry("counties")["code"]) == ["522727000000", "522728000000"]
     pd.testing.assert_frame_equal(inst.positions, tiny.positions)
+
+
+def test_summary_counts_ended_incumbents(tiny_path: Path, tmp_path: Path) -> None:
+    d = tmp_path / "t"
+    shutil.copytree(tiny_path, d)
+    p = d / "incumbents.csv"
+    p.write_text(p.read_text("utf-8").replace("village,p12,522727200202,2010", "village,p12,522727200202,2009"),
+                 "utf-8")
+    assert "(3 in force in 2012, 1 ended)" in read_instance(d).summary()

@@ -720,7 +720,14 @@ def summarize(inst: Instance) -> str:
     lines.append(f"people {len(inst.people)}: {_counts(inst.people['rank'], ('department', 'division', 'section', 'staff'))}"
                  f"; {_counts(inst.people['gender'], ('F', 'M'))}")
     lines.append(f"targets {len(inst.targets)}: {_counts(inst.targets['kind'])}")
-    lines.append(f"incumbents {len(inst.incumbents)}: {_counts(inst.incumbents['tier'])}")
+    inc_line = f"incumbents {len(inst.incumbents)}: {_counts(inst.incumbents['tier'])}"
+    term = prog.get("term_years")
+    if len(inst.incumbents) and isinstance(inst.plan_year, int) and isinstance(term, int):
+        y = inst.plan_year
+        start = inst.incumbents["start_year"]
+        in_force = int(((start <= y) & (start + term > y)).fillna(False).sum())
+        inc_line += f" ({in_force} in force in {y}, {len(inst.incumbents) - in_force} ended)"
+    lines.append(inc_line)
     tiers = inst.scheme.get("tiers", [])
     lines.append(f"tiers {len(tiers)}:")
     for t in tiers:
