@@ -22,7 +22,6 @@ This module builds its own small CP-SAT feasibility model: the diagnosis IS a so
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -225,8 +224,8 @@ def count_shortages(instance: Instance) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _pairs_all_tiers(instance: Instance, scheme: Scheme) -> dict[str, pd.DataFrame]:
-    from matcher.explain import pair_table
     from matcher.candidates import context_from_instance
+    from matcher.explain import pair_table
 
     ctx = context_from_instance(instance, scheme)
     return {t.id: pair_table(instance, t.id, ctx=(scheme, ctx)).pairs for t in scheme.tiers}

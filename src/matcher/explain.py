@@ -21,7 +21,7 @@ import pandas as pd
 from matcher.errors import PlanError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matcher.candidates import Context, TierFrames
+    from matcher.candidates import Context
     from matcher.instance import Instance
     from matcher.scheme import Scheme, Tier
 

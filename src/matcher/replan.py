@@ -367,7 +367,6 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
             inside |= loc[str(loc.at[ar, "level"])].astype(str) == ar
         codes = set(loc.index[inside])
     year = int(scheme.program.plan_year)
-    w = scheme.objective
     model = cp_model.CpModel()
     x: dict[tuple[str, str, str], Any] = {}
     cost: dict[tuple[str, str, str], int] = {}

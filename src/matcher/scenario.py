@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import copy
 import csv
-import math
 import dataclasses
 import io
+import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -638,12 +638,12 @@ class Scenario:
         from matcher.plan import Plan as PlanClass
 
         full = self.instance
-        areas = [str(a) for a in areas]
+        areas = [str(x) for x in areas]
         loc = full.localities
         inside = pd.Series(False, index=loc.index)
-        for a in areas:
-            lvl = str(loc.at[a, "level"])
-            inside |= loc[lvl].astype(str) == a
+        for ar in areas:
+            lvl = str(loc.at[ar, "level"])
+            inside |= loc[lvl].astype(str) == ar
         codes = set(loc.index[inside])
         t_loc = {str(k): str(v) for k, v in full.targets["locality"].items()} if len(full.targets) else {}
         a = base.assignments.copy()
