@@ -166,3 +166,27 @@ def test_stacked_targets_are_spread_apart():
     points = set(zip(lon[:3], lat[:3]))
     assert len(points) == 3  # three distinct positions
     assert all(abs(x - 107.0) < 0.01 and abs(y - 26.0) < 0.01 for x, y in points)  # within ~1 km
+
+
+def test_township_cells_follow_the_township_points(tmp_path):
+    import shutil
+
+    import geopandas as gpd
+
+    shutil.copytree(ROOT / "instances" / "tiny", tmp_path / "tiny")
+    base = read_instance(tmp_path / "tiny")
+    towns = base.positions.loc[base.localities.index[base.localities["level"] == "township"]]
+    cells = gpd.GeoDataFrame({"code": list(towns.index), "schematic": True},
+                             geometry=gpd.points_from_xy(towns["lon"], towns["lat"]).buffer(0.05), crs=4326)
+    cells.to_file(tmp_path / "tiny" / "geometry" / "townships.geojson", driver="GeoJSON")
+    inst = read_instance(tmp_path / "tiny")
+    data = map_data(inst, hand_plan(inst), "zh")
+    township = {t["id"]: t for t in data["tiers"]}["township"]
+    feats = township["cells"]["features"]
+    # one cell per township target (the subdistrict 龙坪街道 is not a target), each tied to its point
+    assert len(feats) == len(township["points"]) == 5
+    for f in feats:
+        x, y = township["points"][f["properties"]["i"]][:2]
+        ring = f["geometry"]["coordinates"][0]
+        assert min(p[0] for p in ring) < x < max(p[0] for p in ring) and min(p[1] for p in ring) < y < max(p[1] for p in ring)
+    assert data["schematicCells"] is True

@@ -67,6 +67,10 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
         "注意：县界为示意图形，不是实际边界。",
         "Note: the county outlines are drawn for orientation, not surveyed boundaries.",
     ),
+    "map.schematic_cells": (
+        "乡镇范围为示意图形（按乡镇点位划分），不是实际行政区界线。",
+        "Township cells are schematic shapes drawn around the township points, not administrative boundaries.",
+    ),
     "map.schematic": ("示意位置", "schematic position"),
     "map.helpers_in_county": ("县内帮扶人员", "helpers in the county"),
     "map.nobody": ("暂无帮扶", "no helper"),

@@ -182,6 +182,33 @@ def spread_stacked(localities: list[str], lon: list[float], lat: list[float], st
     return out_lon, out_lat, moved
 
 
+def township_cells(instance: Instance, codes: list[str]) -> dict[str, Any] | None:
+    """GeoJSON of the townships' cells (``geometry/townships``, polygons only) for the given codes, or None.
+
+    Feature property ``i`` is the code's position in ``codes`` (the tier's point index); shapes are
+    simplified (~0.001°) and rounded to 4 decimals. Point-only township layers give None.
+    """
+    geo = instance.geometry("townships") if hasattr(instance, "geometry") else None
+    if geo is None or not len(geo):
+        return None
+    if geo.crs is not None and geo.crs.to_epsg() != 4326:
+        geo = geo.to_crs(4326)
+    shapes = {str(c): g for c, g in zip(geo["code"], geo.geometry)
+              if g is not None and not g.is_empty and g.geom_type in ("Polygon", "MultiPolygon")}
+    features = []
+    for i, code in enumerate(codes):
+        g = shapes.get(code)
+        if g is None:
+            continue
+        gj = g.simplify(0.001, preserve_topology=True).__geo_interface__
+        features.append({"type": "Feature", "properties": {"i": i},
+                         "geometry": {"type": gj["type"], "coordinates": _round_coords(gj["coordinates"])}})
+    if not features:
+        return None
+    sch = geo["schematic"].map(lambda v: str(v).lower() in ("true", "1")).any() if "schematic" in geo.columns else False
+    return {"type": "FeatureCollection", "features": features, "schematic": bool(sch)}
+
+
 def _first_tier_at(tiers: list[dict[str, Any]], level: str) -> dict[str, Any] | None:
     """The first tier whose targets are localities at ``level``."""
     for t in tiers:
@@ -330,6 +357,7 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
     for tier, cov in point_tiers:
         links = link_rows(a[a["tier"] == tier["id"]])
         pts = []
+        point_targets: list[tuple[str]] = []
         level = (tier.get("targets", {}).get("level") or [""])[0]
         cov = cov[cov["locality"].isin(pos_recs.keys())]
         if tier.get("targets", {}).get("table") == "targets":  # many targets per place: spread them
@@ -353,12 +381,16 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
             any_schematic = any_schematic or bool(sch)
             pts.append([round(float(p["lon"]), 5), round(float(p["lat"]), 5), r["status"], r["name"], path_idx[ptxt],
                         pov_i, sch, links.get(t, [])])
+            point_targets.append((t,))
             lons.append(float(p["lon"]))
             lats.append(float(p["lat"]))
         n_points_total += len(pts)
-        tier_blobs.append({"id": tier["id"], "name": tier_name(tier, lang), "points": pts, "on": True,
-                           "radius": 7 if level == "township" else (5 if level != "village" else 4),
-                           "outline": 2 if level == "township" else 0})
+        blob = {"id": tier["id"], "name": tier_name(tier, lang), "points": pts, "on": True,
+                "radius": 7 if level == "township" else (5 if level != "village" else 4),
+                "outline": 2 if level == "township" else 0}
+        if level == "township" and tier.get("targets", {}).get("table", "localities") == "localities":
+            blob["cells"] = township_cells(instance, [r[0] for r in point_targets])
+        tier_blobs.append(blob)
     if n_points_total > 5000:  # very many points: draw them smaller
         for b in tier_blobs:
             b["radius"] = max(2, b["radius"] - 2)
@@ -392,6 +424,7 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
         "subtitle": subtitle,
         "source": "；".join(source_bits) if lang == "zh" else "; ".join(source_bits),
         "schematic": bool(any_schematic),
+        "schematicCells": any(bool((b.get("cells") or {}).get("schematic")) for b in tier_blobs),
         "helpers": helper_rows,
         "units": units,
         "ranks": ranks,

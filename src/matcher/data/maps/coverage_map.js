@@ -103,6 +103,16 @@
     var P = tier.points;  // [lon, lat, status, name, pathIdx, povertyLabelIdx, schematic, links]
     var group = L.featureGroup();
     var radius = tier.radius || 4;
+    if (tier.cells) {  // schematic township cells under the points, same colours, same popups
+      var cells = L.geoJSON(tier.cells, {
+        renderer: renderer,
+        style: function (f) { var c = D.statusColors[P[f.properties.i][2]]; return { color: c, weight: 0.6, fillColor: c, fillOpacity: 0.22 }; },
+        onEachFeature: function (f, layer) { layer._mmTier = tier.id; layer._mmIndex = f.properties.i; }
+      });
+      group.addLayer(cells);
+      stats.cells = stats.cells || {};
+      stats.cells[tier.id] = cells.getLayers().length;
+    }
     var markers = new Array(P.length);
     for (var i = 0; i < P.length; i++) {
       var p = P[i];
@@ -137,14 +147,14 @@
         var z = map.getZoom(), f = z <= 7 ? 0.4 : z <= 9 ? 0.65 : 1;
         var r = Math.max(1.5, radius * f), w = z <= 8 ? (tier.outline ? 0.8 : 0) : (tier.outline || 1);
         for (var k = 0; k < markers.length; k++) { markers[k].setRadius(r); markers[k].options.weight = w; }
-        if (map.hasLayer(group)) group.eachLayer(function (m) { m.redraw(); });
+        if (map.hasLayer(group)) group.eachLayer(function (m) { if (m.redraw) m.redraw(); });
       };
       map.on("zoomend", resize);
       map.whenReady(resize);
     }
     tierLayers[tier.id] = group;
     pointsIndex[tier.id] = markers;
-    stats.points[tier.id] = group.getLayers().length;
+    stats.points[tier.id] = group.getLayers().length - (tier.cells ? 1 : 0);
   });
 
   // ---- layer control: colour modes as base layers, tiers as overlays ------------------
@@ -214,6 +224,7 @@
   note.onAdd = function () {
     var box = el("div", "mm-box mm-note");
     if (D.schematic) add(box, el("div", "mm-warn", T["map.schematic_note"]));
+    if (D.schematicCells) add(box, el("div", "mm-warn", T["map.schematic_cells"]));
     add(box, el("div", null, T["brief.source"] + D.sep + D.source));
     return box;
   };
