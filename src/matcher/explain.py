@@ -90,19 +90,25 @@ def _context(instance: Instance) -> tuple[Scheme, Context]:
 
 
 def pair_table(instance: Instance, tier_id: str, *, helpers: list[str] | None = None,
-               targets: list[str] | None = None, ctx: tuple[Scheme, Context] | None = None) -> PairTable:
+               targets: list[str] | None = None, ctx: tuple[Scheme, Context] | None = None,
+               nesting: bool = True) -> PairTable:
     """Every (helper, target) pair of ``tier_id`` among the given helpers/targets, eligible or not.
 
     ``fails`` lists the eligibility rules (``matcher.rules.RULES`` of kind eligibility, plus ``nesting``)
-    that the pair breaks; eligible pairs carry their cost parts and the weighted cost.
+    that the pair breaks; eligible pairs carry their cost parts and the weighted cost. ``nesting=False``
+    leaves the nesting rule to the caller (who may check it against a plan's parent links instead).
     """
     from matcher import candidates as cand
     from matcher import rules
 
     scheme, context = ctx or _context(instance)
     tier = scheme.tier(tier_id)
-    hf = cand.helper_frame(context, tier)
-    tf = cand.target_frame(context, tier)
+    hf = context.cache.get(("explain.helpers", tier.id))
+    if hf is None:
+        hf = context.cache[("explain.helpers", tier.id)] = cand.helper_frame(context, tier)
+    tf = context.cache.get(("explain.targets", tier.id))
+    if tf is None:
+        tf = context.cache[("explain.targets", tier.id)] = cand.target_frame(context, tier)
     if helpers is not None:
         hf = hf[hf.index.isin(helpers)]
     if targets is not None:
@@ -127,7 +133,7 @@ def pair_table(instance: Instance, tier_id: str, *, helpers: list[str] | None = 
         bad = ~(spec.function(pairs, tier, context) | pairs["pinned"])
         for i in np.flatnonzero(bad.to_numpy()):
             fails[i].append(name)
-    if tier.nest_in:
+    if tier.nest_in and nesting:
         parent_tier = scheme.tier(tier.nest_in)
         parent = cand.build_tier_frames(context, parent_tier)
         ok = rules.nesting_eligible(pairs, tier, parent) | pairs["pinned"]

@@ -352,13 +352,26 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
     from matcher.explain import _context, pair_table
     from matcher.plan import Plan as PlanClass
 
-    scheme, ctx = _context(instance)
     a = base.assignments.copy()
     for c in ("tier", "helper", "target"):
         a[c] = a[c].astype(str)
+    # only people with fewer links than the tiers their rank may need can be free: build the frames
+    # over them alone (a superset of the free helpers; the tier filters are applied in full below)
+    raw = instance.scheme.get("tiers", [])
+    links_of = a["helper"].value_counts()
+    need_of_rank: dict[str, int] = {}
+    for rank in set(instance.people["rank"].astype(str)):
+        need_of_rank[rank] = sum(int(t.get("links_min", 0) or 0) for t in raw
+                                 if t.get("helpers", {}).get("table") == "people"
+                                 and rank in t["helpers"].get("rank", [rank]))
+    maybe = [p for p, r in zip(instance.people.index.astype(str), instance.people["rank"].astype(str))
+             if int(links_of.get(p, 0)) < need_of_rank.get(r, 0)]
+    narrow = dataclasses.replace(instance, people=instance.people.loc[maybe])
+    scheme, ctx = _context(narrow)
     helpers_all = set(instance.people.index.astype(str)) | set(instance.units.index.astype(str))
     places_all = set(instance.localities.index.astype(str)) | set(instance.targets.index.astype(str))
-    a = a[a["helper"].isin(helpers_all) & a["target"].isin(places_all)].reset_index(drop=True)
+    keep = [h in helpers_all and t in places_all for h, t in zip(a["helper"], a["target"])]
+    a = a[keep].reset_index(drop=True)
     codes: set[str] | None = None
     if areas:
         loc = instance.localities
@@ -375,21 +388,26 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
     unit_of = {str(k): str(v) for k, v in instance.people["unit"].items()}
     for tier in scheme.tiers:
         have = a[a["tier"] == tier.id]
-        hf = cand.helper_frame(ctx, tier)
+        hf = ctx.cache.get(("explain.helpers", tier.id))
+        if hf is None:
+            hf = ctx.cache[("explain.helpers", tier.id)] = cand.helper_frame(ctx, tier)
         n_links = have.groupby("helper").size()
         free = [h for h in hf.index if int(n_links.get(h, 0)) < tier.links_min]
         if not free:
             continue
-        tf = cand.target_frame(ctx, tier)
+        tf = ctx.cache.get(("explain.targets", tier.id))
+        if tf is None:
+            tf = ctx.cache[("explain.targets", tier.id)] = cand.target_frame(ctx, tier)
         if codes is not None:
-            tf = tf[tf["locality"].astype(str).isin(codes)]
-        pt = pair_table(instance, tier.id, helpers=free, targets=list(tf.index), ctx=(scheme, ctx)).pairs
+            tf = tf[[str(c) in codes for c in tf["locality"]]]
+        pt = pair_table(narrow, tier.id, helpers=free, targets=list(tf.index), ctx=(scheme, ctx),
+                        nesting=False).pairs
         pt = pt[pt["fails"].map(len) == 0]
         if tier.nest_in and len(pt):
             parent = scheme.tier(tier.nest_in)
             plevel = rules._parent_level(ctx, parent)
             plinks = set(zip(a.loc[a["tier"] == parent.id, "helper"], a.loc[a["tier"] == parent.id, "target"]))
-            punits = set(cand.helper_frame(ctx, parent).index)
+            punits = set(pd.Index(ctx.cache.get(("explain.helpers", parent.id), cand.helper_frame(ctx, parent)).index))
             ok = [(u not in punits) or ((u, str(anc)) in plinks)
                   for u, anc in zip(pt["unit"].astype(str), pt["t_" + plevel].astype(str))]
             pt = pt[ok]
