@@ -315,8 +315,8 @@ def diff_page(instance: Instance, plan: PlanLike, other: PlanLike, lang: str = "
     counties, points = _layers(instance)
     target_loc: dict[str, str] = {}
     for tier in scheme_tiers(instance):
-        target_loc.update(target_coverage(instance, plan, tier)["locality"].to_dict())
-        target_loc.update(target_coverage(instance, other, tier)["locality"].to_dict())
+        for p in (plan, other):
+            target_loc.update({str(k): str(v) for k, v in target_coverage(instance, p, tier)["locality"].items()})
     fig = plt.figure(figsize=PAGE_SIZE)
     ax = fig.add_axes((0.03, 0.10, 0.64, 0.78))
     ax.set_axis_off()
@@ -374,7 +374,8 @@ def brief_figures(plan: PlanLike, instance: Instance | None = None, lang: str = 
         check_plan_fits(instance, compare)
     import matplotlib
 
-    with matplotlib.rc_context(cjk_rc()):
+    rc: Any = cjk_rc()
+    with matplotlib.rc_context(rc):
         figs = [tier_page(instance, plan, tier, lang, date) for tier in scheme_tiers(instance)]
         if compare is not None:
             figs.append(diff_page(instance, plan, compare, lang, date))
@@ -400,7 +401,7 @@ def write_brief(plan: PlanLike, out: str | Path, instance: Instance | None = Non
     if suffix not in BRIEF_SUFFIXES:
         raise MatcherError(f"{out}: unknown briefing format {suffix or '(no suffix)'!r}; expected one of {', '.join(BRIEF_SUFFIXES)}")
     figs = brief_figures(plan, instance, lang, date, compare)
-    rc = cjk_rc()
+    rc: Any = cjk_rc()
     try:
         with matplotlib.rc_context(rc):
             if suffix == ".pdf":

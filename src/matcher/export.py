@@ -312,6 +312,7 @@ def link_table(instance: Instance, plan: PlanLike, lang: str = "zh", *, paths: p
     path_recs = paths.to_dict("index")
     helper_recs = helpers.to_dict("index")
     no_path = {lv: "" for lv in LEVELS}
+    rec: Any
     for rec in a.itertuples(index=False):
         tier = tiers.get(rec.tier, {"id": rec.tier})
         t = target_recs[rec.tier].get(rec.target)
@@ -655,7 +656,7 @@ def place_layers(instance: Instance, plan: PlanLike, lang: str = "zh") -> dict[s
     # links to places at or below each locality (via the target's locality path)
     target_loc: dict[str, str] = {}
     for tier in scheme_tiers(instance):
-        target_loc.update(tier_targets(instance, tier)["locality"].to_dict())
+        target_loc.update({str(k): str(v) for k, v in tier_targets(instance, tier)["locality"].items()})
     a["locality"] = a["target"].map(lambda t: target_loc.get(t, t))
     coverage = {tier["id"]: target_coverage(instance, plan, tier) for tier in scheme_tiers(instance)}
     layers: dict[str, Any] = {}

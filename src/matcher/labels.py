@@ -6,7 +6,8 @@ Code, identifiers and the CLI stay English; everything a 组织部 user reads go
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from matcher.errors import MatcherError
 
@@ -175,7 +176,7 @@ def poverty_label(poverty_class: int | None, lang: str = "zh", *, level: str = "
     return label(key, lang) if has_label(key) else str(poverty_class)
 
 
-def tier_name(tier: dict[str, object], lang: str = "zh") -> str:
+def tier_name(tier: Mapping[str, Any], lang: str = "zh") -> str:
     """A tier's name from scheme.toml: ``name`` in Chinese, ``name_en`` in English (falling back to the id)."""
     if check_lang(lang) == "en":
         return str(tier.get("name_en") or tier.get("id"))

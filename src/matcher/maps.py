@@ -20,7 +20,7 @@ from typing import Any
 
 import folium
 import pandas as pd
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 from matcher.errors import MatcherError, PlanError
@@ -260,6 +260,7 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
 
     def link_rows(frame: pd.DataFrame) -> dict[str, list[list[Any]]]:
         out: dict[str, list[list[Any]]] = {}
+        r: Any
         for r in frame.itertuples(index=False):
             out.setdefault(r.target, []).append([hidx[r.helper], r.start_year if r.start_year is not None else "", 1 if r.pinned else 0])
         return out
@@ -284,7 +285,7 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
     county_status: dict[str, str] = {}
     if county_tier is not None:
         cov = target_coverage(instance, plan, county_tier)
-        county_status = cov["status"].to_dict()
+        county_status = {str(k): str(v) for k, v in cov["status"].items()}
         county_links = link_rows(a[a["tier"] == county_tier["id"]])
     # targets (any tier) -> county code, for helper counts and for counties without a county tier
     target_county: dict[str, str] = {}
@@ -473,6 +474,7 @@ def coverage_map(plan: PlanLike, instance: Instance | None = None, lang: str = "
     m.default_css = []
     js, css = leaflet_inline()
     fig = m.get_root()
+    assert isinstance(fig, Figure)
     fig._id = "figure"
     fig.header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css")
     fig.header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js")
