@@ -133,3 +133,23 @@ def test_cli_brief(inst, solved, tmp_path):
     bad = subprocess.run(["matcher", "brief", str(plan_dir), "--out", str(tmp_path / "b.pdf"), "--lang", "fr",
                           "--instance", str(ROOT / "instances" / "tiny")], capture_output=True, text=True)
     assert bad.returncode == 2 and "language 'fr'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_every_label_has_chinese_and_english():
+    from matcher.labels import LANGS, all_labels
+
+    zh, en = all_labels("zh"), all_labels("en")
+    assert LANGS == ("zh", "en") and zh.keys() == en.keys()
+    for key in zh:
+        assert zh[key].strip() and en[key].strip(), key
+        assert any(ord(ch) > 0x2E80 for ch in zh[key]), f"{key}: Chinese label without Chinese: {zh[key]!r}"
+        assert not any(0x4E00 <= ord(ch) <= 0x9FFF for ch in en[key]), f"{key}: English label with Chinese: {en[key]!r}"
+
+
+def test_cjk_font_is_found_and_used():
+    from matcher.fonts import cjk_rc, find_cjk_font
+
+    path, family = find_cjk_font()
+    assert path.is_file()
+    rc = cjk_rc()
+    assert rc["font.family"][0] in ("Noto Sans CJK SC", family) and rc["text.parse_math"] is False

@@ -113,7 +113,8 @@ def _legend(ax: Any, handles: list[Any], title: str) -> None:
     leg.set_zorder(20)
 
 
-def _page_frame(fig: Any, title: str, subtitle: str, source: str, schematic: bool, lang: str, shapes_schematic: bool = False) -> None:
+def _page_frame(fig: Any, title: str, subtitle: str, source: str, schematic: bool, lang: str, shapes_schematic: bool = False,
+                cells: bool = False) -> None:
     """Title, subtitle (tier, date), the schematic-position notes and the data source of a page."""
     fig.text(0.03, 0.955, title, fontsize=15, fontweight="bold", ha="left", va="center")
     fig.text(0.03, 0.915, subtitle, fontsize=10, ha="left", va="center", color="#333333")
@@ -122,6 +123,8 @@ def _page_frame(fig: Any, title: str, subtitle: str, source: str, schematic: boo
         notes.append(label("brief.schematic_note", lang))
     if shapes_schematic:
         notes.append(label("brief.schematic_shapes", lang))
+    if cells:
+        notes.append(label("map.schematic_cells", lang))
     notes.append(f"{label('brief.source', lang)}{'：' if lang == 'zh' else ': '}{source}")
     fig.text(0.03, 0.03, _wrap("\n".join(notes), 150 if lang == "zh" else 190), fontsize=7.5, ha="left", va="bottom", color="#333333")
 
@@ -223,6 +226,7 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
     handles: list[Any] = []
     schematic = False
     shapes_schematic = _shapes_schematic(counties)
+    cells = False
     if level == "county" and counties is not None:
         c = counties.merge(cov[["status"]], left_on="code", right_index=True, how="left")
         c["status"] = c["status"].fillna("not_required")
@@ -231,6 +235,8 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
     else:
         if counties is not None:
             counties.plot(ax=ax, color="#f2efe9", edgecolor="#777777", linewidth=0.5)
+        if level == "township":
+            cells = _township_cells(ax, instance, cov, points.crs)
         pts = points.loc[points.index.intersection(cov["locality"].unique())]
         cv = cov[cov["locality"].isin(pts.index)]
         if len(cv):
@@ -256,8 +262,26 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
     rows, by_tier = _overall_rows(instance, plan, lang)
     _figures_table(fig, rows, set(by_tier.get(str(tier["id"]), [])), lang)
     _page_frame(fig, f"{program_name(instance.scheme, lang)}", _subtitle(instance, plan, lang, date, tier_name(tier, lang)),
-                _source(instance, plan), schematic, lang, shapes_schematic)
+                _source(instance, plan), schematic, lang, shapes_schematic, cells)
     return fig
+
+
+def _township_cells(ax: Any, instance: Instance, cov: pd.DataFrame, crs: Any) -> bool:
+    """Shade the townships' cells (``geometry/townships`` polygons) in their coverage colour; True if drawn."""
+    geo = instance.geometry("townships") if hasattr(instance, "geometry") else None
+    if geo is None or not len(geo):
+        return False
+    geo = geo[geo.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
+    geo["code"] = geo["code"].map(str)
+    geo = geo[geo["code"].isin(cov.index)]
+    if not len(geo):
+        return False
+    if geo.crs is None:
+        geo = geo.set_crs(4326)
+    geo = geo.to_crs(crs)
+    colours = geo["code"].map(cov["status"]).map(STATUS_COLORS)
+    geo.plot(ax=ax, color=colours, alpha=0.3, edgecolor="#777777", linewidth=0.2, zorder=2)
+    return True
 
 
 def _county_names(ax: Any, instance: Instance, counties: Any, points: Any, cov: pd.DataFrame, limit: int = 40) -> None:

@@ -75,4 +75,5 @@ def cjk_rc() -> dict[str, object]:
         "pdf.fonttype": 3,
         "svg.fonttype": "path",
         "svg.hashsalt": "matcher",
+        "text.parse_math": False,  # names are text: a '$' in a name must not start mathtext
     }
