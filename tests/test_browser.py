@@ -107,13 +107,24 @@ def test_map_opens_offline_draws_everything_and_shows_hostile_name_as_text(brows
     page.close()
 
 
-def test_search_finds_place_and_person(browser, tmp_path):
+def test_solved_plan_in_english_search_finds_place_and_person(browser, tmp_path):
+    from matcher.solve import solve
+
     inst = read_instance(ROOT / "instances" / "tiny")
-    html = save_map(coverage_map(hand_plan(inst), inst, lang="en"), tmp_path / "map.html")
+    plan = solve(inst, time_limit=30, seed=0)
+    html = save_map(coverage_map(plan, inst, lang="en"), tmp_path / "map.html")
     page, external, errors, _ = open_offline(browser, html)
+    stats = page.evaluate("window.matcherMap.stats")
+    from matcher.export import scheme_tiers, target_coverage
+
+    for tier in scheme_tiers(inst)[1:]:  # every target of the township and village tiers is drawn
+        assert stats["points"][tier["id"]] == len(target_coverage(inst, plan, tier))
     assert page.evaluate("window.matcherMap.search('罗甸').length") >= 1
+    # 王建国 (p01) keeps his township link from 2011 (pinned): search finds him there
+    township = plan.assignments.query("tier == 'township' and helper == 'p01'")["target"].iloc[0]
+    name = inst.localities.loc[township, "name"]
     hits = page.evaluate("window.matcherMap.search('王建国').map(h => h[2])")
-    assert any("边外镇" in h for h in hits)  # his township link
+    assert any(name in h for h in hits), hits
     page.fill(".mm-search input", "zzzz-nobody")
     assert "nothing found" in page.locator(".mm-results").inner_text()
     assert "Legend" in page.locator(".mm-legend").inner_text()

@@ -22,6 +22,20 @@ def _load(plan_dir: Path, instance: Path | None) -> tuple[Any, Any]:
     return plan, resolve_instance(plan, None, plan_dir=plan_dir)
 
 
+def _writing(out: Path) -> Any:
+    """Turn an operating-system error while writing ``out`` into a clear MatcherError."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def guard() -> Any:
+        try:
+            yield
+        except OSError as exc:
+            raise MatcherError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+    return guard()
+
+
 def _check_lang(lang: str) -> str:
     from matcher.labels import check_lang
 
@@ -40,7 +54,8 @@ def map_command(
 
     _check_lang(lang)
     p, inst = _load(plan, instance)
-    path = save_map(coverage_map(p, inst, lang, tiles=tiles), out)
+    with _writing(out):
+        path = save_map(coverage_map(p, inst, lang, tiles=tiles), out)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -59,7 +74,8 @@ def brief_command(
     _check_lang(lang)
     p, inst = _load(plan, instance)
     other = Plan.load(compare) if compare is not None else None
-    paths = write_brief(p, out, inst, lang, date, other)
+    with _writing(out):
+        paths = write_brief(p, out, inst, lang, date, other)
     for path in paths:
         typer.echo(f"wrote {path}")
 
@@ -77,7 +93,8 @@ def export_command(
     if out.suffix.lower() not in EXPORT_SUFFIXES:
         raise MatcherError(f"{out}: unknown export format {out.suffix or '(no suffix)'!r}; expected one of {', '.join(EXPORT_SUFFIXES)}")
     p, inst = _load(plan, instance)
-    path = export_plan(p, inst, out, lang)
+    with _writing(out):
+        path = export_plan(p, inst, out, lang)
     typer.echo(f"wrote {path}")
 
 
