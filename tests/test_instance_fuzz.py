@@ -27,7 +27,7 @@ cell_values = st.one_of(
     st.text(max_size=12),
     st.text(alphabet=st.characters(min_codepoint=0x80, max_codepoint=0x10FFFF, exclude_categories=("Cs",)),
             max_size=6),
-    st.integers(min_value=-10**15, max_value=10**15).map(str),
+    st.integers(min_value=-10**20, max_value=10**20).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
     st.sampled_from(["", " ", ";", ";;", "nan", "NA", "None", "province", "division", "D01", "p01",
                      "520000000000", "522728000000", "county", "village", "1e400", "-1", "0x10", "\"", "\n"]),

@@ -127,6 +127,7 @@ CASES: list[tuple[str, Edit, str, int | None, str | None]] = [
     ("int headcount", cell("units", 3, "headcount", "many"), U, 3, "headcount"),
     ("int population", cell("localities", 9, "population", "6100.5"), L, 9, "population"),
     ("int birth_year", cell("people", 6, "birth_year", "一九六五"), P, 6, "birth_year"),
+    ("int too large", cell("units", 3, "headcount", "18446744073709551616"), U, 3, "headcount"),
     ("float lon", cell("localities", 8, "lon", "east"), L, 8, "lon"),
     ("float strength", cell("units", 2, "strength", "inf"), U, 2, "strength"),
     ("enum level", cell("localities", 8, "level", "town"), L, 8, "level"),
@@ -323,6 +324,7 @@ XCASES: list[tuple[str, Edit, str, int | None, str | None]] = [
     ("duplicate code", xcell("localities", 9, "code", "522727100000"), f"{X}[localities]", 9, "code"),
     ("numeric code kept whole", xcell("localities", 9, "code", 522727100000), f"{X}[localities]", 9, "code"),
     ("workbook and csv both", xcsv, X, None, None),
+    ("huge number", xcell("units", 2, "headcount", 1.844674407370955e19), f"{X}[units]", 2, "headcount"),
     ("blank first row shifts nothing", xinsert_row("units", 1), f"{X}[units]", 1, "id"),
 ]
 

@@ -288,20 +288,24 @@ def read_xlsx_tables(xlsx: Path, problems: list[Problem]) -> dict[str, RawTable]
 # --------------------------------------------------------------------------- cell parsing
 
 
+MAX_INT = 10**15
+"""The largest whole number a cell may hold (counts, years, sizes): beyond it is an input error."""
+
+
 def parse_int(text: str) -> int | None:
-    """An integer cell: ``12``, ``12.0`` (as Excel writes it) or ``+12``; ``None`` if not one."""
+    """An integer cell: ``12``, ``12.0`` (as Excel writes it) or ``+12``; ``None`` if not one or beyond MAX_INT."""
     t = text.strip()
     try:
-        return int(t)
+        v = int(t)
     except ValueError:
-        pass
-    try:
-        f = float(t)
-    except ValueError:
-        return None
-    if math.isfinite(f) and f.is_integer():
-        return int(f)
-    return None
+        try:
+            f = float(t)
+        except ValueError:
+            return None
+        if not (math.isfinite(f) and f.is_integer()):
+            return None
+        v = int(f)
+    return v if abs(v) <= MAX_INT else None
 
 
 def parse_float(text: str) -> float | None:

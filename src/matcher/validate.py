@@ -23,6 +23,7 @@ from matcher.instance import (
     KEYS,
     LEVELS,
     LOCALITY_KINDS,
+    MAX_INT,
     REQUIRED_TABLES,
     SCHEME,
     SEAT_LEVELS,
@@ -310,7 +311,10 @@ def check_cells(table: RawTable) -> list[Problem]:
                     out.append(Problem(table.file, row, col.name, f"empty; expected {want}"))
                 continue
             if col.type == "int" and parse_int(cell) is None:
-                out.append(Problem(table.file, row, col.name, f"'{cell}' is not a whole number; expected an integer"))
+                big = parse_float(cell) is not None and abs(parse_float(cell) or 0) > MAX_INT
+                what = "is too large" if big else "is not a whole number"
+                out.append(Problem(table.file, row, col.name, f"'{cell}' {what}; expected an integer"
+                                   + (f" up to {MAX_INT:,}" if big else "")))
             elif col.type == "float" and parse_float(cell) is None:
                 out.append(Problem(table.file, row, col.name, f"'{cell}' is not a number; expected a decimal number"))
             elif col.type == "enum" and cell not in col.choices:
