@@ -161,3 +161,10 @@ def test_warm_start_reaches_the_cold_optimum(tiny) -> None:
     assert warm.header["warm_start"] is True
     for term, value in cold.objective.items():
         assert warm.objective[term] == pytest.approx(value, abs=1e-6)
+
+
+def test_saved_scenario_lists_forbidden_links_and_loads(tiny, tmp_path: Path) -> None:
+    folder = Scenario(tiny).forbid_link("village", "p21", "522727100202").save(tmp_path / "f")
+    assert (folder / "forbidden.csv").read_text(encoding="utf-8") == "tier,helper,target\nvillage,p21,522727100202\n"
+    back = read_instance(folder)
+    assert len(back.people) == len(tiny.people)
