@@ -19,6 +19,7 @@ import pandas as pd
 
 from matcher.errors import MatcherError
 from matcher.export import (
+    as_plan,
     check_plan_fits,
     plan_assignments,
     plan_year,
@@ -392,9 +393,11 @@ def brief_figures(plan: PlanLike, instance: Instance | None = None, lang: str = 
                   compare: PlanLike | None = None) -> list[Any]:
     """The briefing's pages as matplotlib figures: one per tier, then the comparison page if ``compare``."""
     check_lang(lang)
-    instance = resolve_instance(plan, instance)
+    plan, plan_dir = as_plan(plan)
+    instance = resolve_instance(plan, instance, plan_dir)
     check_plan_fits(instance, plan)
     if compare is not None:
+        compare, _ = as_plan(compare)
         check_plan_fits(instance, compare)
     import matplotlib
 

@@ -216,6 +216,15 @@ def plan_assignments(plan: PlanLike) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def as_plan(plan: PlanLike | str | Path) -> tuple[PlanLike, Path | None]:
+    """A Plan and its folder: a plan folder path is loaded with ``Plan.load``; a Plan is returned as is."""
+    if isinstance(plan, (str, Path)):
+        from matcher.plan import Plan
+
+        return Plan.load(plan), Path(plan)
+    return plan, None
+
+
 def check_plan_fits(instance: Instance, plan: PlanLike) -> None:
     """Every link of the plan names a tier, helper and target of the instance, else PlanError.
 
@@ -483,9 +492,10 @@ def localised(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     return frame.rename(columns={c: names.get(c, c) for c in frame.columns})
 
 
-def export_plan(plan: PlanLike, instance: Instance, out: str | Path, lang: str = "zh") -> Path:
-    """Write a plan to ``out``; the suffix picks the format: .xlsx, .gpkg, .parquet or .csv."""
+def export_plan(plan: PlanLike | str | Path, instance: Instance, out: str | Path, lang: str = "zh") -> Path:
+    """Write a plan (or a plan folder) to ``out``; the suffix picks the format: .xlsx, .gpkg, .parquet or .csv."""
     check_lang(lang)
+    plan, _ = as_plan(plan)
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in EXPORT_SUFFIXES:

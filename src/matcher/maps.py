@@ -28,6 +28,7 @@ from matcher.export import (
     LEVELS,
     _int_or_none,
     _text,
+    as_plan,
     check_plan_fits,
     helper_table,
     locality_paths,
@@ -456,15 +457,18 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
     }
 
 
-def coverage_map(plan: PlanLike, instance: Instance | None = None, lang: str = "zh", *, tiles: bool = True) -> folium.Map:
+def coverage_map(plan: PlanLike | str | Path, instance: Instance | None = None, lang: str = "zh", *, tiles: bool = True) -> folium.Map:
     """The plan's coverage map as a folium.Map that works offline (display it in Jupyter or :func:`save_map` it).
+
+    ``plan`` is a Plan or a plan folder; ``instance`` defaults to the one named in the plan's header.
 
     Counties coloured by coverage (switchable to helping department, poverty class, number of helpers),
     one layer per tier with popups listing who is there, a search box, legend, title, source note and a
     'schematic position' note. ``tiles=True`` offers an OpenStreetMap layer that is off by default.
     """
     check_lang(lang)
-    instance = resolve_instance(plan, instance)
+    plan, plan_dir = as_plan(plan)
+    instance = resolve_instance(plan, instance, plan_dir)
     data = map_data(instance, plan, lang, tiles=tiles)
     b = data["bounds"]
     center = [(b[0][0] + b[1][0]) / 2, (b[0][1] + b[1][1]) / 2] if b else [26.8, 106.7]
