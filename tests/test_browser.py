@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 HAND = ROOT / "tests" / "data" / "tiny-plan-for-maps"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("MATCHER_CHROMIUM", "/usr/bin/chromium")
 HOSTILE = "<img src=x onerror=alert(1)>"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -41,8 +41,8 @@ def browser():
     if os.environ.get("MATCHER_SKIP_BROWSER") == "1":
         pytest.skip("MATCHER_SKIP_BROWSER=1")
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} not found: run scripts/setup.sh to install Debian's chromium "
-                    "(or set MATCHER_SKIP_BROWSER=1 to skip the browser tests on purpose)")
+        yield None  # each test then fails with the fix (a fixture error would hide it among errors)
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -53,6 +53,9 @@ def browser():
 
 def open_offline(browser, html_path: Path):
     """Open a file with every non-file request aborted; return (page, external requests, console errors, dialogs)."""
+    if browser is None:
+        pytest.fail(f"{CHROMIUM} not found: run scripts/setup.sh to install Debian's chromium "
+                    "(or set MATCHER_SKIP_BROWSER=1 to skip the browser tests on purpose)")
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     external: list[str] = []
     errors: list[str] = []
