@@ -252,7 +252,11 @@ def solve_problem(prob: AssignmentProblem, *, time_limit: float = 60.0, seed: in
         share = max(0.05, left / (len(terms) - k))
         if k == 0:  # without a first solution there is no plan: the first stage may take half the time
             share = max(share, 0.5 * left)
-        solver.parameters.max_time_in_seconds = share
+        if deterministic:  # stop on CP-SAT's deterministic clock (machine load cannot change the plan); wall time caps it at 2x
+            solver.parameters.max_deterministic_time = share
+            solver.parameters.max_time_in_seconds = 2 * share
+        else:
+            solver.parameters.max_time_in_seconds = share
         expr = b.terms[term]
         m.minimize(expr)
         if k > 0:
