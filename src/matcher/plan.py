@@ -230,6 +230,16 @@ class Plan:
 
         return plan_kpis(instance, self)
 
+    def diff(self, base: Any, instance: Any | None = None) -> Any:
+        """What changed from ``base`` (the earlier plan) to this plan: moved, new and ended links per tier.
+
+        ``plan_b.diff(plan_a)`` is ``matcher.diff.diff_plans(plan_a, plan_b, instance)``; the instance
+        (default: the one this plan is attached to) adds names and KPI deltas.
+        """
+        from matcher.diff import diff_plans
+
+        return diff_plans(base, self, instance if instance is not None else self._instance)
+
     def summary(self, lang: str = "en") -> str:
         """One screen about the plan: program, year, status, gap, per-tier links and coverage, KPIs."""
         from matcher.kpi import summary_text
