@@ -61,7 +61,7 @@ def filter_mask(frame: pd.DataFrame, flt: Filter | dict[str, Iterable[Any]]) -> 
         allowed_str = {str(a) for a in allowed}
         ser = frame[col]
 
-        def ok(v: Any) -> bool:
+        def ok(v: Any, allowed_set: set[Any] = allowed_set, allowed_str: set[str] = allowed_str) -> bool:
             if isinstance(v, tuple | list):
                 return any(_norm(x) in allowed_set or str(x) in allowed_str for x in v)
             if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):

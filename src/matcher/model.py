@@ -334,7 +334,7 @@ def term_values(prob: AssignmentProblem, chosen: np.ndarray, *, scaled: bool = F
 def from_frames(ctx: Any, frames: dict[str, Any]) -> AssignmentProblem:
     """Turn a scheme's candidate frames (:func:`matcher.candidates.build_all`) into an :class:`AssignmentProblem`."""
     from matcher.candidates import filter_mask
-    from matcher.rules import required_helpers, unit_share_cap
+    from matcher.rules import nesting_key, required_helpers, unit_share_cap
 
     scheme = ctx.scheme
     parts = [frames[t.id].pairs for t in scheme.tiers]
@@ -378,16 +378,13 @@ def from_frames(ctx: Any, frames: dict[str, Any]) -> AssignmentProblem:
         if t.nest_in:
             parent = scheme.tier(t.nest_in)
             pf = frames[parent.id]
-            if True:
-                from matcher.rules import nesting_key
-
-                level = str(dict(parent.targets.columns).get("level", ("county",))[0])
-                pidx = {(h, g): i + offsets[parent.id] for i, (h, g) in enumerate(zip(pf.pairs["helper"], pf.pairs["target"]))}
-                pool = set(pf.helpers.index)
-                for i, (u, a) in enumerate(zip(nesting_key(p, parent), p["t_" + level])):
-                    if u in pool and (u, a) in pidx:
-                        nest_child.append(i + offsets[t.id])
-                        nest_parent.append(pidx[(u, a)])
+            level = str(dict(parent.targets.columns).get("level", ("county",))[0])
+            pidx = {(h, g): i + offsets[parent.id] for i, (h, g) in enumerate(zip(pf.pairs["helper"], pf.pairs["target"]))}
+            pool = set(pf.helpers.index)
+            for i, (u, a) in enumerate(zip(nesting_key(p, parent), p["t_" + level])):
+                if u in pool and (u, a) in pidx:
+                    nest_child.append(i + offsets[t.id])
+                    nest_parent.append(pidx[(u, a)])
     budgets = []
     people_pairs = pairs[pairs["visiting"]]
     if len(people_pairs):
@@ -460,7 +457,6 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
 
     p = prob.pairs
     n = len(p)
-    t0 = time.monotonic()
     rows_i: list[np.ndarray] = []
     rows_j: list[np.ndarray] = []
     lo: list[float] = []
@@ -568,7 +564,7 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
         h.changeColsBounds(ncol, all_cols, col_lo, col_hi)
         set_rows()
         h.run()
-        return _Res(), None, None, None
+        return _Res()
 
     stages: list[Stage] = []
     x = np.zeros(ncol)
@@ -610,7 +606,7 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
             weights[t] = weight
             c = c + weight * costs[t]
             weight = span(c) + 1.0
-        res, ub_rows, lb_rows, eq = lp(c)
+        res = lp(c)
         if res.status != 0:
             status = "INFEASIBLE" if res.status == 2 else "UNKNOWN"
             return Solution(np.zeros(n, dtype=bool), stages, status, "network LP")
@@ -647,7 +643,7 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
         while lo_b < best_hi:
             mid = (lo_b + best_hi) // 2
             row_hi[unit_rows] = np.minimum(saved, mid)
-            res, *_ = lp(zero)
+            res = lp(zero)
             if res.status == 0:
                 best_hi, best_x = mid, np.rint(res.x[:n])
             else:
@@ -753,13 +749,11 @@ def solve_decomposed(prob: AssignmentProblem, tier_order: list[str], *, time_lim
             fixed = np.zeros(len(sub.pairs), dtype=bool)
             allowed = np.ones(len(sub.pairs), dtype=bool)
             for t in comp:  # nesting order = scheme order
-                pt = sub.pairs["tier"].to_numpy() == t
                 child = sub.nesting["child"].to_numpy()
                 par = sub.nesting["parent"].to_numpy()
                 blocked = child[~fixed[par]]
                 allowed[blocked] = False
                 ts_sub, ts_keep = _subproblem(sub, {t})
-                ts_sub.pairs = ts_sub.pairs  # nesting rows of this tier alone refer to other tiers: dropped
                 ts_sub.nesting = pd.DataFrame(columns=["child", "parent"], dtype=np.int64)
                 mask = allowed[ts_keep]
                 ts_sub2, k2 = _subproblem(_filter_pairs(ts_sub, mask), {t})
