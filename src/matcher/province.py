@@ -1,0 +1,819 @@
+"""Province-scale solving: the county tier first (CP-SAT with coupling), then every lower tier as min-cost flows.
+
+``solve_province(instance, time_limit=60, seed=0, workers=2)`` returns a :class:`matcher.plan.Plan`
+like :func:`matcher.solve.solve`, for instances too large for one candidate-pair table (Guizhou
+2012: 2,829 division officials, 23,168 village staff, 13,689 villages).
+
+Structure does the work:
+
+1. The top tier (units helping counties, ~9 k pairs) is solved with CP-SAT in lexicographic stages,
+   with coupling constraints so that the lower tiers stay feasible: a county's chosen units bring
+   at most as many nested helpers as its targets can take, every unit with nested helpers gets a
+   county, and a first stage minimises the counted shortfall of helpers for the lower tiers.
+2. Each lower tier, given the links of the tier it nests in, is cut into chunks (one per county):
+   a chunk's candidate pairs are built by :func:`matcher.candidates.build_tier_frames` on a
+   restricted :class:`~matcher.candidates.Context` (the chunk's targets and the helpers that may
+   reach them), so every eligibility and cost rule of :mod:`matcher.rules` applies unchanged; only
+   compact numpy arrays are kept. Chunks that share helpers (prefecture staff) are solved together.
+3. A group of chunks is one min-cost flow (OR-Tools ``SimpleMinCostFlow``): helper -> [lead slot]
+   -> target -> sink; a target's first ``required`` units and a composition's first ``min`` units
+   earn a coverage bonus, larger than any total of the lower priorities, so coverage, match,
+   strength and travel are minimised lexicographically in one exact solve (travel is rounded to a
+   coarser unit only when the weights would overflow, and its bound says by how much).
+
+The lower tiers are exact given the top tier's links; the top tier's choice is fixed first, so the
+whole plan has status FEASIBLE with per-tier gaps (as :func:`matcher.model.solve_decomposed` does
+for nested tiers solved in order).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from ortools.graph.python import min_cost_flow
+from ortools.sat.python import cp_model
+
+from matcher import rules
+from matcher.candidates import (
+    Context,
+    TierFrames,
+    build_tier_frames,
+    context_from_instance,
+    filter_mask,
+    helper_frame,
+    target_frame,
+)
+from matcher.errors import SolveError
+from matcher.model import SCALES, Solution, Stage
+from matcher.scheme import Scheme, Tier, read_scheme
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+COST_LIMIT = 2**62
+"""Largest |arc cost| x (nodes + 1) a min-cost flow may use (OR-Tools scales costs by the node count)."""
+
+FLOW_TERMS = ("match", "strength", "travel")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _int_cost(values: pd.Series | np.ndarray, ctx: Context, term: str) -> np.ndarray:
+    """A cost part as the integers the solver minimises (as :mod:`matcher.model` scales them)."""
+    w = ctx.scheme.objective.weight(term)
+    return np.rint(np.asarray(values, dtype=float) * w * SCALES[term]).astype(np.int64)
+
+
+def _parent_level(parent: Tier) -> str:
+    return str(dict(parent.targets.columns).get("level", ("county",))[0])
+
+
+def _restricted_context(ctx: Context, tier: Tier, helper_ids: pd.Index, target_ids: pd.Index) -> Context:
+    """A Context whose helper table and target table hold only a chunk's rows (other tables whole)."""
+    tt = dict(ctx.target_tables)
+    tt[tier.targets.table] = ctx.target_tables[tier.targets.table].loc[target_ids]
+    people = ctx.people.loc[helper_ids] if tier.helpers.table == "people" else ctx.people
+    units = ctx.units
+    return Context(scheme=ctx.scheme, localities=ctx.localities, units=units, people=people,
+                   incumbents=ctx.incumbents, target_tables=tt, positions=ctx.positions)
+
+
+# --------------------------------------------------------------------------- stage 1: the top tier with coupling
+
+
+@dataclass
+class Coupling:
+    """What the tiers nested in the top tier need from it, per unit and per area (county)."""
+
+    child: Tier
+    per_unit: pd.Series      # nested helpers of each top-tier unit (they must all be placed in its areas)
+    must_local: pd.Series    # per area: helpers forced into the area by stay_in_area at the area's level
+    flexible: pd.Series      # per area: helpers who may serve it but also other areas (prefecture staff)
+    flexible_group: pd.Series  # per area: the group (prefecture) sharing the flexible helpers
+    group_flexible: pd.Series  # per group: its flexible helpers
+    required: pd.Series      # per area: the child tier's required helpers
+    capacity: pd.Series      # per area: the child tier's most helpers (coverage_max x targets)
+    optional_units: pd.Series  # per unit: nested helpers whose links_min is 0 (not forced)
+    forbidden: set[tuple[str, str]]  # (unit, area): a nested helper of the unit could not serve anywhere in the area
+
+
+def _couplings(ctx: Context, top: Tier) -> list[Coupling]:
+    """Per child tier nested in ``top``: the counts its coupling constraints use."""
+    if top.helpers.table != "units":
+        return []
+    level = _parent_level(top)
+    out = []
+    for child in ctx.scheme.tiers:
+        if child.nest_in != top.id or child.helpers.table != "people":
+            continue
+        h = helper_frame(ctx, child)
+        t = target_frame(ctx, child)
+        area = t["t_" + level].astype(str)
+        req = rules.required_helpers(t, child, ctx).clip(upper=child.coverage_max)
+        required = req.groupby(area).sum()
+        capacity = pd.Series(child.coverage_max, index=t.index).groupby(area).sum() * max(child.links_max, 1)
+        stay = dict(child.eligibility.stay_in_area)
+        top_units = set(helper_frame(ctx, top).index)
+        nested = h["unit"].isin(top_units)
+        per_unit = h[nested].groupby("unit").size() * child.links_min
+        optional_units = h[nested].groupby("unit").size() * (child.links_max if child.links_min == 0 else 0)
+        must_local = pd.Series(0, index=required.index, dtype=int)
+        flexible = pd.Series(0, index=required.index, dtype=int)
+        group = pd.Series("", index=required.index, dtype=object)
+        group_flex = pd.Series(dtype=int)
+        a_anc = t.drop_duplicates("t_" + level).set_index("t_" + level)
+        for ulevel, alevel in stay.items():
+            hh = h[(h["unit_level"] == ulevel) & ~nested]
+            if alevel == level:
+                must_local = must_local.add(hh.groupby("u_" + alevel).size() * max(child.links_min, 0), fill_value=0)
+            else:
+                g = hh.groupby("u_" + alevel).size() * child.links_max
+                grp = a_anc["t_" + alevel].reindex(required.index).astype(str)
+                flexible = flexible.add(grp.map(g).fillna(0), fill_value=0)
+                group = grp
+                group_flex = g
+        must_local = must_local.reindex(required.index, fill_value=0).astype(int)
+        flexible = flexible.reindex(required.index, fill_value=0).astype(int)
+        forbidden = hometown_blocks(h[nested], child, level) if child.links_min >= 1 else set()
+        out.append(Coupling(child, per_unit, must_local, flexible, group, group_flex, required, capacity,
+                            optional_units, forbidden))
+    return out
+
+
+def hometown_blocks(helpers: pd.DataFrame, child: Tier, level: str) -> set[tuple[str, str]]:
+    """A unit may not take an area where one of its nested helpers could link nothing (his hometown covers it).
+
+    Source: cadre avoidance (回避制度) with Guizhou 2012 帮联驻 处长联乡 inside the department's county
+    """
+    avoid = child.eligibility.hometown_avoid
+    levels = ["province", "prefecture", "county"]
+    if avoid not in levels or level not in levels or levels.index(avoid) > levels.index(level):
+        return set()
+    home = helpers["home_" + avoid].astype(str)
+    # the helper's hometown at the avoidance level contains every area below it: block the areas of that level
+    out: set[tuple[str, str]] = set()
+    for u, hcode in zip(helpers["unit"], home):
+        if hcode:
+            out.add((str(u), hcode))
+    return out
+
+
+def _solve_top(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling], *, time_limit: float,
+               seed: int, workers: int, progress: Progress | None) -> tuple[np.ndarray, list[Stage], str, float]:
+    """The top tier's lexicographic CP-SAT solve with coupling rows; returns chosen pairs, stages, status, coupling shortfall.
+
+    Source: Guizhou 2012 帮联驻, 部门帮县 then 处长联乡/干部驻村 inside the county (nesting makes the county choice bind)
+    """
+    p = frames.pairs
+    m = cp_model.CpModel()
+    x = [m.new_bool_var(f"x{i}") for i in range(len(p))]
+    for i in np.flatnonzero(p["pinned"].to_numpy(dtype=bool)):
+        m.add(x[i] == 1)
+    by_target = p.groupby("target", sort=True).indices
+    by_helper = p.groupby("helper", sort=True).indices
+    req = rules.required_helpers(frames.targets, top, ctx)
+    shorts = []
+    for t in frames.targets.index:
+        idx = by_target.get(t, [])
+        s = sum(x[i] for i in idx)
+        m.add(s <= top.coverage_max)
+        r = int(req[t])
+        if r > 0:
+            sh = m.new_int_var(0, r, f"short_{t}")
+            m.add(s + sh >= r)
+            shorts.append(sh)
+    must_link: set[str] = set()
+    for c in couplings:
+        must_link |= set(c.per_unit.index[c.per_unit > 0])
+        if c.forbidden:
+            level = _parent_level(top)
+            anc = p["t_" + (dict(c.child.eligibility.__dict__).get("hometown_avoid") or level)].astype(str)
+            for i, (u, a) in enumerate(zip(p["helper"], anc)):
+                if (str(u), a) in c.forbidden and not bool(p["pinned"].iat[i]):
+                    m.add(x[i] == 0)
+    for h in frames.helpers.index:
+        idx = by_helper.get(h, [])
+        s = sum(x[i] for i in idx)
+        lo = max(top.links_min, 1 if h in must_link else 0)
+        if lo > 0:
+            m.add(s >= lo)
+        m.add(s <= top.links_max)
+    # coupling: nested helpers brought into an area fit it; shortfall of helpers for the lower tiers is minimised first
+    coupling_short = []
+    for c in couplings:
+        brought: dict[str, Any] = {}
+        brought_max: dict[str, Any] = {}
+        for t, idx in by_target.items():
+            brought[t] = sum(int(c.per_unit.get(p["helper"].iat[i], 0)) * x[i] for i in idx)
+            brought_max[t] = sum(int(c.per_unit.get(p["helper"].iat[i], 0) + c.optional_units.get(p["helper"].iat[i], 0))
+                                 * x[i] for i in idx)
+        for area in c.required.index:
+            b = brought.get(area, 0)
+            m.add(b + int(c.must_local.get(area, 0)) <= int(c.capacity.get(area, 0)))
+            r = int(c.required[area])
+            supply = brought_max.get(area, 0) + int(c.must_local.get(area, 0)) + int(c.flexible.get(area, 0))
+            sh = m.new_int_var(0, r, f"cshort_{c.child.id}_{area}")
+            m.add(supply + sh >= r)
+            coupling_short.append(sh)
+        if len(c.group_flexible):  # a group (prefecture): everyone forced into it fits its areas together
+            for g, areas in c.flexible_group.groupby(c.flexible_group, sort=True):
+                if not g:
+                    continue
+                tot = sum(brought.get(a, 0) + int(c.must_local.get(a, 0)) for a in areas.index)
+                cap = int(c.capacity.reindex(areas.index).fillna(0).sum())
+                m.add(tot + int(c.group_flexible.get(g, 0)) * (1 if c.child.links_min else 0) <= cap)
+    terms: dict[str, Any] = {"coupling": sum(coupling_short) if coupling_short else 0,
+                             "coverage": sum(shorts) if shorts else 0}
+    cont = np.flatnonzero(p["continues"].to_numpy(dtype=bool))
+    terms["continuity"] = (len(cont) - sum(x[i] for i in cont)) if len(cont) else 0
+    scale = {"coupling": 1, "coverage": 1, "continuity": 1, "balance": 1}
+    for term, col in (("match", "cost_match"), ("strength", "cost_strength"), ("travel", "cost_travel")):
+        c_ = _int_cost(p[col], ctx, term)
+        nz = np.flatnonzero(c_)
+        terms[term] = cp_model.LinearExpr.weighted_sum([x[i] for i in nz], [int(c_[i]) for i in nz]) if len(nz) else 0
+        scale[term] = SCALES[term]
+    groups = p.groupby("unit", sort=True).indices
+    if len(groups) >= 2:
+        hi = m.new_int_var(0, len(p), "maxload")
+        for _, ii in sorted(groups.items()):
+            m.add(sum(x[i] for i in ii) <= hi)
+        terms["balance"] = int(round(ctx.scheme.objective.weight("balance"))) * hi
+    order = ["coupling"] + [t for t in ctx.scheme.objective.order if t in terms]
+    # each term's integer value for a choice of pairs, without the solver (used when a stage runs out of time)
+    tcode = p["target"].map(pd.Series(np.arange(len(frames.targets)), index=frames.targets.index)).to_numpy(dtype=np.int64)
+    req_arr = req.to_numpy(dtype=np.int64)
+    ucode = pd.factorize(p["unit"], sort=True)[0]
+    w_bal = int(round(ctx.scheme.objective.weight("balance")))
+    int_costs = {term: _int_cost(p["cost_" + term], ctx, term) for term in FLOW_TERMS}
+    value_of: dict[str, Callable[[np.ndarray], int]] = {
+        "coverage": lambda ch: int(np.clip(req_arr - np.bincount(tcode[ch], minlength=len(req_arr)), 0, None).sum()),
+        "continuity": lambda ch: int(len(cont) - ch[cont].sum()),
+        "balance": lambda ch: w_bal * int(np.bincount(ucode[ch]).max(initial=0)) if ch.any() else 0,
+        **{term: (lambda ch, c=c: int(c[ch].sum())) for term, c in int_costs.items()},
+    }
+    solver = cp_model.CpSolver()
+    solver.parameters.random_seed = int(seed)
+    solver.parameters.num_workers = max(1, int(workers))
+    if workers > 1:
+        solver.parameters.interleave_search = True
+    t0 = time.monotonic()
+    chosen = np.zeros(len(p), dtype=bool)
+    stages: list[Stage] = []
+    status = "OPTIMAL"
+    coupling_value = 0.0
+    active = [t for t in order if not isinstance(terms[t], int)]
+    if not active:
+        solver.parameters.max_time_in_seconds = max(0.1, time_limit)
+        st = solver.solve(m)
+        if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            raise SolveError(f"tier '{top.id}': no assignment satisfies the hard rules and the lower tiers' capacity")
+        chosen = np.array([solver.boolean_value(v) for v in x], dtype=bool)
+    for k, term in enumerate(active):
+        left = time_limit - (time.monotonic() - t0)
+        share = max(0.05, left / (len(active) - k))
+        if k == 0:
+            share = max(share, 0.5 * left)
+        solver.parameters.max_deterministic_time = share
+        solver.parameters.max_time_in_seconds = 2 * share
+        m.minimize(terms[term])
+        if k > 0:
+            m.clear_hints()
+            for v, val in zip(x, chosen):
+                m.add_hint(v, bool(val))
+        ts = time.monotonic()
+        st = solver.solve(m)
+        if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            if k == 0:
+                raise SolveError(
+                    f"tier '{top.id}': no assignment satisfies the hard rules together with the lower tiers' capacity "
+                    f"(a unit's nested helpers exceed what any county it may help can take); status "
+                    f"{'INFEASIBLE' if st == cp_model.INFEASIBLE else 'UNKNOWN'} after {share:.1f} s")
+            # out of time before a solution: the previous stage's plan stands, with CP-SAT's bound if it has one
+            val = value_of[term](chosen)
+            bnd = max(0, int(math.ceil(solver.best_objective_bound - 1e-6))) if st != cp_model.INFEASIBLE else val
+            name = "FEASIBLE"
+        else:
+            val = int(round(solver.objective_value))
+            bnd = int(math.ceil(solver.best_objective_bound - 1e-6))
+            chosen = np.array([solver.boolean_value(v) for v in x], dtype=bool)
+            name = "OPTIMAL" if st == cp_model.OPTIMAL else "FEASIBLE"
+        if name != "OPTIMAL":
+            status = "FEASIBLE"
+        m.add(terms[term] == val if name == "OPTIMAL" else terms[term] <= val)
+        if term == "coupling":
+            coupling_value = float(val)
+        else:
+            stages.append(Stage(term, val / scale[term], min(bnd, val) / scale[term], name, time.monotonic() - ts))
+        if progress:
+            progress("stage", {"tier": top.id, "term": term, "value": val / scale[term], "status": name})
+    return chosen, stages, status, coupling_value
+
+
+# --------------------------------------------------------------------------- stage 2: lower tiers, chunked pairs
+
+
+@dataclass
+class ChunkArrays:
+    """A chunk's candidate pairs as compact arrays (global helper and target positions, integer costs)."""
+
+    helper: np.ndarray     # int32 position in the tier's helper index
+    target: np.ndarray     # int32 position in the tier's target index
+    lead: np.ndarray       # bool: counts for the composition rule at its target
+    pinned: np.ndarray     # bool
+    costs: dict[str, np.ndarray]  # term -> int64 (scaled as the model scales it)
+    dropped: dict[str, int]
+
+
+def _chunk_helpers(ctx: Context, tier: Tier, helpers: pd.DataFrame, area_codes: dict[str, str],
+                   parent_links: pd.DataFrame | None, parent: Tier | None, pinned_here: set[str]) -> pd.Index:
+    """Helpers that may reach a chunk (one area): by stay_in_area, by the parent tier's links, or free."""
+    stay = dict(tier.eligibility.stay_in_area)
+    ok = pd.Series(True, index=helpers.index)
+    for ulevel, alevel in stay.items():
+        m = helpers["unit_level"] == ulevel
+        ok &= ~m | (helpers["u_" + alevel].astype(str) == area_codes.get(alevel, ""))
+    if parent is not None and parent_links is not None:
+        level = _parent_level(parent)
+        pool = set(parent_links.attrs.get("pool", ()))
+        key = helpers.index.to_series() if parent.helpers.table == "people" else helpers["unit"]
+        here = set(parent_links.loc[parent_links["target"] == area_codes.get(level, ""), "helper"])
+        nested = key.isin(pool)
+        ok &= ~nested | key.isin(here)
+    if pinned_here:
+        ok |= helpers.index.isin(list(pinned_here))
+    return helpers.index[ok.to_numpy()]
+
+
+def _build_chunk(ctx: Context, tier: Tier, helper_ids: pd.Index, target_ids: pd.Index,
+                 parent_frames: TierFrames | None) -> TierFrames:
+    """The chunk's candidate frames: every rule of :mod:`matcher.rules` through build_tier_frames."""
+    sub = _restricted_context(ctx, tier, helper_ids, target_ids)
+    return build_tier_frames(sub, tier, parent_frames)
+
+
+def _compact(f: TierFrames, tier: Tier, ctx: Context, h_pos: pd.Series, t_pos: pd.Series,
+             lead_helper: np.ndarray, lead_target: np.ndarray) -> ChunkArrays:
+    """A chunk's pairs as arrays; ``lead`` marks pairs counting for the composition (helper kind x target class)."""
+    p = f.pairs
+    hp = p["helper"].map(h_pos).to_numpy(dtype=np.int32)
+    tp = p["target"].map(t_pos).to_numpy(dtype=np.int32)
+    return ChunkArrays(
+        helper=hp, target=tp, lead=lead_helper[hp] & lead_target[tp], pinned=p["pinned"].to_numpy(dtype=bool),
+        costs={term: _int_cost(p["cost_" + term], ctx, term) for term in FLOW_TERMS},
+        dropped=dict(f.dropped))
+
+
+# --------------------------------------------------------------------------- the min-cost flow
+
+
+@dataclass
+class FlowResult:
+    """Chosen pair rows of a flow group and its figures (integer, scaled as the model scales them)."""
+
+    chosen: np.ndarray            # bool per pair
+    coverage: int
+    values: dict[str, int]
+    unplaced: np.ndarray          # helper positions with links_min > 0 and no candidate pair
+    stages: list[list[str]]       # the terms minimised together in each flow solve
+
+
+def lexicographic_weights(spans: list[int]) -> list[int]:
+    """Weights making a weighted sum lexicographic: each weight exceeds the largest total change of all lower terms.
+
+    Source: the scheme's [objective] order (coverage first, then match, strength, travel)
+    """
+    weights = [1]
+    total = spans[-1]
+    for s in reversed(spans[:-1]):
+        weights.insert(0, total + 1)
+        total = weights[0] * s + total
+    return weights
+
+
+def _potentials(n_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, cost: np.ndarray,
+                flow: np.ndarray) -> np.ndarray:
+    """Node potentials proving a flow optimal: shortest distances in its residual graph (Bellman-Ford from a root).
+
+    Source: min-cost flow optimality (no negative residual cycle <=> potentials with non-negative reduced costs)
+    """
+    from scipy import sparse
+    from scipy.sparse.csgraph import bellman_ford
+
+    fwd = flow < caps
+    bwd = flow > 0
+    root = n_nodes
+    u = np.concatenate([tails[fwd], heads[bwd], np.full(n_nodes, root)])
+    v = np.concatenate([heads[fwd], tails[bwd], np.arange(n_nodes)])
+    w = np.concatenate([cost[fwd], -cost[bwd], np.zeros(n_nodes, dtype=np.int64)]).astype(np.float64)
+    # parallel residual edges: the cheapest one decides the distance
+    key = u.astype(np.int64) * (n_nodes + 1) + v
+    order = np.lexsort((w, key))
+    key, u, v, w = key[order], u[order], v[order], w[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    u, v, w = u[first], v[first], w[first]
+    g = sparse.csr_matrix((w, (u, v)), shape=(n_nodes + 1, n_nodes + 1))  # explicit zeros stay edges
+    dist = bellman_ford(g, directed=True, indices=root)
+    return np.asarray(dist[:n_nodes])
+
+
+def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.ndarray, comp_min: np.ndarray,
+                tmax: int, hp: np.ndarray, tp: np.ndarray, lead: np.ndarray, pinned: np.ndarray,
+                costs: dict[str, np.ndarray]) -> FlowResult:
+    """Exact lexicographic (coverage, match, strength, travel) assignment by min-cost flows on shrinking optimal faces.
+
+    Source: Guizhou 2012 帮联驻, 全覆盖 + 一类贫困村两名干部、一名科级 (coverage and composition as flow bonuses)
+    """
+    # a helper with a pinned pair keeps only it
+    keep = np.ones(len(hp), dtype=bool)
+    if pinned.any():
+        has_pin = np.zeros(n_helpers, dtype=bool)
+        has_pin[hp[pinned]] = True
+        keep = pinned | ~has_pin[hp]
+    pair_idx = np.flatnonzero(keep)
+    h, t = hp[pair_idx], tp[pair_idx]
+    n_pairs = len(pair_idx)
+    S, K, H0 = 0, 1, 2
+    L0 = H0 + n_helpers
+    T0 = L0 + n_targets
+    n_nodes = T0 + n_targets
+    ti = np.arange(n_targets)
+    req = np.minimum(required, tmax).astype(np.int64)
+    opt = np.flatnonzero(~must)
+    deg = np.bincount(h, minlength=n_helpers)
+    unplaced = np.flatnonzero(must & (deg == 0))
+    senders = np.flatnonzero(must & (deg > 0))
+    # arcs: pairs | lead bonus | lead rest | target bonus | target rest | optional helpers | bypass
+    tails = np.concatenate([H0 + h, L0 + ti, L0 + ti, T0 + ti, T0 + ti, np.full(len(opt), S), [S]]).astype(np.int64)
+    heads = np.concatenate([np.where(lead[pair_idx], L0 + t, T0 + t), T0 + ti, T0 + ti, np.full(n_targets, K),
+                            np.full(n_targets, K), H0 + opt, [K]]).astype(np.int64)
+    caps = np.concatenate([np.ones(n_pairs), comp_min, np.full(n_targets, tmax), req, tmax - req,
+                           np.ones(len(opt)), [len(opt)]]).astype(np.int64)
+    n_arcs = len(tails)
+    bonus = np.zeros(n_arcs, dtype=np.int64)
+    bonus[n_pairs:n_pairs + n_targets] = -1
+    bonus[n_pairs + 2 * n_targets:n_pairs + 3 * n_targets] = -1
+    term_cost = {"coverage": bonus}
+    for term in FLOW_TERMS:
+        c = np.zeros(n_arcs, dtype=np.int64)
+        c[:n_pairs] = costs[term][pair_idx]
+        term_cost[term] = c
+    supply = np.zeros(n_nodes, dtype=np.int64)
+    supply[H0 + senders] = 1
+    supply[S] = len(opt)
+    supply[K] = -(len(senders) + len(opt))
+    active = np.ones(n_arcs, dtype=bool)
+    forced = np.zeros(n_arcs, dtype=np.int64)  # flow fixed by an earlier stage
+    flow = np.zeros(n_arcs, dtype=np.int64)
+
+    def span(term: str) -> int:
+        if term == "coverage":
+            return int((caps[active] * (bonus[active] != 0)).sum())
+        c = term_cost[term][:n_pairs]
+        a = active[:n_pairs]
+        hi_ = np.zeros(n_helpers, dtype=np.int64)
+        lo_ = np.full(n_helpers, np.iinfo(np.int64).max, dtype=np.int64)
+        np.maximum.at(hi_, h[a], c[a])
+        np.minimum.at(lo_, h[a], c[a])
+        lo_ = np.where(lo_ == np.iinfo(np.int64).max, 0, lo_)
+        lo_ = np.where(must, lo_, np.minimum(lo_, 0))
+        return int((hi_ - lo_).clip(min=0).sum())
+
+    terms = ["coverage", *FLOW_TERMS]
+    groups_done: list[list[str]] = []
+    k = 0
+    while k < len(terms):
+        group = [terms[k]]
+        while k + len(group) < len(terms):  # add the next term while the weights stay in the exact range
+            trial = group + [terms[k + len(group)]]
+            w_ = lexicographic_weights([span(x) for x in trial])
+            mag = sum(wx * int(np.abs(term_cost[x][active]).max(initial=0)) for x, wx in zip(trial, w_))
+            if max(mag, 1) * (n_nodes + 1) * 4 >= COST_LIMIT:
+                break
+            group = trial
+        w = lexicographic_weights([span(x) for x in group])
+        cost = np.zeros(n_arcs, dtype=np.int64)
+        for x, wx in zip(group, w):
+            cost += wx * term_cost[x]
+        idx = np.flatnonzero(active)
+        mcf = min_cost_flow.SimpleMinCostFlow()
+        arcs = mcf.add_arcs_with_capacity_and_unit_cost(tails[idx].astype(np.int32), heads[idx].astype(np.int32),
+                                                        caps[idx], cost[idx])
+        for node in np.flatnonzero(supply):
+            mcf.set_node_supply(int(node), int(supply[node]))
+        st = mcf.solve()
+        if st != mcf.OPTIMAL:
+            names = {mcf.INFEASIBLE: "INFEASIBLE", mcf.UNBALANCED: "UNBALANCED", mcf.BAD_COST_RANGE: "BAD_COST_RANGE"}
+            raise _FlowInfeasible(names.get(st, str(st)))
+        flow[:] = 0
+        flow[idx] = mcf.flows(arcs)
+        groups_done.append(group)
+        k += len(group)
+        if k >= len(terms):
+            break
+        # restrict to this stage's optimal face: arcs with a non-zero reduced cost keep their flow in every optimum
+        pot = _potentials(n_nodes, tails[idx], heads[idx], caps[idx], cost[idx], flow[idx])
+        rc = cost[idx] + pot[tails[idx]] - pot[heads[idx]]
+        at_zero = rc > 0.5
+        at_cap = rc < -0.5
+        fix = idx[at_zero | at_cap]
+        fixed_flow = np.where(at_cap, caps[idx], 0)[at_zero | at_cap]
+        forced[fix] += fixed_flow
+        np.subtract.at(supply, tails[fix], fixed_flow)
+        np.add.at(supply, heads[fix], fixed_flow)
+        active[fix] = False
+    total = forced + flow
+    chosen = np.zeros(len(hp), dtype=bool)
+    chosen[pair_idx[total[:n_pairs] > 0]] = True
+    n_at = np.bincount(tp[chosen], minlength=n_targets)
+    n_lead = np.bincount(tp[chosen & lead], minlength=n_targets)
+    coverage = int(np.clip(required - n_at, 0, None).sum() + np.clip(comp_min - n_lead, 0, None).sum())
+    values = {term: int(costs[term][chosen].sum()) for term in FLOW_TERMS}
+    return FlowResult(chosen, coverage, values, unplaced, groups_done)
+
+
+class _FlowInfeasible(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- the whole solve
+
+
+def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, workers: int = 2,
+                   progress: Progress | None = None) -> Any:
+    """Solve a province-scale instance into a Plan: top tier by CP-SAT with coupling, lower tiers by min-cost flows.
+
+    Lower tiers must link each helper to at most one target (links_max = 1) with at most one
+    composition rule and no quotas; otherwise a :class:`SolveError` says to use :func:`matcher.solve.solve`.
+    """
+    from matcher.solve import InfeasibleError, _make_plan, diagnose
+
+    t0 = time.monotonic()
+    say = progress or (lambda event, info: None)
+    timings: dict[str, float] = {}
+    scheme = read_scheme(instance.scheme)
+    ctx = context_from_instance(instance, scheme)
+    tiers = list(scheme.tiers)
+    top = tiers[0]
+    for t in tiers[1:]:
+        if t.links_max > 1 or t.coverage == "quota" or len(t.composition) > 1 or t.nest_in not in ("", top.id):
+            raise SolveError(f"tier '{t.id}': the province solver handles lower tiers with links_max = 1, full coverage, "
+                             f"at most one composition rule, nested in '{top.id}' or not nested; use matcher.solve.solve")
+    # ---- top tier
+    ts = time.monotonic()
+    say("phase", {"text": f"tier {top.id}: candidate pairs"})
+    top_frames = build_tier_frames(ctx, top)
+    ctx.cache[("frames", top.id)] = top_frames
+    findings = diagnose(_scheme_only(ctx, scheme, [top]), {top.id: top_frames})
+    hard = [f for f in findings if f.hard]
+    if hard:
+        raise InfeasibleError("the hard rules cannot all hold:", hard)
+    couplings = _couplings(ctx, top)
+    top_left = max(1.0, time_limit * 0.5)
+    chosen_top, top_stages, top_status, coupling_short = _solve_top(
+        ctx, top, top_frames, couplings, time_limit=top_left, seed=seed, workers=workers, progress=progress)
+    top_links = top_frames.pairs[chosen_top]
+    timings[top.id] = time.monotonic() - ts
+    chosen_parts = [top_links]
+    frames_out: dict[str, TierFrames] = {top.id: top_frames}
+    tier_info: dict[str, dict[str, Any]] = {}
+    tier_info[top.id] = {"stages": top_stages, "status": top_status, "pairs": len(top_frames.pairs),
+                         "method": "cp-sat, lexicographic stages, with coupling rows for the nested tiers "
+                                   f"(counted helper shortfall of the lower tiers minimised first: {coupling_short:g})"}
+    parent_links = pd.DataFrame({"helper": top_links["helper"].astype(str), "target": top_links["target"].astype(str)})
+    parent_links.attrs["pool"] = tuple(top_frames.helpers.index)
+    parent_frames = TierFrames(top, top_frames.helpers, top_frames.targets, top_links.reset_index(drop=True))
+    # ---- lower tiers
+    for tier in tiers[1:]:
+        ts = time.monotonic()
+        say("phase", {"text": f"tier {tier.id}: candidate pairs by county"})
+        res = _solve_lower(ctx, tier, parent_frames if tier.nest_in else None,
+                           parent_links if tier.nest_in else None, top if tier.nest_in else None, say)
+        if len(res["unplaced_findings"]):
+            raise InfeasibleError(f"tier '{tier.id}': some helpers cannot be placed:", res["unplaced_findings"])
+        findings.extend(res["findings"])
+        chosen_parts.append(res["links"])
+        frames_out[tier.id] = TierFrames(tier, res["helpers"], res["targets"], res["links"], res["dropped"])
+        tier_info[tier.id] = res
+        timings[tier.id] = time.monotonic() - ts
+    # ---- plan
+    ts = time.monotonic()
+    chosen = pd.concat(chosen_parts, ignore_index=True)
+    plan_links = {t.id: chosen[chosen["tier"] == t.id] for t in tiers}
+    violations = rules.evaluate(ctx, plan_links)
+    broken = violations[violations["rule"].map(lambda r: rules.RULES[r].kind == "hard")]
+    if len(broken):
+        raise SolveError("internal error: the province solver's plan breaks hard rules:\n"
+                         + "\n".join(f"  - {m}" for m in broken["message"].head(20)))
+    sol = _solution(scheme, tiers, tier_info, chosen, violations)
+    plan = _make_plan(instance, ctx, scheme, frames_out, None, sol, chosen, findings, violations,
+                      time_limit=time_limit, seed=seed, workers=workers, wall=time.monotonic() - t0)
+    for tid, info in tier_info.items():  # the lower tiers' frames hold only their links: put back the pair counts
+        plan.header["tiers"][tid]["candidate_pairs"] = int(info["pairs"])
+    timings["plan"] = time.monotonic() - ts
+    say("timings", {k: round(v, 3) for k, v in timings.items()})
+    return plan
+
+
+def _scheme_only(ctx: Context, scheme: Scheme, tiers: list[Tier]) -> Context:
+    return dataclasses.replace(ctx, scheme=dataclasses.replace(scheme, tiers=tuple(tiers)), cache={})
+
+
+def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, parent_links: pd.DataFrame | None,
+                 parent: Tier | None, say: Progress) -> dict[str, Any]:
+    """One lower tier: chunks by county, groups of chunks sharing helpers, one min-cost flow per group."""
+    from matcher.solve import Finding
+
+    helpers = helper_frame(ctx, tier)
+    targets = target_frame(ctx, tier)
+    h_pos = pd.Series(np.arange(len(helpers)), index=helpers.index)
+    t_pos = pd.Series(np.arange(len(targets)), index=targets.index)
+    req = rules.required_helpers(targets, tier, ctx).to_numpy(dtype=np.int64)
+    comp_min = np.zeros(len(targets), dtype=np.int64)
+    lead_target = np.zeros(len(targets), dtype=bool)
+    lead_helper = np.zeros(len(helpers), dtype=bool)
+    if tier.composition:
+        c = tier.composition[0]
+        lead_target = filter_mask(targets, c.where).to_numpy(dtype=bool)
+        comp_min[lead_target] = c.min
+        lead_helper = filter_mask(helpers, c.helper_where).to_numpy(dtype=bool)
+    # unit share: with links_min >= 1 every listed helper is placed, so the cap is a count
+    if tier.unit_share_max > 0 and tier.links_min >= 1:
+        head = pd.to_numeric(ctx.units["headcount"], errors="coerce").fillna(0)
+        cap = rules.unit_share_cap(head, tier.unit_share_max)
+        listed = helpers.groupby("unit").size()
+        over = [(u, int(k), int(cap.get(u, 0))) for u, k in listed.items() if k > int(cap.get(u, 0))]
+        if over:
+            from matcher.solve import InfeasibleError
+            raise InfeasibleError(f"tier '{tier.id}': units list more people than they may send:", [
+                Finding(tier.id, u, k - c_, True, f"unit {u}: {k} people must each take a link, at most {c_} may",
+                        f"单位 {u}：{k} 人均须承担任务，最多只能派出 {c_} 人") for u, k, c_ in over])
+    inc = rules.in_force_incumbents(ctx, tier)
+    chunk_col = "t_county" if (targets["t_county"].astype(str) != "").all() else "t_prefecture"
+    area = targets[chunk_col].astype(str)
+    chunks: list[ChunkArrays] = []
+    chunk_helpers: list[np.ndarray] = []
+    n_pairs = 0
+    dropped: dict[str, int] = {}
+    anc_cols = [c for c in targets.columns if c.startswith("t_") and c not in ("t_lon", "t_lat")]
+    for a, tids in targets.groupby(area, sort=True).groups.items():
+        codes = {c.removeprefix("t_"): str(targets.at[tids[0], c]) for c in anc_cols}
+        pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
+        hids = _chunk_helpers(ctx, tier, helpers, codes, parent_links, parent, pin_here)
+        f = _build_chunk(ctx, tier, hids, pd.Index(tids), parent_frames)
+        arr = _compact(f, tier, ctx, h_pos, t_pos, lead_helper, lead_target)
+        for k, v in arr.dropped.items():
+            dropped[k] = dropped.get(k, 0) + v
+        n_pairs += len(arr.helper)
+        chunks.append(arr)
+        chunk_helpers.append(np.unique(arr.helper))
+        del f
+    # groups of chunks that share helpers (union-find over helper positions)
+    par = list(range(len(chunks)))
+
+    def find(i: int) -> int:
+        while par[i] != i:
+            par[i] = par[par[i]]
+            i = par[i]
+        return i
+
+    owner = np.full(len(helpers), -1, dtype=np.int64)
+    for i, hs in enumerate(chunk_helpers):
+        prev = owner[hs]
+        for j in np.unique(prev[prev >= 0]):
+            a_, b_ = find(i), find(int(j))
+            if a_ != b_:
+                par[max(a_, b_)] = min(a_, b_)
+        owner[hs] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(len(chunks)):
+        groups.setdefault(find(i), []).append(i)
+    chunk_targets = [np.unique(t_pos[list(tids)].to_numpy())
+                     for _, tids in targets.groupby(area, sort=True).groups.items()]
+    must_all = np.full(len(helpers), tier.links_min >= 1)
+    chosen_keys_h: list[np.ndarray] = []
+    chosen_keys_t: list[np.ndarray] = []
+    coverage = 0
+    values = {k: 0 for k in FLOW_TERMS}
+    solves: list[list[str]] = []
+    unplaced_all: list[int] = []
+    seen_helpers = np.zeros(len(helpers), dtype=bool)
+    for g, members in sorted(groups.items()):
+        hp = np.concatenate([chunks[i].helper for i in members])
+        tp = np.concatenate([chunks[i].target for i in members])
+        lead = np.concatenate([chunks[i].lead for i in members])
+        pin = np.concatenate([chunks[i].pinned for i in members])
+        costs = {k: np.concatenate([chunks[i].costs[k] for i in members]) for k in FLOW_TERMS}
+        g_h = np.unique(hp)
+        g_t = np.unique(np.concatenate([chunk_targets[i] for i in members]))
+        seen_helpers[g_h] = True
+        hl = np.searchsorted(g_h, hp)
+        tl = np.searchsorted(g_t, tp)
+        order = np.lexsort((tl, hl))  # deterministic arc order: by helper, then target
+        hl, tl, lead, pin, hp, tp = hl[order], tl[order], lead[order], pin[order], hp[order], tp[order]
+        costs = {k: v[order] for k, v in costs.items()}
+        try:
+            r = _solve_flow(len(g_h), must_all[g_h], len(g_t), req[g_t], comp_min[g_t], tier.coverage_max,
+                            hl, tl, lead, pin, costs)
+        except _FlowInfeasible as exc:
+            raise SolveError(f"tier '{tier.id}': the min-cost flow failed ({exc}); every helper has a candidate, "
+                             f"so this is a capacity problem: the targets they may reach take fewer helpers") from exc
+        unplaced_all.extend(g_h[r.unplaced].tolist())
+        chosen_keys_h.append(hp[r.chosen])
+        chosen_keys_t.append(tp[r.chosen])
+        coverage += r.coverage
+        for k in FLOW_TERMS:
+            values[k] += r.values[k]
+        solves.append(["+".join(x) for x in r.stages])
+    # targets of no group (no chunk) and helpers of no chunk
+    no_t = np.ones(len(targets), dtype=bool)
+    for ct in chunk_targets:
+        no_t[ct] = False
+    coverage += int(req[no_t].sum() + comp_min[no_t].sum())
+    never = np.flatnonzero(must_all & ~seen_helpers)
+    unplaced_all.extend(never.tolist())
+    unplaced_findings = []
+    for j in sorted(set(unplaced_all)):
+        h = helpers.index[j]
+        nm = str(helpers.at[h, "name"]) if "name" in helpers.columns else h
+        unplaced_findings.append(Finding(tier.id, h, tier.links_min, True,
+                                         f"{nm} ({h}) must have {tier.links_min} link(s) in tier {tier.id} but has 0 eligible target(s)",
+                                         f"{nm}（{h}）在“{tier.name}”中应有 {tier.links_min} 个联系点，但符合条件的只有 0 个"))
+    # the chosen links as full pair rows (rebuilt per chunk from the chosen helpers only)
+    ch_h = np.concatenate(chosen_keys_h) if chosen_keys_h else np.zeros(0, dtype=np.int64)
+    ch_t = np.concatenate(chosen_keys_t) if chosen_keys_t else np.zeros(0, dtype=np.int64)
+    keys = pd.DataFrame({"helper": helpers.index[ch_h], "target": targets.index[ch_t]})
+    keys["area"] = keys["target"].map(area)
+    rows = []
+    for a, g in keys.groupby("area", sort=True):
+        f = _build_chunk(ctx, tier, pd.Index(sorted(set(g["helper"]))), pd.Index(sorted(set(g["target"]))), parent_frames)
+        sel = f.pairs.merge(g[["helper", "target"]], on=["helper", "target"], how="inner")
+        rows.append(sel)
+    links = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["tier", "helper", "target"])
+    if len(links) != len(keys):
+        raise SolveError(f"internal error: tier '{tier.id}': {len(keys)} links chosen, {len(links)} rebuilt")
+    # counting findings per target (fewer distinct eligible helpers than required)
+    findings = []
+    elig = np.zeros(len(targets), dtype=np.int64)
+    for ch in chunks:
+        pairs_u = np.unique(np.stack([ch.target.astype(np.int64), ch.helper.astype(np.int64)]), axis=1) \
+            if len(ch.target) else np.zeros((2, 0), dtype=np.int64)
+        elig += np.bincount(pairs_u[0], minlength=len(targets))
+    for j in np.flatnonzero(elig < req):
+        t = targets.index[j]
+        nm = str(targets.at[t, "name"]) if "name" in targets.columns else t
+        k, r_ = int(elig[j]), int(req[j])
+        findings.append(Finding(tier.id, t, r_ - k, False,
+                                f"{nm} ({tier.name_en}): requires {r_} helper(s), only {k} eligible: {r_ - k} short",
+                                f"{nm}（{tier.name}）：需要 {r_} 名，符合条件的只有 {k} 名，缺 {r_ - k} 名"))
+    stages = [Stage("coverage", float(coverage), float(coverage), "OPTIMAL", 0.0),
+              Stage("continuity", 0.0, 0.0, "OPTIMAL", 0.0)]
+    for k in FLOW_TERMS:
+        stages.append(Stage(k, values[k] / SCALES[k], values[k] / SCALES[k], "OPTIMAL", 0.0))
+    most = max(solves, key=len) if solves else []
+    method = (f"min-cost flow (OR-Tools), {len(groups)} independent group(s) of {len(chunks)} county chunk(s), "
+              f"up to {len(most)} solve(s) per group ({' then '.join(most)}) each restricted to the previous optimal "
+              "face by node potentials; exact lexicographic optimum given the parent tier's links; "
+              "balance is fixed (each helper holds exactly one link)")
+    return {"stages": stages, "status": "OPTIMAL", "pairs": n_pairs, "method": method,
+            "links": links, "helpers": helpers, "targets": targets, "dropped": dropped, "findings": findings,
+            "unplaced_findings": unplaced_findings}
+
+
+def _solution(scheme: Scheme, tiers: list[Tier], tier_info: dict[str, dict[str, Any]], chosen: pd.DataFrame,
+              violations: pd.DataFrame) -> Solution:
+    """The whole plan's figures: per term the sum over tiers, no whole-plan bound (the top tier is fixed first)."""
+    order = list(scheme.objective.order)
+    values: dict[str, float] = {t: 0.0 for t in order}
+    for info in tier_info.values():
+        for s in info["stages"]:
+            if s.term in values and s.term != "balance":
+                values[s.term] += s.value
+    # balance as the model defines it: per tier, the largest number of links held by one unit
+    bal = 0.0
+    for t in tiers:
+        sub = chosen[chosen["tier"] == t.id]
+        if sub["unit"].nunique() >= 2:
+            bal += round(scheme.objective.weight("balance")) * float(sub.groupby("unit").size().max())
+    values["balance"] = bal
+    stages = [Stage(t, values[t], 0.0, "FEASIBLE", 0.0) for t in order]
+    parts = []
+    for t in tiers:
+        info = tier_info[t.id]
+        obj = sum(s.value for s in info["stages"])
+        bnd = sum(s.bound for s in info["stages"])
+        parts.append({"tiers": [t.id], "objective": obj, "bound": bnd, "status": info["status"],
+                      "method": info["method"] + ("" if t is tiers[0] else " (bound given the parent tier's links)")})
+    method = ("province: nested tiers solved in order, parents fixed: "
+              + "; ".join(f"{p['tiers'][0]}: {p['method'].split(',')[0]}" for p in parts))
+    return Solution(np.zeros(0, dtype=bool), stages, "FEASIBLE", method, parts=parts)
+
+
+__all__ = ["lexicographic_weights", "solve_province"]
