@@ -153,3 +153,16 @@ def test_cjk_font_is_found_and_used():
     assert path.is_file()
     rc = cjk_rc()
     assert rc["font.family"][0] in ("Noto Sans CJK SC", family) and rc["text.parse_math"] is False
+
+
+def test_subtitle_names_the_solver_status_in_the_reader_s_language(tiny) -> None:
+    """The page header says 最优（已证明） or 'optimal (proven)', not the solver's code word."""
+    from types import SimpleNamespace
+
+    from matcher.brief import _subtitle
+
+    plan = SimpleNamespace(header={"status": "OPTIMAL", "plan_year": 2012}, assignments=None)
+    zh = _subtitle(tiny, plan, "zh", None, "")
+    en = _subtitle(tiny, plan, "en", None, "")
+    assert "最优（已证明）" in zh and "OPTIMAL" not in zh
+    assert "optimal (proven)" in en

@@ -30,7 +30,7 @@ from matcher.export import (
 )
 from matcher.fileio import atomic_path
 from matcher.fonts import cjk_rc
-from matcher.labels import check_lang, label, program_name, tier_name
+from matcher.labels import check_lang, has_label, label, program_name, tier_name
 from matcher.maps import STATUS_COLORS, STATUS_ORDER, resolve_instance
 
 Instance = Any
@@ -199,7 +199,8 @@ def _subtitle(instance: Instance, plan: PlanLike, lang: str, date: str | None, e
     when = f"{label('brief.date', lang)}{'：' if lang == 'zh' else ': '}{date}" if date else f"{label('brief.plan_year', lang)} {year}"
     header = getattr(plan, "header", None) or {}
     status = str(header.get("status", "")) if isinstance(header, Mapping) else ""
-    bits = [extra, when] + ([f"{label('brief.status', lang)} {status}"] if status else [])
+    shown = label(f"solver.{status}", lang) if has_label(f"solver.{status}") else status
+    bits = [extra, when] + ([f"{label('brief.status', lang)} {shown}"] if status else [])
     return "  ·  ".join(b for b in bits if b)
 
 

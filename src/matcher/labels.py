@@ -139,6 +139,10 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
     "brief.diff.kept": ("不变", "unchanged"),
     "brief.program": ("工作名称", "Program"),
     "brief.status": ("求解状态", "Solver status"),
+    "solver.OPTIMAL": ("最优（已证明）", "optimal (proven)"),
+    "solver.FEASIBLE": ("可行（未证明最优）", "feasible (not proven optimal)"),
+    "solver.INFEASIBLE": ("不可行", "infeasible"),
+    "solver.UNKNOWN": ("未知", "unknown"),
     "brief.method": ("方法", "Method"),
 }
 
