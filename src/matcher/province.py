@@ -351,11 +351,49 @@ def _chunk_helpers(ctx: Context, tier: Tier, helpers: pd.DataFrame, area_codes: 
     return helpers.index[ok.to_numpy()]
 
 
-def _build_chunk(ctx: Context, tier: Tier, helper_ids: pd.Index, target_ids: pd.Index,
-                 parent_frames: TierFrames | None) -> TierFrames:
-    """The chunk's candidate frames: every rule of :mod:`matcher.rules` through build_tier_frames."""
+def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame, helper_ids: pd.Index,
+                 target_ids: pd.Index, parent_frames: TierFrames | None) -> TierFrames:
+    """The chunk's candidate frames: build_tier_frames' steps on slices of the tier's helper and target frames.
+
+    Same steps and rules as :func:`matcher.candidates.build_tier_frames` (every eligibility rule of
+    :data:`matcher.rules.RULES`, nesting, pinned incumbents, costs); the helper and target frames are
+    computed once for the tier and sliced here instead of being rebuilt per chunk.
+    """
+    from matcher.candidates import PAIR_COLUMNS, _add_pinned_outside, _cross, haversine_km
+
     sub = _restricted_context(ctx, tier, helper_ids, target_ids)
-    return build_tier_frames(sub, tier, parent_frames)
+    h = helpers.loc[helper_ids]
+    t = targets.loc[target_ids]
+    sub.cache[("targets", tier.id)] = t
+    sub.cache[("helpers", tier.id)] = h
+    pairs = _cross(h, t, tier)
+    pairs["tier"] = tier.id
+    for c in PAIR_COLUMNS:
+        if c not in pairs.columns:
+            pairs[c] = ""
+    dist = haversine_km(pairs["seat_lon"], pairs["seat_lat"], pairs["t_lon"], pairs["t_lat"]) if len(pairs) else []
+    pairs["distance_km"] = pd.Series(dist, index=pairs.index, dtype=float).fillna(0.0)
+    pairs = pairs[PAIR_COLUMNS + ["distance_km"]].copy()
+    pairs["days"] = rules.link_days(pairs, tier, sub)
+    pairs["pinned"] = rules.pinned_mask(pairs, tier, sub)
+    dropped: dict[str, int] = {}
+    for name, spec in rules.RULES.items():
+        if spec.kind != "eligibility":
+            continue
+        ok = spec.function(pairs, tier, sub) | pairs["pinned"]
+        dropped[name] = int((~ok).sum())
+        pairs = pairs[ok]
+    if parent_frames is not None:
+        ok = rules.nesting_eligible(pairs, tier, parent_frames)
+        dropped["nesting"] = int((~ok | pairs["pinned"]).sum() - pairs["pinned"].sum()) if len(pairs) else 0
+        pairs = pairs[ok | pairs["pinned"]]
+    pairs = _add_pinned_outside(sub, tier, h, t, pairs)
+    pairs["cost_match"] = rules.match_cost(pairs, tier, sub)
+    pairs["cost_strength"] = rules.strength_cost(pairs, tier, sub)
+    pairs["cost_travel"] = rules.travel_cost(pairs, tier, sub)
+    pairs["continues"] = rules.continuity_pairs(pairs, tier, sub)
+    pairs = pairs.sort_values(["helper", "target"], kind="stable").reset_index(drop=True)
+    return TierFrames(tier, h, t, pairs, dropped)
 
 
 def _compact(f: TierFrames, tier: Tier, ctx: Context, h_pos: pd.Series, t_pos: pd.Series,
@@ -399,29 +437,46 @@ def lexicographic_weights(spans: list[int]) -> list[int]:
 
 def _potentials(n_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, cost: np.ndarray,
                 flow: np.ndarray) -> np.ndarray:
-    """Node potentials proving a flow optimal: shortest distances in its residual graph (Bellman-Ford from a root).
+    """Node potentials proving a flow optimal: shortest distances from a root in its residual graph.
 
     Source: min-cost flow optimality (no negative residual cycle <=> potentials with non-negative reduced costs)
+
+    The distances come from a second min-cost flow (the root sends one unit to every node: a
+    shortest-path tree problem) and a walk down the arcs carrying its flow, which are tight.
     """
     from scipy import sparse
-    from scipy.sparse.csgraph import bellman_ford
+    from scipy.sparse.csgraph import breadth_first_order
 
     fwd = flow < caps
     bwd = flow > 0
     root = n_nodes
-    u = np.concatenate([tails[fwd], heads[bwd], np.full(n_nodes, root)])
-    v = np.concatenate([heads[fwd], tails[bwd], np.arange(n_nodes)])
-    w = np.concatenate([cost[fwd], -cost[bwd], np.zeros(n_nodes, dtype=np.int64)]).astype(np.float64)
+    u = np.concatenate([tails[fwd], heads[bwd], np.full(n_nodes, root)]).astype(np.int64)
+    v = np.concatenate([heads[fwd], tails[bwd], np.arange(n_nodes)]).astype(np.int64)
+    w = np.concatenate([cost[fwd], -cost[bwd], np.zeros(n_nodes, dtype=np.int64)]).astype(np.int64)
     # parallel residual edges: the cheapest one decides the distance
-    key = u.astype(np.int64) * (n_nodes + 1) + v
+    key = u * (n_nodes + 1) + v
     order = np.lexsort((w, key))
     key, u, v, w = key[order], u[order], v[order], w[order]
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
-    u, v, w = u[first], v[first], w[first]
-    g = sparse.csr_matrix((w, (u, v)), shape=(n_nodes + 1, n_nodes + 1))  # explicit zeros stay edges
-    dist = bellman_ford(g, directed=True, indices=root)
-    return np.asarray(dist[:n_nodes])
+    key, u, v, w = key[first], u[first], v[first], w[first]
+    spt = min_cost_flow.SimpleMinCostFlow()
+    arcs = spt.add_arcs_with_capacity_and_unit_cost(u.astype(np.int32), v.astype(np.int32),
+                                                    np.full(len(u), n_nodes, dtype=np.int64), w)
+    spt.set_node_supply(root, n_nodes)
+    for node in range(n_nodes):
+        spt.set_node_supply(node, -1)
+    if spt.solve() != spt.OPTIMAL:
+        raise _FlowInfeasible("potentials: the residual graph has no shortest-path tree")
+    on = spt.flows(arcs) > 0
+    g = sparse.csr_matrix((np.ones(int(on.sum())), (u[on], v[on])), shape=(n_nodes + 1, n_nodes + 1))
+    seq, pred = breadth_first_order(g, root, directed=True, return_predecessors=True)
+    dist = np.zeros(n_nodes + 1, dtype=np.int64)
+    for node in seq[1:]:
+        pn = pred[node]
+        j = np.searchsorted(key, pn * (n_nodes + 1) + node)
+        dist[node] = dist[pn] + w[j]
+    return dist[:n_nodes]
 
 
 def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.ndarray, comp_min: np.ndarray,
@@ -521,8 +576,11 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
         # restrict to this stage's optimal face: arcs with a non-zero reduced cost keep their flow in every optimum
         pot = _potentials(n_nodes, tails[idx], heads[idx], caps[idx], cost[idx], flow[idx])
         rc = cost[idx] + pot[tails[idx]] - pot[heads[idx]]
-        at_zero = rc > 0.5
-        at_cap = rc < -0.5
+        f_idx, c_idx = flow[idx], caps[idx]
+        if ((rc < 0) & (f_idx < c_idx)).any() or ((rc > 0) & (f_idx > 0)).any():
+            raise _FlowInfeasible("internal: the potentials do not prove the flow optimal")
+        at_zero = rc > 0
+        at_cap = rc < 0
         fix = idx[at_zero | at_cap]
         fixed_flow = np.where(at_cap, caps[idx], 0)[at_zero | at_cap]
         forced[fix] += fixed_flow
@@ -667,7 +725,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         codes = {c.removeprefix("t_"): str(targets.at[tids[0], c]) for c in anc_cols}
         pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
         hids = _chunk_helpers(ctx, tier, helpers, codes, parent_links, parent, pin_here)
-        f = _build_chunk(ctx, tier, hids, pd.Index(tids), parent_frames)
+        f = _build_chunk(ctx, tier, helpers, targets, hids, pd.Index(tids), parent_frames)
         arr = _compact(f, tier, ctx, h_pos, t_pos, lead_helper, lead_target)
         for k, v in arr.dropped.items():
             dropped[k] = dropped.get(k, 0) + v
@@ -753,7 +811,8 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     keys["area"] = keys["target"].map(area)
     rows = []
     for a, g in keys.groupby("area", sort=True):
-        f = _build_chunk(ctx, tier, pd.Index(sorted(set(g["helper"]))), pd.Index(sorted(set(g["target"]))), parent_frames)
+        f = _build_chunk(ctx, tier, helpers, targets, pd.Index(sorted(set(g["helper"]))),
+                         pd.Index(sorted(set(g["target"]))), parent_frames)
         sel = f.pairs.merge(g[["helper", "target"]], on=["helper", "target"], how="inner")
         rows.append(sel)
     links = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["tier", "helper", "target"])
