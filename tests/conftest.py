@@ -22,3 +22,19 @@ def tiny(tiny_path: Path):
     from matcher.instance import read_instance
 
     return read_instance(tiny_path)
+
+
+@pytest.fixture(scope="module")
+def inst():
+    """A fresh tiny instance per test module (modules may edit it, e.g. a hostile name)."""
+    from matcher.instance import read_instance
+
+    return read_instance(TINY)
+
+
+@pytest.fixture(scope="module")
+def solved(inst):
+    """tiny solved by the real solver (seed 0)."""
+    from matcher.solve import solve
+
+    return solve(inst, time_limit=30, seed=0)

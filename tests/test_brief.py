@@ -8,37 +8,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from matcher.brief import write_brief
 from matcher.errors import MatcherError
-from matcher.instance import read_instance
-from matcher.plan import Plan
+
+from handmade import hand_plan  # noqa: E402  (tests/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
-HAND = ROOT / "tests" / "data" / "tiny-plan-for-maps"
-
-
-def hand_plan(instance):
-    """The hand-written tiny plan (every coverage status occurs in it) as a Plan."""
-    a = pd.read_csv(HAND / "assignments.csv", dtype=str, keep_default_na=False)
-    a["start_year"] = a["start_year"].astype(int)
-    a["pinned"] = a["pinned"] == "true"
-    u = pd.read_csv(HAND / "uncovered.csv", dtype={"tier": str, "target": str, "reason": str})
-    return Plan.from_assignments(instance, a, uncovered=u)
-
-
-@pytest.fixture(scope="module")
-def inst():
-    return read_instance(ROOT / "instances" / "tiny")
-
-
-@pytest.fixture(scope="module")
-def solved(inst):
-    from matcher.solve import solve
-
-    return solve(inst, time_limit=30, seed=0)
 
 
 @pytest.fixture(autouse=True)

@@ -9,31 +9,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from matcher.instance import read_instance
 from matcher.maps import coverage_map, save_map
-from matcher.plan import Plan
 
 pytestmark = pytest.mark.browser
 
+from handmade import hand_plan  # noqa: E402  (tests/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
-HAND = ROOT / "tests" / "data" / "tiny-plan-for-maps"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("MATCHER_CHROMIUM", "/usr/bin/chromium")
 HOSTILE = "<img src=x onerror=alert(1)>"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-
-
-def hand_plan(instance):
-    """The hand-written tiny plan (every coverage status occurs in it) as a Plan."""
-    a = pd.read_csv(HAND / "assignments.csv", dtype=str, keep_default_na=False)
-    a["start_year"] = a["start_year"].astype(int)
-    a["pinned"] = a["pinned"] == "true"
-    u = pd.read_csv(HAND / "uncovered.csv", dtype={"tier": str, "target": str, "reason": str})
-    return Plan.from_assignments(instance, a, uncovered=u)
 
 
 @pytest.fixture(scope="module")

@@ -7,39 +7,17 @@ import re
 import subprocess
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from matcher.errors import MatcherError
 from matcher.export import scheme_tiers, target_coverage
 from matcher.instance import read_instance
 from matcher.maps import coverage_map, map_data, map_html, safe_json, save_map
-from matcher.plan import Plan
+
+from handmade import hand_plan  # noqa: E402  (tests/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
-HAND = ROOT / "tests" / "data" / "tiny-plan-for-maps"
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-def hand_plan(instance):
-    """The hand-written tiny plan (every coverage status occurs in it) as a Plan."""
-    a = pd.read_csv(HAND / "assignments.csv", dtype=str, keep_default_na=False)
-    a["start_year"] = a["start_year"].astype(int)
-    a["pinned"] = a["pinned"] == "true"
-    u = pd.read_csv(HAND / "uncovered.csv", dtype={"tier": str, "target": str, "reason": str})
-    return Plan.from_assignments(instance, a, uncovered=u)
-
-
-@pytest.fixture(scope="module")
-def inst():
-    return read_instance(ROOT / "instances" / "tiny")
-
-
-@pytest.fixture(scope="module")
-def solved(inst):
-    from matcher.solve import solve
-
-    return solve(inst, time_limit=30, seed=0)
 
 
 def test_map_html_has_no_network_resources_and_inlines_leaflet(inst, solved):
