@@ -6,20 +6,24 @@ like :func:`matcher.solve.solve`, for instances too large for one candidate-pair
 
 Structure does the work:
 
-1. The top tier (units helping counties, ~9 k pairs) is solved with CP-SAT in lexicographic stages,
+1. The top tier (units helping counties, ~9 k pairs) is first solved as a min-cost flow without
+   coupling; if that optimum satisfies the coupling it is kept (proven optimal), otherwise (Guizhou:
+   30 counties would get more officials than 3 x their towns) CP-SAT solves it in lexicographic stages,
    with coupling constraints so that the lower tiers stay feasible: a county's chosen units bring
    at most as many nested helpers as its targets can take, every unit with nested helpers gets a
    county, and a first stage minimises the counted shortfall of helpers for the lower tiers.
 2. Each lower tier, given the links of the tier it nests in, is cut into chunks (one per county):
-   a chunk's candidate pairs are built by :func:`matcher.candidates.build_tier_frames` on a
-   restricted :class:`~matcher.candidates.Context` (the chunk's targets and the helpers that may
+   a chunk's candidate pairs are built by the steps of :func:`matcher.candidates.build_tier_frames`
+   on slices of the tier's helper and target frames (the chunk's targets and the helpers that may
    reach them), so every eligibility and cost rule of :mod:`matcher.rules` applies unchanged; only
    compact numpy arrays are kept. Chunks that share helpers (prefecture staff) are solved together.
-3. A group of chunks is one min-cost flow (OR-Tools ``SimpleMinCostFlow``): helper -> [lead slot]
+3. A group of chunks is a min-cost flow (OR-Tools ``SimpleMinCostFlow``): helper -> [lead slot]
    -> target -> sink; a target's first ``required`` units and a composition's first ``min`` units
-   earn a coverage bonus, larger than any total of the lower priorities, so coverage, match,
-   strength and travel are minimised lexicographically in one exact solve (travel is rounded to a
-   coarser unit only when the weights would overflow, and its bound says by how much).
+   earn a coverage bonus. Priorities are combined with lexicographic weights while the weighted
+   costs stay in OR-Tools' exact range (coverage, match and strength together on Guizhou); then the
+   flow is restricted to that optimum's face (node potentials from a shortest-path-tree flow: an arc
+   with a non-zero reduced cost keeps its flow in every optimum) and the next priorities (travel)
+   are minimised on it. Each tier's result is the exact lexicographic optimum given its parent.
 
 The lower tiers are exact given the top tier's links; the top tier's choice is fixed first, so the
 whole plan has status FEASIBLE with per-tier gaps (as :func:`matcher.model.solve_decomposed` does
@@ -165,6 +169,92 @@ def hometown_blocks(helpers: pd.DataFrame, child: Tier, level: str) -> set[tuple
     return out
 
 
+def _forbidden_mask(p: pd.DataFrame, top: Tier, couplings: list[Coupling]) -> np.ndarray:
+    """Top-tier pairs a coupling forbids (a nested helper of the unit could serve nowhere in the area)."""
+    out = np.zeros(len(p), dtype=bool)
+    for c in couplings:
+        if c.forbidden:
+            col = "t_" + (c.child.eligibility.hometown_avoid or _parent_level(top))
+            keys = list(zip(p["helper"].astype(str), p[col].astype(str)))
+            out |= np.array([k in c.forbidden for k in keys], dtype=bool) & ~p["pinned"].to_numpy(dtype=bool)
+    return out
+
+
+def coupling_holds(p: pd.DataFrame, chosen: np.ndarray, couplings: list[Coupling]) -> bool:
+    """The lower tiers' capacity rows hold for a choice of top-tier pairs, with no counted shortfall.
+
+    Source: Guizhou 2012 帮联驻, 处长联乡 and 干部驻村 inside the departments' counties (每乡有处长, 每村有干部)
+    """
+    ch = p[chosen]
+    for c in couplings:
+        brought = ch["helper"].map(c.per_unit).fillna(0).groupby(ch["target"]).sum()
+        extra = ch["helper"].map(c.optional_units).fillna(0).groupby(ch["target"]).sum()
+        b = brought.reindex(c.required.index, fill_value=0)
+        bmax = b + extra.reindex(c.required.index, fill_value=0)
+        loc = c.must_local.reindex(c.required.index, fill_value=0)
+        if ((b + loc) > c.capacity.reindex(c.required.index, fill_value=0)).any():
+            return False
+        if ((bmax + loc + c.flexible.reindex(c.required.index, fill_value=0)) < c.required).any():
+            return False
+        if len(c.group_flexible):
+            for g, areas in c.flexible_group.groupby(c.flexible_group, sort=True):
+                if not g:
+                    continue
+                tot = int((b + loc).reindex(areas.index).sum())
+                cap = int(c.capacity.reindex(areas.index).fillna(0).sum())
+                if tot + int(c.group_flexible.get(g, 0)) * (1 if c.child.links_min else 0) > cap:
+                    return False
+    return True
+
+
+def _top_by_flow(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling]
+                 ) -> tuple[np.ndarray, list[Stage]] | None:
+    """The top tier as a min-cost flow without the coupling rows; kept only when its optimum satisfies them.
+
+    Source: a relaxation's optimum that is feasible for the full problem is the full problem's optimum
+    """
+    p = frames.pairs
+    if top.links_max > 1 or p["continues"].any() or not len(p):
+        return None
+    allowed = ~_forbidden_mask(p, top, couplings)
+    sub = np.flatnonzero(allowed)
+    h_pos = pd.Series(np.arange(len(frames.helpers)), index=frames.helpers.index)
+    t_pos = pd.Series(np.arange(len(frames.targets)), index=frames.targets.index)
+    hp = p["helper"].iloc[sub].map(h_pos).to_numpy(dtype=np.int32)
+    tp = p["target"].iloc[sub].map(t_pos).to_numpy(dtype=np.int32)
+    must_units: set[str] = set()
+    for c in couplings:
+        must_units |= set(c.per_unit.index[c.per_unit > 0])
+    must = np.array([top.links_min >= 1 or h in must_units for h in frames.helpers.index], dtype=bool)
+    req = rules.required_helpers(frames.targets, top, ctx).to_numpy(dtype=np.int64)
+    costs = {term: _int_cost(p["cost_" + term].iloc[sub], ctx, term) for term in FLOW_TERMS}
+    order = np.lexsort((tp, hp))
+    try:
+        r = _solve_flow(len(frames.helpers), must, len(frames.targets), req, np.zeros(len(req), dtype=np.int64),
+                        top.coverage_max, hp[order], tp[order], np.zeros(len(sub), dtype=bool),
+                        p["pinned"].to_numpy(dtype=bool)[sub][order], {k: v[order] for k, v in costs.items()})
+    except _FlowInfeasible:
+        return None
+    if len(r.unplaced):
+        return None
+    chosen = np.zeros(len(p), dtype=bool)
+    chosen[sub[order[r.chosen]]] = True
+    if not coupling_holds(p, chosen, couplings):
+        return None
+    ch = p[chosen]
+    w_bal = int(round(ctx.scheme.objective.weight("balance")))
+    bal = float(w_bal * ch.groupby("unit").size().max()) if p["unit"].nunique() >= 2 and len(ch) else 0.0
+    stages = [Stage("coverage", float(r.coverage), float(r.coverage), "OPTIMAL", 0.0),
+              Stage("continuity", 0.0, 0.0, "OPTIMAL", 0.0)]
+    stages += [Stage(k, r.values[k] / SCALES[k], r.values[k] / SCALES[k], "OPTIMAL", 0.0) for k in FLOW_TERMS]
+    if top.links_max == 1 and bal <= w_bal:  # every unit holds at most one link: the balance minimum
+        stages.append(Stage("balance", bal, bal, "OPTIMAL", 0.0))
+    else:
+        return None
+    order_terms = list(ctx.scheme.objective.order)
+    return chosen, [s for s in stages if s.term in order_terms]
+
+
 def _solve_top(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling], *, time_limit: float,
                seed: int, workers: int, progress: Progress | None) -> tuple[np.ndarray, list[Stage], str, float]:
     """The top tier's lexicographic CP-SAT solve with coupling rows; returns chosen pairs, stages, status, coupling shortfall.
@@ -192,12 +282,8 @@ def _solve_top(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coup
     must_link: set[str] = set()
     for c in couplings:
         must_link |= set(c.per_unit.index[c.per_unit > 0])
-        if c.forbidden:
-            level = _parent_level(top)
-            anc = p["t_" + (dict(c.child.eligibility.__dict__).get("hometown_avoid") or level)].astype(str)
-            for i, (u, a) in enumerate(zip(p["helper"], anc)):
-                if (str(u), a) in c.forbidden and not bool(p["pinned"].iat[i]):
-                    m.add(x[i] == 0)
+    for i in np.flatnonzero(_forbidden_mask(p, top, couplings)):
+        m.add(x[i] == 0)
     for h in frames.helpers.index:
         idx = by_helper.get(h, [])
         s = sum(x[i] for i in idx)
@@ -635,16 +721,24 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         raise InfeasibleError("the hard rules cannot all hold:", hard)
     couplings = _couplings(ctx, top)
     top_left = max(1.0, time_limit * 0.5)
-    chosen_top, top_stages, top_status, coupling_short = _solve_top(
-        ctx, top, top_frames, couplings, time_limit=top_left, seed=seed, workers=workers, progress=progress)
+    by_flow = _top_by_flow(ctx, top, top_frames, couplings)
+    if by_flow is not None:
+        chosen_top, top_stages = by_flow
+        top_status, coupling_short = "OPTIMAL", 0.0
+        top_method = ("min-cost flow without the coupling rows; its exact lexicographic optimum satisfies them "
+                      "(no counted helper shortfall for the lower tiers), so it is the coupled optimum")
+    else:
+        chosen_top, top_stages, top_status, coupling_short = _solve_top(
+            ctx, top, top_frames, couplings, time_limit=top_left, seed=seed, workers=workers, progress=progress)
+        top_method = ("cp-sat, lexicographic stages, with coupling rows for the nested tiers "
+                      f"(counted helper shortfall of the lower tiers minimised first: {coupling_short:g})")
     top_links = top_frames.pairs[chosen_top]
     timings[top.id] = time.monotonic() - ts
     chosen_parts = [top_links]
     frames_out: dict[str, TierFrames] = {top.id: top_frames}
     tier_info: dict[str, dict[str, Any]] = {}
     tier_info[top.id] = {"stages": top_stages, "status": top_status, "pairs": len(top_frames.pairs),
-                         "method": "cp-sat, lexicographic stages, with coupling rows for the nested tiers "
-                                   f"(counted helper shortfall of the lower tiers minimised first: {coupling_short:g})"}
+                         "method": top_method}
     parent_links = pd.DataFrame({"helper": top_links["helper"].astype(str), "target": top_links["target"].astype(str)})
     parent_links.attrs["pool"] = tuple(top_frames.helpers.index)
     parent_frames = TierFrames(top, top_frames.helpers, top_frames.targets, top_links.reset_index(drop=True))
