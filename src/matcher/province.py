@@ -706,10 +706,10 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     ctx = context_from_instance(instance, scheme)
     tiers = list(scheme.tiers)
     top = tiers[0]
-    for t in tiers[1:]:
-        if t.links_max > 1 or t.coverage == "quota" or len(t.composition) > 1 or t.nest_in not in ("", top.id):
-            raise SolveError(f"tier '{t.id}': the province solver handles lower tiers with links_max = 1, full coverage, "
-                             f"at most one composition rule, nested in '{top.id}' or not nested; use matcher.solve.solve")
+    why = supported(scheme)
+    if why:
+        raise SolveError(f"{why}; the province solver handles lower tiers with links_max = 1, full coverage, at most "
+                         f"one composition rule, nested in '{top.id}' or not nested: use matcher.solve.solve")
     # ---- top tier
     ts = time.monotonic()
     say("phase", {"text": f"tier {top.id}: candidate pairs"})
@@ -772,6 +772,43 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     timings["plan"] = time.monotonic() - ts
     say("timings", {k: round(v, 3) for k, v in timings.items()})
     return plan
+
+
+def supported(scheme: Scheme) -> str:
+    """Why the province solver cannot take a scheme ('' when it can): lower tiers must be flow-shaped.
+
+    Source: matcher.province design (issue 4): one link per helper below the top tier, full coverage
+    """
+    tiers = list(scheme.tiers)
+    for t in tiers[1:]:
+        if t.links_max > 1:
+            return f"tier '{t.id}': links_max = {t.links_max} (the province solver takes one link per helper)"
+        if t.coverage == "quota":
+            return f"tier '{t.id}': quota coverage"
+        if len(t.composition) > 1:
+            return f"tier '{t.id}': {len(t.composition)} composition rules (at most one)"
+        if t.nest_in not in ("", tiers[0].id):
+            return f"tier '{t.id}': nested in '{t.nest_in}', not in the top tier '{tiers[0].id}'"
+    return ""
+
+
+def province_applies(instance: Any) -> bool:
+    """True when some tier has more candidate pairs before pruning than one model builds and the scheme is supported.
+
+    Source: candidates.MAX_PAIRS (memory of one candidate-pair table) ; issue 4 (province scale)
+    """
+    from matcher.candidates import MAX_PAIRS, estimate_pairs
+
+    scheme = read_scheme(instance.scheme)
+    if supported(scheme) or len(scheme.tiers) < 2:
+        return False
+    ctx = context_from_instance(instance, scheme)
+    for tier in scheme.tiers:
+        h = helper_frame(ctx, tier).reset_index(names="helper")
+        t = target_frame(ctx, tier).reset_index(names="target")
+        if estimate_pairs(h, t, dict(tier.eligibility.stay_in_area)) > MAX_PAIRS:
+            return True
+    return False
 
 
 def _scheme_only(ctx: Context, scheme: Scheme, tiers: list[Tier]) -> Context:
@@ -969,4 +1006,4 @@ def _solution(scheme: Scheme, tiers: list[Tier], tier_info: dict[str, dict[str, 
     return Solution(np.zeros(0, dtype=bool), stages, "FEASIBLE", method, parts=parts)
 
 
-__all__ = ["lexicographic_weights", "solve_province"]
+__all__ = ["coupling_holds", "lexicographic_weights", "province_applies", "solve_province", "supported"]
