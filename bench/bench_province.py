@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "# Province solver on Guizhou (matcher.province.solve_province)",
         "",
         f"- command: `python3 bench/bench_province.py {' '.join(argv if argv is not None else sys.argv[1:])}`".rstrip(),
-        f"- date (UTC): {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M')}",
+        f"- date (UTC): {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M')}",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GiB, Python {platform.python_version()}",
         f"- load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "

@@ -11,7 +11,12 @@ import pytest
 from matcher import province
 from matcher.check import check_plan
 from matcher.instance import read_instance
-from matcher.province import FLOW_TERMS, _solve_flow, lexicographic_weights, solve_province
+from matcher.province import (
+    FLOW_TERMS,
+    _solve_flow,
+    lexicographic_weights,
+    solve_province,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "instances" / "tiny"

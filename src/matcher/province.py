@@ -379,6 +379,11 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     return chosen, stages, status, coupling_value
 
 
+def _sum_of(costs: np.ndarray) -> Callable[[np.ndarray], int]:
+    """A function giving the total of ``costs`` over a boolean choice of pairs."""
+    return lambda ch: int(costs[ch].sum())
+
+
 def _solve_top(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling], *, time_limit: float,
                seed: int, workers: int, progress: Progress | None) -> tuple[np.ndarray, list[Stage], str, float]:
     """The top tier's lexicographic CP-SAT solve with coupling rows; returns chosen pairs, stages, status, coupling shortfall.
@@ -420,7 +425,8 @@ def _solve_top(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coup
     for c in couplings:
         brought: dict[str, Any] = {}
         brought_max: dict[str, Any] = {}
-        for t, idx in by_target.items():
+        for t_key, idx in by_target.items():
+            t = str(t_key)
             brought[t] = sum(int(c.per_unit.get(p["helper"].iat[i], 0)) * x[i] for i in idx)
             brought_max[t] = sum(int(c.per_unit.get(p["helper"].iat[i], 0) + c.optional_units.get(p["helper"].iat[i], 0))
                                  * x[i] for i in idx)
@@ -466,7 +472,7 @@ def _solve_top(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coup
         "coverage": lambda ch: int(np.clip(req_arr - np.bincount(tcode[ch], minlength=len(req_arr)), 0, None).sum()),
         "continuity": lambda ch: int(len(cont) - ch[cont].sum()),
         "balance": lambda ch: w_bal * int(np.bincount(ucode[ch]).max(initial=0)) if ch.any() else 0,
-        **{term: (lambda ch, c=c: int(c[ch].sum())) for term, c in int_costs.items()},
+        **{term: _sum_of(c) for term, c in int_costs.items()},
     }
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = int(seed)
@@ -569,7 +575,12 @@ def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
     :data:`matcher.rules.RULES`, nesting, pinned incumbents, costs); the helper and target frames are
     computed once for the tier and sliced here instead of being rebuilt per chunk.
     """
-    from matcher.candidates import PAIR_COLUMNS, _add_pinned_outside, _cross, haversine_km
+    from matcher.candidates import (
+        PAIR_COLUMNS,
+        _add_pinned_outside,
+        _cross,
+        haversine_km,
+    )
 
     sub = _restricted_context(ctx, tier, helper_ids, target_ids)
     h = helpers.loc[helper_ids]
@@ -581,7 +592,7 @@ def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
     for c in PAIR_COLUMNS:
         if c not in pairs.columns:
             pairs[c] = ""
-    dist = haversine_km(pairs["seat_lon"], pairs["seat_lat"], pairs["t_lon"], pairs["t_lat"]) if len(pairs) else []
+    dist: Any = haversine_km(pairs["seat_lon"], pairs["seat_lat"], pairs["t_lon"], pairs["t_lat"]) if len(pairs) else []
     pairs["distance_km"] = pd.Series(dist, index=pairs.index, dtype=float).fillna(0.0)
     pairs = pairs[PAIR_COLUMNS + ["distance_km"]].copy()
     pairs["days"] = rules.link_days(pairs, tier, sub)
@@ -968,7 +979,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         head = pd.to_numeric(ctx.units["headcount"], errors="coerce").fillna(0)
         cap = rules.unit_share_cap(head, tier.unit_share_max)
         listed = helpers.groupby("unit").size()
-        over = [(u, int(k), int(cap.get(u, 0))) for u, k in listed.items() if k > int(cap.get(u, 0))]
+        over = [(str(u), int(k), int(cap.get(u, 0))) for u, k in listed.items() if k > int(cap.get(u, 0))]
         if over:
             from matcher.solve import InfeasibleError
             raise InfeasibleError(f"tier '{tier.id}': units list more people than they may send:", [
@@ -1071,11 +1082,10 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     keys = pd.DataFrame({"helper": helpers.index[ch_h], "target": targets.index[ch_t]})
     keys["area"] = keys["target"].map(area)
     rows = []
-    for a, g in keys.groupby("area", sort=True):
-        f = _build_chunk(ctx, tier, helpers, targets, pd.Index(sorted(set(g["helper"]))),
-                         pd.Index(sorted(set(g["target"]))), parent_frames)
-        sel = f.pairs.merge(g[["helper", "target"]], on=["helper", "target"], how="inner")
-        rows.append(sel)
+    for _, grp_keys in keys.groupby("area", sort=True):
+        f = _build_chunk(ctx, tier, helpers, targets, pd.Index(sorted(set(grp_keys["helper"]))),
+                         pd.Index(sorted(set(grp_keys["target"]))), parent_frames)
+        rows.append(f.pairs.merge(grp_keys[["helper", "target"]], on=["helper", "target"], how="inner"))
     links = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["tier", "helper", "target"])
     if len(links) != len(keys):
         raise SolveError(f"internal error: tier '{tier.id}': {len(keys)} links chosen, {len(links)} rebuilt")
@@ -1087,12 +1097,12 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
             if len(ch.target) else np.zeros((2, 0), dtype=np.int64)
         elig += np.bincount(pairs_u[0], minlength=len(targets))
     for j in np.flatnonzero(elig < req):
-        t = targets.index[j]
-        nm = str(targets.at[t, "name"]) if "name" in targets.columns else t
-        k, r_ = int(elig[j]), int(req[j])
-        findings.append(Finding(tier.id, t, r_ - k, False,
-                                f"{nm} ({tier.name_en}): requires {r_} helper(s), only {k} eligible: {r_ - k} short",
-                                f"{nm}（{tier.name}）：需要 {r_} 名，符合条件的只有 {k} 名，缺 {r_ - k} 名"))
+        tid = str(targets.index[int(j)])
+        nm = str(targets.at[tid, "name"]) if "name" in targets.columns else tid
+        n_el, r_ = int(elig[j]), int(req[j])
+        findings.append(Finding(tier.id, tid, r_ - n_el, False,
+                                f"{nm} ({tier.name_en}): requires {r_} helper(s), only {n_el} eligible: {r_ - n_el} short",
+                                f"{nm}（{tier.name}）：需要 {r_} 名，符合条件的只有 {n_el} 名，缺 {r_ - n_el} 名"))
     stages = [Stage("coverage", float(coverage), float(coverage), "OPTIMAL", 0.0),
               Stage("continuity", 0.0, 0.0, "OPTIMAL", 0.0)]
     for k in FLOW_TERMS:
