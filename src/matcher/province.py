@@ -961,6 +961,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     """One lower tier: chunks by county, groups of chunks sharing helpers, one min-cost flow per group."""
     from matcher.solve import Finding
 
+    t_start = time.monotonic()
     helpers = helper_frame(ctx, tier)
     targets = target_frame(ctx, tier)
     h_pos = pd.Series(np.arange(len(helpers)), index=helpers.index)
@@ -1005,6 +1006,8 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         chunks.append(arr)
         chunk_helpers.append(np.unique(arr.helper))
         del f
+    t_pairs = time.monotonic() - t_start
+    say("phase", {"text": f"tier {tier.id}: {n_pairs:,} candidate pairs in {len(chunks)} chunks ({t_pairs:.1f} s)"})
     # groups of chunks that share helpers (union-find over helper positions)
     par = list(range(len(chunks)))
 
@@ -1076,6 +1079,8 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         unplaced_findings.append(Finding(tier.id, h, tier.links_min, True,
                                          f"{nm} ({h}) must have {tier.links_min} link(s) in tier {tier.id} but has 0 eligible target(s)",
                                          f"{nm}（{h}）在“{tier.name}”中应有 {tier.links_min} 个联系点，但符合条件的只有 0 个"))
+    t_flow = time.monotonic() - t_start - t_pairs
+    say("phase", {"text": f"tier {tier.id}: {len(groups)} min-cost flow group(s) solved ({t_flow:.1f} s)"})
     # the chosen links as full pair rows (rebuilt per chunk from the chosen helpers only)
     ch_h = np.concatenate(chosen_keys_h) if chosen_keys_h else np.zeros(0, dtype=np.int64)
     ch_t = np.concatenate(chosen_keys_t) if chosen_keys_t else np.zeros(0, dtype=np.int64)
@@ -1089,6 +1094,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     links = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["tier", "helper", "target"])
     if len(links) != len(keys):
         raise SolveError(f"internal error: tier '{tier.id}': {len(keys)} links chosen, {len(links)} rebuilt")
+    say("phase", {"text": f"tier {tier.id}: links rebuilt ({time.monotonic() - t_start - t_pairs - t_flow:.1f} s)"})
     # counting findings per target (fewer distinct eligible helpers than required)
     findings = []
     elig = np.zeros(len(targets), dtype=np.int64)
