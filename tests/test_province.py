@@ -181,3 +181,21 @@ def test_top_tier_paths_agree_on_tiny(tiny, tiny_plan, path, monkeypatch):
     assert ("HiGHS MIP" if path == "milp" else "cp-sat") in county["method"]
     assert plan.objective == tiny_plan.objective
     assert len(_errors(check_plan(tiny, plan))) == 0
+
+
+@pytest.mark.parametrize("instance", ["tiny", "baoxing"])
+def test_match_by_profile_equals_the_rule(instance):
+    """The per-profile evaluation of rules.match_cost gives every pair the rule's own value."""
+    from matcher.candidates import build_tier_frames, context_from_instance
+    from matcher.scheme import read_scheme
+
+    inst = read_instance(ROOT / "instances" / instance)
+    scheme = read_scheme(inst.scheme)
+    ctx = context_from_instance(inst, scheme)
+    for tier in scheme.tiers:
+        if tier.helpers.table != "people":
+            continue
+        f = build_tier_frames(ctx, tier)
+        got = province.match_by_profile(f.pairs, f.helpers, f.targets, tier, ctx)
+        assert len(f.pairs) > 0
+        assert np.allclose(got.to_numpy(), f.pairs["cost_match"].to_numpy())

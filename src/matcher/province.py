@@ -567,6 +567,34 @@ def _chunk_helpers(ctx: Context, tier: Tier, helpers: pd.DataFrame, area_codes: 
     return helpers.index[ok.to_numpy()]
 
 
+MATCH_HELPER_COLUMNS = ("skills", "unit_function", "languages")
+MATCH_TARGET_COLUMNS = ("needs", "ethnic_groups")
+
+
+def match_by_profile(pairs: pd.DataFrame, helpers: pd.DataFrame, targets: pd.DataFrame, tier: Tier,
+                     ctx: Context) -> pd.Series:
+    """rules.match_cost evaluated once per (helper profile, target profile) and spread to the pairs.
+
+    Source: rules.match_cost reads only a helper's skills, unit function and languages and a target's
+    needs and ethnic groups, so pairs sharing those get the same cost
+    """
+    if not len(pairs):
+        return rules.match_cost(pairs, tier, ctx)
+
+    def codes(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
+        text = frame[list(cols)].astype(str).agg("|".join, axis=1) if len(frame) else pd.Series(dtype=str)
+        return pd.Series(pd.factorize(text, sort=True)[0], index=frame.index)
+
+    hc = pairs["helper"].map(codes(helpers, MATCH_HELPER_COLUMNS)).fillna(-1).to_numpy(dtype=np.int64)
+    tc = pairs["target"].map(codes(targets, MATCH_TARGET_COLUMNS)).fillna(-1).to_numpy(dtype=np.int64)
+    if (hc < 0).any() or (tc < 0).any():
+        return rules.match_cost(pairs, tier, ctx)
+    combo = hc * (int(tc.max()) + 1) + tc
+    _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+    values = rules.match_cost(pairs.iloc[first], tier, ctx).to_numpy(dtype=float)
+    return pd.Series(values[inverse.ravel()], index=pairs.index)
+
+
 def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame, helper_ids: pd.Index,
                  target_ids: pd.Index, parent_frames: TierFrames | None) -> TierFrames:
     """The chunk's candidate frames: build_tier_frames' steps on slices of the tier's helper and target frames.
@@ -596,10 +624,15 @@ def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
     pairs["distance_km"] = pd.Series(dist, index=pairs.index, dtype=float).fillna(0.0)
     pairs = pairs[PAIR_COLUMNS + ["distance_km"]].copy()
     pairs["days"] = rules.link_days(pairs, tier, sub)
-    pairs["pinned"] = rules.pinned_mask(pairs, tier, sub)
+    # without incumbents of the tier, no pair is pinned and no pair returns: those two per-pair lookups are skipped
+    no_incumbents = rules.in_force_incumbents(sub, tier).empty and rules.ended_incumbents(sub, tier).empty
+    pairs["pinned"] = False if no_incumbents else rules.pinned_mask(pairs, tier, sub)
     dropped: dict[str, int] = {}
     for name, spec in rules.RULES.items():
         if spec.kind != "eligibility":
+            continue
+        if no_incumbents and spec.function is rules.no_return:
+            dropped[name] = 0
             continue
         ok = spec.function(pairs, tier, sub) | pairs["pinned"]
         dropped[name] = int((~ok).sum())
@@ -609,7 +642,7 @@ def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
         dropped["nesting"] = int((~ok | pairs["pinned"]).sum() - pairs["pinned"].sum()) if len(pairs) else 0
         pairs = pairs[ok | pairs["pinned"]]
     pairs = _add_pinned_outside(sub, tier, h, t, pairs)
-    pairs["cost_match"] = rules.match_cost(pairs, tier, sub)
+    pairs["cost_match"] = match_by_profile(pairs, h, t, tier, sub)
     pairs["cost_strength"] = rules.strength_cost(pairs, tier, sub)
     pairs["cost_travel"] = rules.travel_cost(pairs, tier, sub)
     pairs["continues"] = rules.continuity_pairs(pairs, tier, sub)
