@@ -199,3 +199,21 @@ def test_match_by_profile_equals_the_rule(instance):
         got = province.match_by_profile(f.pairs, f.helpers, f.targets, tier, ctx)
         assert len(f.pairs) > 0
         assert np.allclose(got.to_numpy(), f.pairs["cost_match"].to_numpy())
+
+
+def test_plan_rows_carry_the_candidate_costs(tiny, tiny_plan):
+    """Each link's distance and costs in the plan are those build_tier_frames gives the same pair."""
+    from matcher.candidates import build_all, context_from_instance
+    from matcher.scheme import read_scheme
+
+    scheme = read_scheme(tiny.scheme)
+    frames = build_all(context_from_instance(tiny, scheme))
+    a = tiny_plan.assignments
+    for tid, f in frames.items():
+        ref = f.pairs.set_index(["helper", "target"])
+        mine = a[a["tier"] == tid].set_index(["helper", "target"])
+        assert len(mine) > 0
+        joined = mine.join(ref, rsuffix="_ref", how="left")
+        for col in ("cost_match", "cost_strength", "cost_travel", "distance_km"):
+            assert np.allclose(joined[col].to_numpy(dtype=float), joined[col + "_ref"].to_numpy(dtype=float).round(4),
+                               atol=0.051 if col == "distance_km" else 1e-4), (tid, col)

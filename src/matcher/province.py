@@ -650,6 +650,37 @@ def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
     return TierFrames(tier, h, t, pairs, dropped)
 
 
+def _chosen_rows(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame,
+                 keys: pd.DataFrame) -> pd.DataFrame:
+    """Full pair rows (the columns build_tier_frames gives) for chosen (helper, target) keys, costs included.
+
+    The keys were candidates, so eligibility is not evaluated again; columns are joined as
+    candidates._cross joins them (a target column that a helper also has gets the suffix _t).
+    """
+    from matcher.candidates import PAIR_COLUMNS, haversine_km
+
+    sub = _restricted_context(ctx, tier, pd.Index(sorted(set(keys["helper"]))), pd.Index(sorted(set(keys["target"]))))
+    hr = helpers.loc[keys["helper"].to_numpy()].reset_index(names="helper")
+    tr = targets.loc[keys["target"].to_numpy()].reset_index(names="target")
+    tr = tr.rename(columns={c: c + "_t" for c in set(hr.columns) & set(tr.columns)})
+    pairs = pd.concat([hr, tr], axis=1)
+    pairs["tier"] = tier.id
+    for c in PAIR_COLUMNS:
+        if c not in pairs.columns:
+            pairs[c] = ""
+    pairs["distance_km"] = pd.Series(haversine_km(pairs["seat_lon"], pairs["seat_lat"], pairs["t_lon"], pairs["t_lat"]),
+                                     index=pairs.index, dtype=float).fillna(0.0)
+    pairs = pairs[PAIR_COLUMNS + ["distance_km"]].copy()
+    pairs["days"] = rules.link_days(pairs, tier, sub)
+    no_incumbents = rules.in_force_incumbents(sub, tier).empty
+    pairs["pinned"] = False if no_incumbents else rules.pinned_mask(pairs, tier, sub)
+    pairs["cost_match"] = match_by_profile(pairs, helpers, targets, tier, sub)
+    pairs["cost_strength"] = rules.strength_cost(pairs, tier, sub)
+    pairs["cost_travel"] = rules.travel_cost(pairs, tier, sub)
+    pairs["continues"] = rules.continuity_pairs(pairs, tier, sub)
+    return pairs.reset_index(drop=True)
+
+
 def _compact(f: TierFrames, tier: Tier, ctx: Context, h_pos: pd.Series, t_pos: pd.Series,
              lead_helper: np.ndarray, lead_target: np.ndarray) -> ChunkArrays:
     """A chunk's pairs as arrays; ``lead`` marks pairs counting for the composition (helper kind x target class)."""
@@ -1119,11 +1150,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     ch_t = np.concatenate(chosen_keys_t) if chosen_keys_t else np.zeros(0, dtype=np.int64)
     keys = pd.DataFrame({"helper": helpers.index[ch_h], "target": targets.index[ch_t]})
     keys["area"] = keys["target"].map(area)
-    rows = []
-    for _, grp_keys in keys.groupby("area", sort=True):
-        f = _build_chunk(ctx, tier, helpers, targets, pd.Index(sorted(set(grp_keys["helper"]))),
-                         pd.Index(sorted(set(grp_keys["target"]))), parent_frames)
-        rows.append(f.pairs.merge(grp_keys[["helper", "target"]], on=["helper", "target"], how="inner"))
+    rows = [_chosen_rows(ctx, tier, helpers, targets, keys.sort_values(["helper", "target"]))] if len(keys) else []
     links = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["tier", "helper", "target"])
     if len(links) != len(keys):
         raise SolveError(f"internal error: tier '{tier.id}': {len(keys)} links chosen, {len(links)} rebuilt")
