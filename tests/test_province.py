@@ -213,7 +213,7 @@ def test_plan_rows_carry_the_candidate_costs(tiny, tiny_plan):
         ref = f.pairs.set_index(["helper", "target"])
         mine = a[a["tier"] == tid].set_index(["helper", "target"])
         assert len(mine) > 0
-        joined = mine.join(ref, rsuffix="_ref", how="left")
+        joined = mine.join(ref, suffixes=("", "_ref"), how="left")
         for col in ("cost_match", "cost_strength", "cost_travel", "distance_km"):
             assert np.allclose(joined[col].to_numpy(dtype=float), joined[col + "_ref"].to_numpy(dtype=float).round(4),
                                atol=0.051 if col == "distance_km" else 1e-4), (tid, col)
