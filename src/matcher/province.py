@@ -1,4 +1,4 @@
-"""Province-scale solving: the county tier first (CP-SAT with coupling), then every lower tier as min-cost flows.
+"""Province-scale solving: the county tier first (MIP with coupling rows), then every lower tier as min-cost flows.
 
 ``solve_province(instance, time_limit=60, seed=0, workers=2)`` returns a :class:`matcher.plan.Plan`
 like :func:`matcher.solve.solve`, for instances too large for one candidate-pair table (Guizhou
@@ -8,10 +8,12 @@ Structure does the work:
 
 1. The top tier (units helping counties, ~9 k pairs) is first solved as a min-cost flow without
    coupling; if that optimum satisfies the coupling it is kept (proven optimal), otherwise (Guizhou:
-   30 counties would get more officials than 3 x their towns) CP-SAT solves it in lexicographic stages,
-   with coupling constraints so that the lower tiers stay feasible: a county's chosen units bring
-   at most as many nested helpers as its targets can take, every unit with nested helpers gets a
-   county, and a first stage minimises the counted shortfall of helpers for the lower tiers.
+   30 counties would get more officials than 3 x their towns) a HiGHS MIP solves it in lexicographic
+   stages (CP-SAT if the MIP finds nothing), with coupling constraints so that the lower tiers stay
+   feasible: a county's chosen units bring at most as many nested helpers as its targets can take,
+   no unit takes a county where one of its nested helpers could link nothing (hometown avoidance),
+   every unit with nested helpers gets a county, and a first stage minimises the counted shortfall
+   of helpers for the lower tiers.
 2. Each lower tier, given the links of the tier it nests in, is cut into chunks (one per county):
    a chunk's candidate pairs are built by the steps of :func:`matcher.candidates.build_tier_frames`
    on slices of the tier's helper and target frames (the chunk's targets and the helpers that may
