@@ -1060,7 +1060,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     n_pairs = 0
     dropped: dict[str, int] = {}
     anc_cols = [c for c in targets.columns if c.startswith("t_") and c not in ("t_lon", "t_lat")]
-    for a, tids in targets.groupby(area, sort=True).groups.items():
+    for tids in targets.groupby(area, sort=True).groups.values():
         codes = {c.removeprefix("t_"): str(targets.at[tids[0], c]) for c in anc_cols}
         pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
         hids = _chunk_helpers(ctx, tier, helpers, codes, parent_links, parent, pin_here)
