@@ -196,7 +196,9 @@ def test_match_by_profile_equals_the_rule(instance):
         if tier.helpers.table != "people":
             continue
         f = build_tier_frames(ctx, tier)
-        got = province.match_by_profile(f.pairs, f.helpers, f.targets, tier, ctx)
+        codes = (province.profile_codes(f.helpers, province.MATCH_HELPER_COLUMNS),
+                 province.profile_codes(f.targets, province.MATCH_TARGET_COLUMNS))
+        got = province.match_by_profile(f.pairs, *codes, tier, ctx)
         assert len(f.pairs) > 0
         assert np.allclose(got.to_numpy(), f.pairs["cost_match"].to_numpy())
 

@@ -573,22 +573,25 @@ MATCH_HELPER_COLUMNS = ("skills", "unit_function", "languages")
 MATCH_TARGET_COLUMNS = ("needs", "ethnic_groups")
 
 
-def match_by_profile(pairs: pd.DataFrame, helpers: pd.DataFrame, targets: pd.DataFrame, tier: Tier,
+def profile_codes(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
+    """One integer per row of ``frame``, equal for rows whose ``cols`` are equal (the match-cost profile)."""
+    if not len(frame):
+        return pd.Series(dtype=np.int64)
+    text = frame[list(cols)].astype(str).agg("|".join, axis=1)
+    return pd.Series(pd.factorize(text, sort=True)[0], index=frame.index)
+
+
+def match_by_profile(pairs: pd.DataFrame, helper_codes: pd.Series, target_codes: pd.Series, tier: Tier,
                      ctx: Context) -> pd.Series:
     """rules.match_cost evaluated once per (helper profile, target profile) and spread to the pairs.
 
     Source: rules.match_cost reads only a helper's skills, unit function and languages and a target's
-    needs and ethnic groups, so pairs sharing those get the same cost
+    needs and ethnic groups, so pairs sharing those get the same cost (codes from :func:`profile_codes`)
     """
     if not len(pairs):
         return rules.match_cost(pairs, tier, ctx)
-
-    def codes(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
-        text = frame[list(cols)].astype(str).agg("|".join, axis=1) if len(frame) else pd.Series(dtype=str)
-        return pd.Series(pd.factorize(text, sort=True)[0], index=frame.index)
-
-    hc = pairs["helper"].map(codes(helpers, MATCH_HELPER_COLUMNS)).fillna(-1).to_numpy(dtype=np.int64)
-    tc = pairs["target"].map(codes(targets, MATCH_TARGET_COLUMNS)).fillna(-1).to_numpy(dtype=np.int64)
+    hc = pairs["helper"].map(helper_codes).fillna(-1).to_numpy(dtype=np.int64)
+    tc = pairs["target"].map(target_codes).fillna(-1).to_numpy(dtype=np.int64)
     if (hc < 0).any() or (tc < 0).any():
         return rules.match_cost(pairs, tier, ctx)
     combo = hc * (int(tc.max()) + 1) + tc
@@ -598,7 +601,8 @@ def match_by_profile(pairs: pd.DataFrame, helpers: pd.DataFrame, targets: pd.Dat
 
 
 def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame, helper_ids: pd.Index,
-                 target_ids: pd.Index, parent_frames: TierFrames | None) -> TierFrames:
+                 target_ids: pd.Index, parent_frames: TierFrames | None,
+                 codes: tuple[pd.Series, pd.Series] | None = None) -> TierFrames:
     """The chunk's candidate frames: build_tier_frames' steps on slices of the tier's helper and target frames.
 
     Same steps and rules as :func:`matcher.candidates.build_tier_frames` (every eligibility rule of
@@ -644,7 +648,8 @@ def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
         dropped["nesting"] = int((~ok | pairs["pinned"]).sum() - pairs["pinned"].sum()) if len(pairs) else 0
         pairs = pairs[ok | pairs["pinned"]]
     pairs = _add_pinned_outside(sub, tier, h, t, pairs)
-    pairs["cost_match"] = match_by_profile(pairs, h, t, tier, sub)
+    hc, tc = codes or (profile_codes(h, MATCH_HELPER_COLUMNS), profile_codes(t, MATCH_TARGET_COLUMNS))
+    pairs["cost_match"] = match_by_profile(pairs, hc, tc, tier, sub)
     pairs["cost_strength"] = rules.strength_cost(pairs, tier, sub)
     pairs["cost_travel"] = rules.travel_cost(pairs, tier, sub)
     pairs["continues"] = rules.continuity_pairs(pairs, tier, sub)
@@ -653,7 +658,7 @@ def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
 
 
 def _chosen_rows(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame,
-                 keys: pd.DataFrame) -> pd.DataFrame:
+                 keys: pd.DataFrame, codes: tuple[pd.Series, pd.Series]) -> pd.DataFrame:
     """Full pair rows (the columns build_tier_frames gives) for chosen (helper, target) keys, costs included.
 
     The keys were candidates, so eligibility is not evaluated again; columns are joined as
@@ -676,7 +681,7 @@ def _chosen_rows(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
     pairs["days"] = rules.link_days(pairs, tier, sub)
     no_incumbents = rules.in_force_incumbents(sub, tier).empty
     pairs["pinned"] = False if no_incumbents else rules.pinned_mask(pairs, tier, sub)
-    pairs["cost_match"] = match_by_profile(pairs, helpers, targets, tier, sub)
+    pairs["cost_match"] = match_by_profile(pairs, codes[0], codes[1], tier, sub)
     pairs["cost_strength"] = rules.strength_cost(pairs, tier, sub)
     pairs["cost_travel"] = rules.travel_cost(pairs, tier, sub)
     pairs["continues"] = rules.continuity_pairs(pairs, tier, sub)
@@ -1032,6 +1037,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     targets = target_frame(ctx, tier)
     h_pos = pd.Series(np.arange(len(helpers)), index=helpers.index)
     t_pos = pd.Series(np.arange(len(targets)), index=targets.index)
+    profiles = (profile_codes(helpers, MATCH_HELPER_COLUMNS), profile_codes(targets, MATCH_TARGET_COLUMNS))
     req = rules.required_helpers(targets, tier, ctx).to_numpy(dtype=np.int64)
     comp_min = np.zeros(len(targets), dtype=np.int64)
     lead_target = np.zeros(len(targets), dtype=bool)
@@ -1064,7 +1070,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         codes = {c.removeprefix("t_"): str(targets.at[tids[0], c]) for c in anc_cols}
         pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
         hids = _chunk_helpers(ctx, tier, helpers, codes, parent_links, parent, pin_here)
-        f = _build_chunk(ctx, tier, helpers, targets, hids, pd.Index(tids), parent_frames)
+        f = _build_chunk(ctx, tier, helpers, targets, hids, pd.Index(tids), parent_frames, profiles)
         arr = _compact(f, tier, ctx, h_pos, t_pos, lead_helper, lead_target)
         for k, v in arr.dropped.items():
             dropped[k] = dropped.get(k, 0) + v
@@ -1152,7 +1158,8 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     ch_t = np.concatenate(chosen_keys_t) if chosen_keys_t else np.zeros(0, dtype=np.int64)
     keys = pd.DataFrame({"helper": helpers.index[ch_h], "target": targets.index[ch_t]})
     keys["area"] = keys["target"].map(area)
-    rows = [_chosen_rows(ctx, tier, helpers, targets, keys.sort_values(["helper", "target"]))] if len(keys) else []
+    rows = ([_chosen_rows(ctx, tier, helpers, targets, keys.sort_values(["helper", "target"]), profiles)]
+            if len(keys) else [])
     links = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["tier", "helper", "target"])
     if len(links) != len(keys):
         raise SolveError(f"internal error: tier '{tier.id}': {len(keys)} links chosen, {len(links)} rebuilt")
