@@ -38,12 +38,15 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()
     events: dict[str, object] = {}
+    log: list[str] = []
 
     def progress(event: str, info: dict) -> None:
         if event == "timings":
             events["timings"] = info
         if event in ("phase", "stage"):
-            print(f"  [{time.monotonic() - t0:7.1f} s] {event}: {info}", flush=True)
+            line = f"[{time.monotonic() - t0:7.1f} s] {event}: {info}"
+            log.append(line)
+            print("  " + line, flush=True)
 
     t0 = time.monotonic()
     inst = read_instance(args.instance)
@@ -97,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- checker: {errors} error(s), {warnings} warning(s), {report.links_checked} links checked",
         f"- uncovered targets: {len(plan.uncovered)}",
+        "",
+        "Progress (seconds since the start, including reading the instance):",
+        "",
+        "```",
+        *log,
+        "```",
         "",
     ]
     text = "\n".join(lines)
