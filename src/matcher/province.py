@@ -1208,7 +1208,14 @@ def _solution(scheme: Scheme, tiers: list[Tier], tier_info: dict[str, dict[str, 
         if sub["unit"].nunique() >= 2:
             bal += round(scheme.objective.weight("balance")) * float(sub.groupby("unit").size().max())
     values["balance"] = bal
-    stages = [Stage(t, values[t], 0.0, "FEASIBLE", 0.0) for t in order]
+    # whole-plan bounds that need no solver: coverage and continuity are never below 0, and when every
+    # helper of every tier holds exactly one link, each unit's load (balance) is the same in every plan
+    fixed_load = all(t.links_min == t.links_max == 1 for t in tiers)
+    stages = []
+    for term in order:
+        bnd = values[term] if term == "balance" and fixed_load else 0.0
+        exact = term in ("coverage", "continuity", "balance") and values[term] <= bnd + 1e-9
+        stages.append(Stage(term, values[term], bnd, "OPTIMAL" if exact else "FEASIBLE", 0.0))
     parts = []
     for t in tiers:
         info = tier_info[t.id]
