@@ -18,7 +18,7 @@ from pathlib import Path
 
 from matcher.errors import MatcherError
 from matcher.instance import read_instance
-from matcher.solve import solve
+from matcher.solver import solve
 
 
 def main() -> None:

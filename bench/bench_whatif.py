@@ -2,7 +2,7 @@
 
 The change: one county agency of 龙里县 (Longli, 522730) gains 30 staff. Three ways to answer:
 
-1. cold: solve the county from scratch (``Scenario.within`` slice, ``matcher.solve.solve``), as a planner
+1. cold: solve the county from scratch (``Scenario.within`` slice, ``matcher.solver.solve``), as a planner
    would without a base plan (the whole province does not fit a cold solve on this machine, see below);
 2. warm, re-optimised: ``Scenario.solve_local(base, [county])``: the county re-planned from the base plan
    as a CP-SAT hint, the rest of the base plan kept;
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from matcher.plan import Plan
     from matcher.replan import place_free_helpers
     from matcher.scenario import Scenario
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     t = time.monotonic()
     inst = read_instance(args.instance)

@@ -57,7 +57,7 @@ print(f"{len(longli.localities)} places, {len(longli.units)} units, {len(longli.
 
 # %%
 from matcher.check import check_plan
-from matcher.solve import solve
+from matcher.solver import solve
 
 plan = solve(longli, time_limit=20, seed=0, workers=2)
 print(plan.summary("zh"))

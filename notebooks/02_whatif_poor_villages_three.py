@@ -23,7 +23,7 @@
 from pathlib import Path
 
 from matcher import read_instance
-from matcher.solve import solve
+from matcher.solver import solve
 from matcher.diagnose import count_shortages
 from matcher.diff import diff_plans
 from matcher.scenario import Scenario

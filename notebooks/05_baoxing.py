@@ -25,7 +25,7 @@ from pathlib import Path
 
 from matcher import read_instance
 from matcher.check import check_plan
-from matcher.solve import solve
+from matcher.solver import solve
 
 ROOT = Path.cwd() if (Path.cwd() / "instances").exists() else Path.cwd().parent
 baoxing = read_instance(ROOT / "instances" / "baoxing")

@@ -35,6 +35,6 @@ def inst():
 @pytest.fixture(scope="module")
 def solved(inst):
     """tiny solved by the real solver (seed 0)."""
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     return solve(inst, time_limit=30, seed=0)

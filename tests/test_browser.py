@@ -101,7 +101,7 @@ def test_map_opens_offline_draws_everything_and_shows_hostile_name_as_text(brows
 
 
 def test_solved_plan_in_english_search_finds_place_and_person(browser, tmp_path):
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     inst = read_instance(ROOT / "instances" / "tiny")
     plan = solve(inst, time_limit=30, seed=0)

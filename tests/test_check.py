@@ -385,7 +385,8 @@ def test_report_text_in_both_languages(tiny) -> None:
 
 def test_checker_imports_nothing_of_the_model() -> None:
     """check.py shares no code with the model builder: no import of scheme, rules, candidates, model, solve."""
-    forbidden = {"matcher.scheme", "matcher.rules", "matcher.candidates", "matcher.model", "matcher.solve"}
+    forbidden = {"matcher.scheme", "matcher.rules", "matcher.candidates", "matcher.model", "matcher.solver",
+                 "matcher.province"}
     src = (ROOT / "src" / "matcher" / "check.py").read_text(encoding="utf-8")
     names: set[str] = set()
     for node in ast.walk(ast.parse(src)):
@@ -431,7 +432,7 @@ def test_cli_check_exit_codes(tiny, tmp_path: Path) -> None:
 def test_the_solvers_plan_passes_the_independent_checker(name: str) -> None:
     """Two independent readings of the scheme agree: the real solver's plan has no violation."""
     from matcher.instance import read_instance
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     inst = read_instance(ROOT / "instances" / name)
     plan = solve(inst, time_limit=20, seed=0, workers=1)

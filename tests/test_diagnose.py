@@ -27,7 +27,7 @@ def test_tiny_is_feasible(tiny) -> None:
 
 
 def test_counting_shortage_is_confirmed_by_the_solver(short_scenario) -> None:
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     shortages, relaxation = count_shortages(short_scenario.instance)
     assert not shortages.empty
@@ -46,7 +46,7 @@ def test_minimal_conflict_is_minimal_and_names_the_county(short_scenario) -> Non
 
 
 def test_suggested_relaxations_restore_full_coverage(short_scenario, tiny) -> None:
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     d = diagnose(short_scenario.instance)
     assert d.relaxations, d.text()

@@ -50,7 +50,7 @@ def test_missing_column_is_a_plan_error() -> None:
 def tiny_plans(tiny):
     """A solved tiny plan and the plan of a what-if scenario on it (more staff, travel weighs more)."""
     from matcher.scenario import Scenario
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     base = solve(tiny, time_limit=20, workers=1)
     scen = Scenario(tiny).add_staff("C01", 2).set_weight("travel", 5.0)

@@ -12,7 +12,7 @@ from matcher.explain import explain_link, explain_person, explain_place, pair_ta
 
 @pytest.fixture(scope="module")
 def plan(tiny):
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     return solve(tiny, time_limit=20, workers=1)
 

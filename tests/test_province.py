@@ -48,7 +48,7 @@ def test_tiny_plan_passes_the_checker(tiny, tiny_plan):
 
 
 def test_tiny_same_lexicographic_objective_as_solve(tiny, tiny_plan):
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     ref = solve(tiny, time_limit=20, seed=0)
     assert ref.header["status"] == "OPTIMAL"

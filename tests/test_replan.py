@@ -15,7 +15,7 @@ from matcher.scenario import Scenario
 
 @pytest.fixture(scope="module")
 def base(tiny):
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     return solve(tiny, time_limit=20, workers=1)
 

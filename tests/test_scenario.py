@@ -108,7 +108,7 @@ def test_dump_toml_round_trips_real_scheme(tiny) -> None:
 
 def test_poor_villages_need_three_solves_with_bigger_teams(tiny) -> None:
     """The issue's example: class-1 villages need teams of three; the re-solve staffs them or says why not."""
-    from matcher.solve import InfeasibleError, solve
+    from matcher.solver import InfeasibleError, solve
 
     base = solve(tiny, time_limit=20, workers=1)
     s = Scenario(tiny).add_staff("C01", 4).add_staff("C02", 4).set_class_min("village", {"poverty_class": [1]}, 3)
@@ -125,7 +125,7 @@ def test_poor_villages_need_three_solves_with_bigger_teams(tiny) -> None:
 
 
 def test_force_link_is_pinned_in_the_plan(tiny) -> None:
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     base = solve(tiny, time_limit=20, workers=1)
     village = base.tier("village")
@@ -139,7 +139,7 @@ def test_force_link_is_pinned_in_the_plan(tiny) -> None:
 
 
 def test_forbid_link_keeps_it_out_of_the_plan(tiny) -> None:
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     base = solve(tiny, time_limit=20, workers=1)
     free = base.assignments[(base.assignments["tier"] == "village") & ~base.assignments["pinned"]].iloc[0]
@@ -151,7 +151,7 @@ def test_forbid_link_keeps_it_out_of_the_plan(tiny) -> None:
 
 
 def test_warm_start_reaches_the_cold_optimum(tiny) -> None:
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     base = solve(tiny, time_limit=20, workers=1)
     s = Scenario(tiny).add_staff("C02", 2).set_weight("travel", 2.0)

@@ -19,7 +19,7 @@ from matcher.candidates import build_all, context_from_instance
 from matcher.check import check_plan
 from matcher.instance import read_instance
 from matcher.scheme import read_scheme
-from matcher.solve import InfeasibleError, solve
+from matcher.solver import InfeasibleError, solve
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "instances" / "tiny"

@@ -8,7 +8,7 @@ import pytest
 
 from matcher.check import check_plan
 from matcher.instance import read_instance
-from matcher.solve import solve
+from matcher.solver import solve
 
 INSTANCES = Path(__file__).resolve().parents[1] / "instances"
 

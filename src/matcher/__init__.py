@@ -18,7 +18,7 @@ _LAZY = {
     "Instance": "matcher.instance",
     "read_scheme": "matcher.scheme",
     "Scheme": "matcher.scheme",
-    "solve": "matcher.solve",
+    "solve": "matcher.solver",
     "Plan": "matcher.plan",
     "check_plan": "matcher.check",
     "Scenario": "matcher.scenario",

@@ -3,7 +3,7 @@
 ``check_plan(instance, plan) -> CheckReport`` reads the raw ``instance.scheme`` dict and the
 instance's tables itself. It shares no code with the model builder (it never imports
 ``matcher.scheme``, ``matcher.rules``, ``matcher.candidates``, ``matcher.model`` or
-``matcher.solve``): its own filter matching, its own ancestor lookups, its own haversine
+``matcher.solver``): its own filter matching, its own ancestor lookups, its own haversine
 distance. A plan the solver got wrong in the same way as the checker would therefore need two
 independent mistakes. docs/scheme-format.md is the specification.
 

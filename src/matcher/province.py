@@ -1,7 +1,7 @@
 """Province-scale solving: the county tier first (MIP with coupling rows), then every lower tier as min-cost flows.
 
 ``solve_province(instance, time_limit=60, seed=0, workers=2)`` returns a :class:`matcher.plan.Plan`
-like :func:`matcher.solve.solve`, for instances too large for one candidate-pair table (Guizhou
+like :func:`matcher.solver.solve`, for instances too large for one candidate-pair table (Guizhou
 2012: 2,829 division officials, 23,168 village staff, 13,689 villages).
 
 Structure does the work:
@@ -901,9 +901,9 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     """Solve a province-scale instance into a Plan: top tier by CP-SAT with coupling, lower tiers by min-cost flows.
 
     Lower tiers must link each helper to at most one target (links_max = 1) with at most one
-    composition rule and no quotas; otherwise a :class:`SolveError` says to use :func:`matcher.solve.solve`.
+    composition rule and no quotas; otherwise a :class:`SolveError` says to use :func:`matcher.solver.solve`.
     """
-    from matcher.solve import InfeasibleError, _make_plan, diagnose
+    from matcher.solver import InfeasibleError, _make_plan, diagnose
 
     t0 = time.monotonic()
     say = progress or (lambda event, info: None)
@@ -915,7 +915,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     why = supported(scheme)
     if why:
         raise SolveError(f"{why}; the province solver handles lower tiers with links_max = 1, full coverage, at most "
-                         f"one composition rule, nested in '{top.id}' or not nested: use matcher.solve.solve")
+                         f"one composition rule, nested in '{top.id}' or not nested: use matcher.solver.solve")
     # ---- top tier
     ts = time.monotonic()
     say("phase", {"text": f"tier {top.id}: candidate pairs"})
@@ -1030,7 +1030,7 @@ def _scheme_only(ctx: Context, scheme: Scheme, tiers: list[Tier]) -> Context:
 def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, parent_links: pd.DataFrame | None,
                  parent: Tier | None, say: Progress) -> dict[str, Any]:
     """One lower tier: chunks by county, groups of chunks sharing helpers, one min-cost flow per group."""
-    from matcher.solve import Finding
+    from matcher.solver import Finding
 
     t_start = time.monotonic()
     helpers = helper_frame(ctx, tier)
@@ -1054,7 +1054,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         listed = helpers.groupby("unit").size()
         over = [(str(u), int(k), int(cap.get(u, 0))) for u, k in listed.items() if k > int(cap.get(u, 0))]
         if over:
-            from matcher.solve import InfeasibleError
+            from matcher.solver import InfeasibleError
             raise InfeasibleError(f"tier '{tier.id}': units list more people than they may send:", [
                 Finding(tier.id, u, k - c_, True, f"unit {u}: {k} people must each take a link, at most {c_} may",
                         f"单位 {u}：{k} 人均须承担任务，最多只能派出 {c_} 人") for u, k, c_ in over])

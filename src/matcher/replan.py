@@ -174,7 +174,7 @@ def replan_midterm(instance: Instance, base: Plan | None, departures: pd.DataFra
     With ``base=None`` the links in force are the instance's incumbents, plus the departed cadres' links
     named in ``departures`` (columns tier, target), as in guizhou-2013's departures.csv.
     """
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     departures = departures if departures is not None else pd.DataFrame(columns=["id", "reason"])
     if base is None:
@@ -254,7 +254,7 @@ def replan_rotation(instance: Instance, base: Plan | None = None, *, plan_year: 
     ``plan_year`` defaults to the base plan's year plus the scheme's term_years. With ``base=None`` the
     previous term is the instance's incumbents (as in guizhou-2015) and the plan year is the scheme's.
     """
-    from matcher.solve import solve
+    from matcher.solver import solve
 
     if base is None:
         base = _links_in_force(instance, None, in_force_only=False)

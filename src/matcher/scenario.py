@@ -607,11 +607,11 @@ class Scenario:
               warm: bool = True) -> Plan:
         """Solve the scenario; with ``base``, warm-start from that plan's links (a CP-SAT hint).
 
-        Without ``base``, forbidden links or ``warm``, this is ``matcher.solve.solve``. Otherwise
+        Without ``base``, forbidden links or ``warm``, this is ``matcher.solver.solve``. Otherwise
         :func:`warm_solve` runs the same pipeline (candidate pairs, counting diagnosis, lexicographic
         CP-SAT stages) with the base plan as the first stage's hint and the forbidden pairs removed.
         """
-        from matcher.solve import solve
+        from matcher.solver import solve
 
         forbidden = self.forbidden_links()
         if (base is None or not warm) and not forbidden:
@@ -842,11 +842,11 @@ def _is_section(v: Mapping[str, Any]) -> bool:
 
 def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[str, str, str]] | None = None,
                time_limit: float = 60, seed: int = 0, workers: int = 2) -> Plan:
-    """Solve ``instance`` as ``matcher.solve.solve`` does, hinting CP-SAT with ``base``'s links, without forbidden pairs.
+    """Solve ``instance`` as ``matcher.solver.solve`` does, hinting CP-SAT with ``base``'s links, without forbidden pairs.
 
     The pipeline is the solver's own (``candidates.build_all``, ``solve.diagnose``, ``model.from_frames``,
     ``solve._make_plan``); only the stage loop is repeated here so that the first stage starts from the base
-    plan (``CpModel.add_hint``) - ``matcher.solve.solve`` has no hint parameter yet. Later stages are hinted
+    plan (``CpModel.add_hint``) - ``matcher.solver.solve`` has no hint parameter yet. Later stages are hinted
     with the previous stage's solution, as in ``model.solve_problem``. Forbidden (tier, helper, target)
     pairs are dropped from the candidate pairs before the model is built (never pinned ones).
     """
@@ -858,7 +858,7 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
 
     from matcher import model as mdl
     from matcher import rules
-    from matcher import solve as slv
+    from matcher import solver as slv
     from matcher.candidates import build_all, context_from_instance
     from matcher.errors import SolveError
     from matcher.scheme import read_scheme

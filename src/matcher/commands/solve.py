@@ -27,8 +27,8 @@ def solve(
 
     from matcher.errors import MatcherError
     from matcher.instance import read_instance
-    from matcher.solve import InfeasibleError
-    from matcher.solve import solve as solve_instance
+    from matcher.solver import InfeasibleError
+    from matcher.solver import solve as solve_instance
 
     console = Console(highlight=False, soft_wrap=True, stderr=True)
     if lang not in ("en", "zh"):

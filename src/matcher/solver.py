@@ -150,6 +150,10 @@ def solve(instance: Any, *, time_limit: float = 60, seed: int = 0, workers: int 
     Raises :class:`InfeasibleError` when hard rules cannot hold (with counting findings), and
     :class:`SolveError` when no plan is found within the time limit.
     """
+    from matcher.province import province_applies, solve_province
+
+    if province_applies(instance):  # too many pairs for one model: nested tiers in order, flows per area
+        return solve_province(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
     t0 = time.monotonic()
     say = progress or (lambda event, info: None)
     scheme = read_scheme(instance.scheme)
