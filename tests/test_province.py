@@ -175,9 +175,14 @@ def test_top_tier_paths_agree_on_tiny(tiny, tiny_plan, path, monkeypatch):
     """The MIP path (default when the flow shortcut fails) and the CP-SAT fallback give the same optimum."""
     if path == "cp-sat":
         monkeypatch.setattr(province, "_solve_top_milp", lambda *a, **k: None)
-    plan = solve_province(tiny, time_limit=20, seed=0)
+    events = []
+    plan = solve_province(tiny, time_limit=20, seed=0, progress=lambda e, info: events.append((e, info)))
     county = plan.header["tiers"]["county"]
     assert county["status"] == "OPTIMAL" and county["gap"] == 0.0
+    # the progress contract the CLI prints: every stage names its term, value, bound and status
+    stages = [info for e, info in events if e == "stage"]
+    assert stages and all({"term", "value", "bound", "status"} <= set(info) for info in stages)
+    assert all(info["bound"] <= info["value"] + 1e-9 for info in stages)
     assert ("HiGHS MIP" if path == "milp" else "cp-sat") in county["method"]
     assert plan.objective == tiny_plan.objective
     assert len(_errors(check_plan(tiny, plan))) == 0

@@ -371,7 +371,7 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         else:
             stages.append(Stage(term, v_nat, b_nat, name, time.monotonic() - ts))
         if progress:
-            progress("stage", {"tier": top.id, "term": term, "value": v_nat, "status": name})
+            progress("stage", {"tier": top.id, "term": term, "value": v_nat, "bound": b_nat, "status": name})
     assert x is not None
     chosen = x[:n] > 0.5
     if "balance" in ctx.scheme.objective.order:
@@ -530,7 +530,8 @@ def _solve_top(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coup
         else:
             stages.append(Stage(term, val / scale[term], min(bnd, val) / scale[term], name, time.monotonic() - ts))
         if progress:
-            progress("stage", {"tier": top.id, "term": term, "value": val / scale[term], "status": name})
+            progress("stage", {"tier": top.id, "term": term, "value": val / scale[term],
+                               "bound": min(bnd, val) / scale[term], "status": name})
     return chosen, stages, status, coupling_value
 
 

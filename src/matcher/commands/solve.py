@@ -42,8 +42,10 @@ def solve(
             console.print(f"  tier [bold]{escape(info['tier'])}[/bold]: {info['helpers']} helpers, "
                           f"{info['targets']} targets, {info['pairs']} candidate pairs")
         elif event == "stage":
-            console.print(f"  stage [bold]{escape(info['term'])}[/bold]: {info['value']:g} "
-                          f"(bound {info['bound']:g}, {info['status']})")
+            where = f"{info['tier']}: " if "tier" in info else ""
+            bound = f"bound {info['bound']:g}, " if "bound" in info else ""
+            console.print(f"  stage {escape(where)}[bold]{escape(info['term'])}[/bold]: {info['value']:g} "
+                          f"({bound}{info['status']})")
 
     try:
         with console.status("solving…"):
