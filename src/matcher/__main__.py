@@ -1,0 +1,5 @@
+"""``python -m matcher``: the same as the ``matcher`` command."""
+
+from matcher.cli import main
+
+main()
