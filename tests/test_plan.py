@@ -329,3 +329,15 @@ def test_an_empty_plan_keeps_its_tiers(tiny, tmp_path: Path) -> None:
     q = Plan.load(tmp_path / "empty")
     assert q.tiers == ["county", "township", "village"] and len(q.tier("village")) == 0
     assert "village" in q.summary()
+
+
+def test_summary_shows_each_tier_gap_beside_the_whole_plan_gap(tiny) -> None:
+    """A decomposed solve's per-tier gaps are shown, so an unknown whole-plan gap is not read as a bad tier."""
+    frame = pd.DataFrame({"tier": ["village"], "helper": [tiny.people.index[0]],
+                          "target": [next(c for c, r in tiny.localities.iterrows() if r["level"] == "village")],
+                          "start_year": [2012], "pinned": [False]})
+    header = {"status": "FEASIBLE", "gap": 0.9, "tiers": {"county": {"gap": 0.0}, "village": {"gap": 0.0005}}}
+    plan = Plan.from_assignments(tiny, frame, header)
+    en, zh = plan.summary("en"), plan.summary("zh")
+    assert "Gap per tier: county 0.0 %, village 0.1 %" in en and "gap 90.0 %" in en
+    assert "各层级差距：county 0.0 %，village 0.1 %" in zh and "可行（未证明整体最优）" in zh

@@ -198,7 +198,7 @@ def plan_kpis(instance: Any, plan: Plan) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 _ZH = {
-    "OPTIMAL": "最优", "FEASIBLE": "可行（达到时限）", "INFEASIBLE": "不可行", "UNKNOWN": "未知",
+    "OPTIMAL": "最优", "FEASIBLE": "可行（未证明整体最优）", "INFEASIBLE": "不可行", "UNKNOWN": "未知",
 }
 
 
@@ -219,6 +219,17 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def tier_gaps(plan: Plan) -> list[str]:
+    """Each tier's (or tier group's) proven gap from plan.json, e.g. ``village 0.0 %``; empty if none recorded.
+
+    A decomposed solve proves each tier optimal given the tiers above it, while the whole plan's gap
+    can stay unknown: both are shown so that neither is mistaken for the other.
+    """
+    tiers = plan.header.get("tiers") or {}
+    return [f"{tid} {_pct(t['gap'])}" for tid, t in tiers.items()
+            if isinstance(t, dict) and isinstance(t.get("gap"), (int, float))]
+
+
 def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> str:
     """The plan on one screen, in English (``en``) or Chinese (``zh``)."""
     zh = lang == "zh"
@@ -233,6 +244,8 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
         lines.append(f"实例：{inst.get('path', '?')}（sha256 {str(inst.get('sha256', ''))[:12]}）")
         lines.append(f"规划年份 {h.get('plan_year', '?')} · 状态 {_ZH.get(plan.status, plan.status)} · "
                      f"最优性差距 {'未知' if gap is None else _pct(gap)}")
+        if tier_gaps(plan):
+            lines.append("各层级差距：" + "，".join(tier_gaps(plan)))
         if h.get("method"):
             lines.append(f"求解方法：{h['method']}")
     else:
@@ -240,6 +253,8 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
         lines.append(f"Instance: {inst.get('path', '?')} (sha256 {str(inst.get('sha256', ''))[:12]})")
         lines.append(f"Plan year {h.get('plan_year', '?')} · status {plan.status} · "
                      f"gap {'unknown' if gap is None else _pct(gap)}")
+        if tier_gaps(plan):
+            lines.append("Gap per tier: " + ", ".join(tier_gaps(plan)))
         if h.get("method"):
             lines.append(f"Method: {h['method']}")
     obj = plan.objective

@@ -78,8 +78,11 @@ def solve(
     plan.save(out, check=report)
     typer.echo(plan.summary(lang))
     h = plan.header
+    from matcher.kpi import tier_gaps
+
+    per_tier = f" (per tier, given the tiers above: {', '.join(tier_gaps(plan))})" if tier_gaps(plan) else ""
     console.print(f"[green bold]plan written to {escape(str(out))}[/green bold]: status {h['status']}, "
-                  f"gap {h['gap']:.4%}, {len(plan.uncovered)} target(s) uncovered, {h['wall_s']:.1f} s")
+                  f"gap {h['gap']:.4%}{per_tier}, {len(plan.uncovered)} target(s) uncovered, {h['wall_s']:.1f} s")
 
 
 def register(app: typer.Typer) -> None:
