@@ -1,7 +1,8 @@
 """The planner's notebooks run top to bottom (nbclient, a real kernel), and each .ipynb matches its .py twin.
 
 The notebooks are the documentation a planner follows; running them in CI keeps them true. Each cell
-has a time limit; the whole set stays within a few minutes by planning one county (see each notebook).
+has a time limit (600 s: notebook 01 plans the whole province, about 2.5 minutes); the others plan one
+county or two to stay quick (see each notebook).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-CELL_TIMEOUT = int(os.environ.get("MATCHER_NOTEBOOK_CELL_TIMEOUT", "240"))
+CELL_TIMEOUT = int(os.environ.get("MATCHER_NOTEBOOK_CELL_TIMEOUT", "600"))
 
 
 def test_there_are_five_notebooks() -> None:
