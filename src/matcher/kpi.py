@@ -238,14 +238,15 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
     name = (prog.get("name") if zh else prog.get("name_en") or prog.get("name")) or ""
     inst = h.get("instance") or {}
     gap = plan.gap
+    gaps = tier_gaps(plan)
     lines = []
     if zh:
         lines.append(f"方案：{name}" if name else "方案")
         lines.append(f"实例：{inst.get('path', '?')}（sha256 {str(inst.get('sha256', ''))[:12]}）")
         lines.append(f"规划年份 {h.get('plan_year', '?')} · 状态 {_ZH.get(plan.status, plan.status)} · "
                      f"最优性差距 {'未知' if gap is None else _pct(gap)}")
-        if tier_gaps(plan):
-            lines.append("各层级差距：" + "，".join(tier_gaps(plan)))
+        if gaps:
+            lines.append("各层级差距：" + "，".join(gaps))
         if h.get("method"):
             lines.append(f"求解方法：{h['method']}")
     else:
@@ -253,8 +254,8 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
         lines.append(f"Instance: {inst.get('path', '?')} (sha256 {str(inst.get('sha256', ''))[:12]})")
         lines.append(f"Plan year {h.get('plan_year', '?')} · status {plan.status} · "
                      f"gap {'unknown' if gap is None else _pct(gap)}")
-        if tier_gaps(plan):
-            lines.append("Gap per tier: " + ", ".join(tier_gaps(plan)))
+        if gaps:
+            lines.append("Gap per tier: " + ", ".join(gaps))
         if h.get("method"):
             lines.append(f"Method: {h['method']}")
     obj = plan.objective

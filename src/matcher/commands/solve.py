@@ -80,7 +80,8 @@ def solve(
     h = plan.header
     from matcher.kpi import tier_gaps
 
-    per_tier = f" (per tier, given the tiers above: {', '.join(tier_gaps(plan))})" if tier_gaps(plan) else ""
+    gaps = tier_gaps(plan)
+    per_tier = f" (per tier, given the tiers above: {', '.join(gaps)})" if gaps else ""
     console.print(f"[green bold]plan written to {escape(str(out))}[/green bold]: status {h['status']}, "
                   f"gap {h['gap']:.4%}{per_tier}, {len(plan.uncovered)} target(s) uncovered, {h['wall_s']:.1f} s")
 
