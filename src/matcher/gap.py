@@ -105,3 +105,10 @@ def default_gap_folder() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "gap"
+
+
+def assignment_hint(prob: AssignmentProblem, assign: np.ndarray) -> np.ndarray:
+    """The pairs of :func:`gap_problem` an assignment (``assign[j]`` = agent of job j) chooses: bool per pair row."""
+    i = prob.pairs["helper"].str[1:].astype(int).to_numpy()
+    j = prob.pairs["target"].str[1:].astype(int).to_numpy()
+    return np.asarray(assign)[j] == i

@@ -222,13 +222,17 @@ class _Builder:
 
 
 def solve_problem(prob: AssignmentProblem, *, time_limit: float = 60.0, seed: int = 0, workers: int = 2,
-                  progress: Callable[[str, dict[str, Any]], None] | None = None, deterministic: bool = True) -> Solution:
+                  progress: Callable[[str, dict[str, Any]], None] | None = None, deterministic: bool = True,
+                  hint: np.ndarray | None = None) -> Solution:
     """Minimise the priorities of ``prob.order`` one after another with CP-SAT; see the module docstring.
 
     With ``deterministic`` and ``workers > 1`` CP-SAT interleaves its workers (same input + seed =
     same answer when every stage finishes); without it the workers run in parallel (faster, for benchmarks).
+    ``hint`` (bool per row of ``prob.pairs``) is a starting solution for the first stage; None = no hint.
     """
     t0 = time.monotonic()
+    if hint is not None and len(hint) != len(prob.pairs):
+        raise ValueError(f"hint has {len(hint)} values, expected one per pair ({len(prob.pairs)})")
     b = _Builder(prob)
     m = b.m
     stages: list[Stage] = []
@@ -259,6 +263,10 @@ def solve_problem(prob: AssignmentProblem, *, time_limit: float = 60.0, seed: in
             solver.parameters.max_time_in_seconds = share
         expr = b.terms[term]
         m.minimize(expr)
+        if k == 0 and hint is not None:
+            m.clear_hints()
+            for v, val in zip(b.x, np.asarray(hint, dtype=bool)):
+                m.add_hint(v, bool(val))
         if k > 0:
             m.clear_hints()
             for v, val in zip(b.x, chosen):
