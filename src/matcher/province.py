@@ -46,7 +46,7 @@ import pandas as pd
 from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
 
-from matcher import rules
+from matcher import pairarrays, rules, wholebound
 from matcher.candidates import (
     Context,
     TierFrames,
@@ -258,7 +258,8 @@ def _top_by_flow(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Co
 
 
 def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling], *, time_limit: float,
-                    progress: Progress | None) -> tuple[np.ndarray, list[Stage], str, float] | None:
+                    progress: Progress | None, priced: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, list[Stage], str, float] | None:
     """The top tier with its coupling rows as a HiGHS MIP, one lexicographic stage per priority (None if it finds nothing).
 
     Source: Guizhou 2012 帮联驻, 部门帮县 with 处长联乡/干部驻村 capacity inside each county
@@ -340,6 +341,15 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         costs[term] = np.concatenate([_int_cost(p["cost_" + term], ctx, term), np.zeros(ns + na)]).astype(float)
         scale[term] = SCALES[term]
     order = ["coupling"] + [t for t in ctx.scheme.objective.order if t in costs]
+    if priced is not None:  # re-choose for the whole plan: the pairs' priced costs replace their own costs
+        c1, c2, blocked = priced
+        ub[:n][blocked] = 0
+        for term in FLOW_TERMS:
+            del costs[term]
+        costs["priced_w1"] = np.concatenate([c1, np.zeros(ns + na)])
+        costs["priced_w2"] = np.concatenate([c2, np.zeros(ns + na)])
+        scale.update({"priced_w1": 1, "priced_w2": 1})
+        order = ["coupling", "coverage", "continuity", "priced_w1", "priced_w2"]
     t0 = time.monotonic()
     x = None
     stages: list[Stage] = []
@@ -366,6 +376,8 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         cons.append(LinearConstraint(costs[term][None, :], -np.inf, val + 0.5))
         v_nat = (round(val) + offset.get(term, 0.0)) / scale[term]
         b_nat = (min(math.ceil(bnd - 1e-6), round(val)) + offset.get(term, 0.0)) / scale[term]
+        if term.startswith("priced"):  # float costs: keep HiGHS's own figures
+            v_nat, b_nat = val, min(bnd, val)
         if term == "coupling":
             coupling_value = v_nat
         else:
@@ -374,7 +386,7 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
             progress("stage", {"tier": top.id, "term": term, "value": v_nat, "bound": b_nat, "status": name})
     assert x is not None
     chosen = x[:n] > 0.5
-    if "balance" in ctx.scheme.objective.order:
+    if "balance" in ctx.scheme.objective.order and priced is None:
         w_bal = int(round(ctx.scheme.objective.weight("balance")))
         bal = float(w_bal) if chosen.any() and p["unit"].nunique() >= 2 else 0.0
         stages.append(Stage("balance", bal, bal, "OPTIMAL", 0.0))
@@ -658,6 +670,63 @@ def _build_chunk(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.Da
     return TierFrames(tier, h, t, pairs, dropped)
 
 
+@dataclass
+class NestingCodes:
+    """A nested tier's helpers and targets coded for the nesting test: who must hold the parent link, and where."""
+
+    key: np.ndarray          # per helper: code of the parent-tier helper (his unit or himself), -1 if not nested
+    area: np.ndarray         # per target: code of its area at the parent tier's target level
+    links: np.ndarray        # key * n_areas + area of every parent link
+    n_areas: int
+
+
+def _nesting_codes(helpers: pd.DataFrame, targets: pd.DataFrame, parent: TierFrames) -> NestingCodes:
+    """Code the parent tier's links for :func:`_chunk_arrays` (same test as rules.nesting_eligible)."""
+    level = _parent_level(parent.tier)
+    pool = pd.Index(parent.helpers.index.astype(str))
+    key_s = (helpers.index.to_series() if parent.tier.helpers.table == "people" else helpers["unit"]).astype(str)
+    key = pool.get_indexer(key_s)
+    area_codes, areas = pd.factorize(targets["t_" + level].astype(str))
+    lk = pool.get_indexer(parent.pairs["helper"].astype(str))
+    la = pd.Index(areas).get_indexer(parent.pairs["target"].astype(str))
+    ok = (lk >= 0) & (la >= 0)
+    n_areas = max(len(areas), 1)
+    return NestingCodes(key.astype(np.int64), area_codes.astype(np.int64),
+                        np.unique(lk[ok].astype(np.int64) * n_areas + la[ok]), n_areas)
+
+
+def _chunk_helper_positions(tables: pairarrays.TierTables, tier: Tier, nest: NestingCodes | None, tpos: np.ndarray,
+                            pinned_here: np.ndarray) -> np.ndarray:
+    """Helpers that may reach a chunk, as positions: :func:`_chunk_helpers` on the coded columns."""
+    ok = np.ones(len(tables.helpers), dtype=bool)
+    if not len(tpos):
+        return np.zeros(0, dtype=np.int64)
+    for ulevel, alevel in tier.eligibility.stay_in_area:
+        m = tables.h_unit_level == ulevel
+        ok &= ~m | (tables.h_area[alevel] == tables.t_area[alevel][tpos[0]])
+    if nest is not None:
+        areas = np.unique(nest.area[tpos])
+        linked = nest.links[np.isin(nest.links % nest.n_areas, areas)] // nest.n_areas
+        ok &= (nest.key < 0) | np.isin(nest.key, linked)
+    ok[pinned_here] = True
+    return np.flatnonzero(ok)
+
+
+def _chunk_arrays(tables: pairarrays.TierTables, hpos: np.ndarray, tpos: np.ndarray, nest: NestingCodes | None,
+                  lead_helper: np.ndarray, lead_target: np.ndarray) -> ChunkArrays:
+    """A chunk's candidate pairs built as arrays (matcher.pairarrays), with the nesting test and lead flags."""
+    allowed = None
+    if nest is not None:
+        hs, ts = np.sort(hpos), np.sort(tpos)
+        k = np.repeat(nest.key[hs], len(ts))
+        a = np.tile(nest.area[ts], len(hs))
+        allowed = (k < 0) | np.isin(k * nest.n_areas + a, nest.links)
+    b = pairarrays.chunk_pairs(tables, hpos, tpos, allowed)
+    hp, tp = b.helper.astype(np.int32), b.target.astype(np.int32)
+    return ChunkArrays(helper=hp, target=tp, lead=lead_helper[hp] & lead_target[tp], pinned=b.pinned,
+                       costs=b.costs, dropped=b.dropped)
+
+
 def _chosen_rows(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame,
                  keys: pd.DataFrame, codes: tuple[pd.Series, pd.Series]) -> pd.DataFrame:
     """Full pair rows (the columns build_tier_frames gives) for chosen (helper, target) keys, costs included.
@@ -713,6 +782,9 @@ class FlowResult:
     values: dict[str, int]
     unplaced: np.ndarray          # helper positions with links_min > 0 and no candidate pair
     stages: list[list[str]]       # the terms minimised together in each flow solve
+    weights: list[list[int]] = dataclasses.field(default_factory=list)  # per solve: the weight of each term
+    potentials: list[np.ndarray] = dataclasses.field(default_factory=list)  # per solve: node potentials proving it
+    layout: tuple[int, int, int] = (0, 0, 0)  # first helper node, first lead node, first target node
 
 
 def lexicographic_weights(spans: list[int]) -> list[int]:
@@ -734,50 +806,48 @@ def _potentials(n_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.nda
 
     Source: min-cost flow optimality (no negative residual cycle <=> potentials with non-negative reduced costs)
 
-    The distances come from a second min-cost flow (the root sends one unit to every node: a
-    shortest-path tree problem) and a walk down the arcs carrying its flow, which are tight.
+    The distances are computed by Bellman-Ford rounds over all residual arcs at once (numpy), from a
+    root joined to every node by a zero-cost arc (so every distance starts at 0). A flow that is not
+    optimal has a negative residual cycle and never settles: that is an error.
     """
-    from scipy import sparse
-    from scipy.sparse.csgraph import breadth_first_order
-
     fwd = flow < caps
     bwd = flow > 0
-    root = n_nodes
-    u = np.concatenate([tails[fwd], heads[bwd], np.full(n_nodes, root)]).astype(np.int64)
-    v = np.concatenate([heads[fwd], tails[bwd], np.arange(n_nodes)]).astype(np.int64)
-    w = np.concatenate([cost[fwd], -cost[bwd], np.zeros(n_nodes, dtype=np.int64)]).astype(np.int64)
-    # parallel residual edges: the cheapest one decides the distance
-    key = u * (n_nodes + 1) + v
-    order = np.lexsort((w, key))
-    key, u, v, w = key[order], u[order], v[order], w[order]
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    key, u, v, w = key[first], u[first], v[first], w[first]
-    spt = min_cost_flow.SimpleMinCostFlow()
-    arcs = spt.add_arcs_with_capacity_and_unit_cost(u.astype(np.int32), v.astype(np.int32),
-                                                    np.full(len(u), n_nodes, dtype=np.int64), w)
-    spt.set_node_supply(root, n_nodes)
-    for node in range(n_nodes):
-        spt.set_node_supply(node, -1)
-    if spt.solve() != spt.OPTIMAL:
-        raise _FlowInfeasible("potentials: the residual graph has no shortest-path tree")
-    on = spt.flows(arcs) > 0
-    g = sparse.csr_matrix((np.ones(int(on.sum())), (u[on], v[on])), shape=(n_nodes + 1, n_nodes + 1))
-    seq, pred = breadth_first_order(g, root, directed=True, return_predecessors=True)
-    dist = np.zeros(n_nodes + 1, dtype=np.int64)
-    for node in seq[1:]:
-        pn = pred[node]
-        j = np.searchsorted(key, pn * (n_nodes + 1) + node)
-        dist[node] = dist[pn] + w[j]
-    return dist[:n_nodes]
+    u = np.concatenate([tails[fwd], heads[bwd]]).astype(np.int64)
+    v = np.concatenate([heads[fwd], tails[bwd]]).astype(np.int64)
+    w = np.concatenate([cost[fwd], -cost[bwd]]).astype(np.int64)
+    # only arcs that can shorten a distance matter once every distance is at most 0; start with them all
+    dist = np.zeros(n_nodes, dtype=np.int64)
+    for _ in range(n_nodes + 1):
+        new = dist.copy()
+        np.minimum.at(new, v, dist[u] + w)
+        if np.array_equal(new, dist):
+            return dist
+        dist = new
+    raise _FlowInfeasible("potentials: the residual graph has a negative cycle (the flow is not optimal)")
+
+
+def _helper_span(n_helpers: int, must: np.ndarray, h: np.ndarray, c: np.ndarray) -> int:
+    """Largest total change of a per-pair cost when each helper sends one unit (0 for optional helpers' bypass)."""
+    hi_ = np.zeros(n_helpers, dtype=np.int64)
+    lo_ = np.full(n_helpers, np.iinfo(np.int64).max, dtype=np.int64)
+    np.maximum.at(hi_, h, c)
+    np.minimum.at(lo_, h, c)
+    lo_ = np.where(lo_ == np.iinfo(np.int64).max, 0, lo_)
+    lo_ = np.where(must, lo_, np.minimum(lo_, 0))
+    return int((hi_ - lo_).clip(min=0).sum())
 
 
 def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.ndarray, comp_min: np.ndarray,
                 tmax: int, hp: np.ndarray, tp: np.ndarray, lead: np.ndarray, pinned: np.ndarray,
-                costs: dict[str, np.ndarray]) -> FlowResult:
+                costs: dict[str, np.ndarray], spans: dict[str, int] | None = None,
+                keep_potentials: bool = False) -> FlowResult:
     """Exact lexicographic (coverage, match, strength, travel) assignment by min-cost flows on shrinking optimal faces.
 
     Source: Guizhou 2012 帮联驻, 全覆盖 + 一类贫困村两名干部、一名科级 (coverage and composition as flow bonuses)
+
+    ``spans`` (optional) gives each term's largest total change over a larger arc set that these
+    arcs are a subset of, so the weights stay lexicographic for it; ``keep_potentials`` keeps every
+    solve's node potentials (for the whole-plan bound).
     """
     # a helper with a pinned pair keeps only it
     keep = np.ones(len(hp), dtype=bool)
@@ -822,20 +892,17 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
     flow = np.zeros(n_arcs, dtype=np.int64)
 
     def span(term: str) -> int:
+        if spans is not None and term in spans:
+            return int(spans[term])
         if term == "coverage":
             return int((caps[active] * (bonus[active] != 0)).sum())
-        c = term_cost[term][:n_pairs]
         a = active[:n_pairs]
-        hi_ = np.zeros(n_helpers, dtype=np.int64)
-        lo_ = np.full(n_helpers, np.iinfo(np.int64).max, dtype=np.int64)
-        np.maximum.at(hi_, h[a], c[a])
-        np.minimum.at(lo_, h[a], c[a])
-        lo_ = np.where(lo_ == np.iinfo(np.int64).max, 0, lo_)
-        lo_ = np.where(must, lo_, np.minimum(lo_, 0))
-        return int((hi_ - lo_).clip(min=0).sum())
+        return _helper_span(n_helpers, must, h[a], term_cost[term][:n_pairs][a])
 
     terms = ["coverage", *FLOW_TERMS]
     groups_done: list[list[str]] = []
+    weights_done: list[list[int]] = []
+    pots: list[np.ndarray] = []
     k = 0
     while k < len(terms):
         group = [terms[k]]
@@ -863,11 +930,15 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
         flow[:] = 0
         flow[idx] = mcf.flows(arcs)
         groups_done.append(group)
+        weights_done.append(list(w))
         k += len(group)
-        if k >= len(terms):
+        if k >= len(terms) and not keep_potentials:
             break
         # restrict to this stage's optimal face: arcs with a non-zero reduced cost keep their flow in every optimum
         pot = _potentials(n_nodes, tails[idx], heads[idx], caps[idx], cost[idx], flow[idx])
+        pots.append(pot)
+        if k >= len(terms):
+            break
         rc = cost[idx] + pot[tails[idx]] - pot[heads[idx]]
         f_idx, c_idx = flow[idx], caps[idx]
         if ((rc < 0) & (f_idx < c_idx)).any() or ((rc > 0) & (f_idx > 0)).any():
@@ -887,7 +958,7 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
     n_lead = np.bincount(tp[chosen & lead], minlength=n_targets)
     coverage = int(np.clip(required - n_at, 0, None).sum() + np.clip(comp_min - n_lead, 0, None).sum())
     values = {term: int(costs[term][chosen].sum()) for term in FLOW_TERMS}
-    return FlowResult(chosen, coverage, values, unplaced, groups_done)
+    return FlowResult(chosen, coverage, values, unplaced, groups_done, weights_done, pots, (H0, L0, T0))
 
 
 class _FlowInfeasible(Exception):
@@ -945,29 +1016,71 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
                 ctx, top, top_frames, couplings, time_limit=top_left, seed=seed, workers=workers, progress=progress)
             top_method = ("cp-sat, lexicographic stages, with coupling rows for the nested tiers "
                           f"(counted helper shortfall of the lower tiers minimised first: {coupling_short:g})")
-    top_links = top_frames.pairs[chosen_top]
     timings[top.id] = time.monotonic() - ts
-    chosen_parts = [top_links]
-    frames_out: dict[str, TierFrames] = {top.id: top_frames}
-    tier_info: dict[str, dict[str, Any]] = {}
-    tier_info[top.id] = {"stages": top_stages, "status": top_status, "pairs": len(top_frames.pairs),
-                         "method": top_method}
-    parent_links = pd.DataFrame({"helper": top_links["helper"].astype(str), "target": top_links["target"].astype(str)})
-    parent_links.attrs["pool"] = tuple(top_frames.helpers.index)
-    parent_frames = TierFrames(top, top_frames.helpers, top_frames.targets, top_links.reset_index(drop=True))
-    # ---- lower tiers
-    for tier in tiers[1:]:
+    top_required = rules.required_helpers(top_frames.targets, top, ctx).to_numpy(dtype=np.int64)
+    allowed_top = ~_forbidden_mask(top_frames.pairs, top, couplings)
+
+    def round_for(chosen_top: np.ndarray, top_stages: list[Stage], top_status: str, top_method: str) -> dict[str, Any]:
+        """The lower tiers given a top-tier choice, and the whole-plan bound from their potentials."""
+        st = _lower_given_top(ctx, tiers, top, top_frames, chosen_top, say, timings)
+        st["tier_info"][top.id] = {"stages": top_stages, "status": top_status, "pairs": len(top_frames.pairs),
+                                   "method": top_method}
+        ts_ = time.monotonic()
+        flows = [st["tier_info"][t.id].pop("flows", None) for t in tiers[1:]]
+        st["bound"] = wholebound.WholeBound(reason="a lower tier was not solved as a flow")
+        if flows and all(f is not None for f in flows):
+            say("phase", {"text": "whole-plan bound (Lagrangian relaxation of the nesting)"})
+            st["bound"] = wholebound.whole_plan_bound(ctx, top, top_frames.pairs, allowed_top, chosen_top,
+                                                      top_frames.targets, top_required, flows)
+            say("phase", {"text": f"whole-plan bound: {st['bound'].bounds or st['bound'].reason} "
+                                  f"({time.monotonic() - ts_:.1f} s)"})
+        timings["bound"] = timings.get("bound", 0.0) + time.monotonic() - ts_
+        st["chosen_top"] = chosen_top
+        return st
+
+    t_round = time.monotonic()
+    best = round_for(chosen_top, top_stages, top_status, top_method)
+    t_round = time.monotonic() - t_round  # another round takes about as long: start one only if it fits the limit
+    rounds = [best["bound"]]
+    tried = [chosen_top]
+    n_rounds = 1
+    while not best["bound"].reason and best["bound"].bounds != best["bound"].values \
+            and time.monotonic() - t0 + t_round < time_limit and n_rounds < MAX_ROUNDS:
+        # re-choose the top tier with the lower tiers' priced costs (their potentials), coupling rows kept
+        last = rounds[-1]
+        priced, shift = _priced_top(last, top_frames.pairs)
         ts = time.monotonic()
-        say("phase", {"text": f"tier {tier.id}: candidate pairs by county"})
-        res = _solve_lower(ctx, tier, parent_frames if tier.nest_in else None,
-                           parent_links if tier.nest_in else None, top if tier.nest_in else None, say)
-        if len(res["unplaced_findings"]):
-            raise InfeasibleError(f"tier '{tier.id}': some helpers cannot be placed:", res["unplaced_findings"])
-        findings.extend(res["findings"])
-        chosen_parts.append(res["links"])
-        frames_out[tier.id] = TierFrames(tier, res["helpers"], res["targets"], res["links"], res["dropped"])
-        tier_info[tier.id] = res
-        timings[tier.id] = time.monotonic() - ts
+        by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
+                                  progress=progress, priced=priced)
+        timings[top.id] += time.monotonic() - ts
+        n_rounds += 1
+        if by_milp is not None:  # the MIP keeps the coupling rows: its dual bound tightens the last round's W1 bound
+            pb = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w1"]
+            if pb:
+                tol = 1e-6 * max(1.0, abs(pb[0])) + 1e-3
+                last.lb1 = max(last.lb1, math.floor((pb[0] - tol) * last.weight) + shift + last.const1)
+                wholebound.set_scaled(last, last.bounds_for(**_hat(last)))
+        if by_milp is None or any(np.array_equal(by_milp[0], c) for c in tried):
+            break
+        tried.append(by_milp[0])
+        new_top = by_milp[0]
+        stages_new = _own_stages(ctx, top_frames, new_top, top_stages)
+        cand = round_for(new_top, stages_new, "FEASIBLE",
+                         "HiGHS MIP re-chosen for the whole plan (pairs priced by the lower tiers' node potentials), "
+                         "coupling rows kept; its own costs are above the tier's own optimum by its gap")
+        if cand["bound"].reason:
+            break
+        rounds.append(cand["bound"])
+        key = lambda st: tuple(st["bound"].scaled[k] for k in ("match", "strength", "travel"))
+        say("phase", {"text": f"round {n_rounds}: plan {key(cand)} vs best {key(best)}"})
+        if key(cand) < key(best):
+            best = cand
+    bound = wholebound.combine(rounds, best["bound"].scaled) if not best["bound"].reason else best["bound"]
+    chosen_top = best["chosen_top"]
+    chosen_parts = [top_frames.pairs[chosen_top]] + best["parts"]
+    frames_out = {top.id: top_frames, **best["frames"]}
+    tier_info = best["tier_info"]
+    findings.extend(best["findings"])
     # ---- plan
     ts = time.monotonic()
     chosen = pd.concat(chosen_parts, ignore_index=True)
@@ -977,7 +1090,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     if len(broken):
         raise SolveError("internal error: the province solver's plan breaks hard rules:\n"
                          + "\n".join(f"  - {m}" for m in broken["message"].head(20)))
-    sol = _solution(scheme, tiers, tier_info, chosen, violations)
+    sol = _solution(scheme, tiers, tier_info, chosen, violations, bound)
     plan = _make_plan(instance, ctx, scheme, frames_out, None, sol, chosen, findings, violations,
                       time_limit=time_limit, seed=seed, workers=workers, wall=time.monotonic() - t0)
     for tid, info in tier_info.items():  # the lower tiers' frames hold only their links: put back the pair counts
@@ -985,6 +1098,72 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     timings["plan"] = time.monotonic() - ts
     say("timings", {k: round(v, 3) for k, v in timings.items()})
     return plan
+
+
+def _hat(b: wholebound.WholeBound) -> dict[str, int]:
+    return {"m_hat": b.scaled["match"], "s_hat": b.scaled["strength"], "t_hat": b.scaled["travel"]}
+
+
+MAX_ROUNDS = 3
+"""Most top-tier choices tried (the first by the top tier's own costs, then re-chosen with priced costs)."""
+
+
+def _lower_given_top(ctx: Context, tiers: list[Tier], top: Tier, top_frames: TierFrames, chosen_top: np.ndarray,
+                     say: Progress, timings: dict[str, float]) -> dict[str, Any]:
+    """Every lower tier solved exactly given the top tier's chosen pairs."""
+    from matcher.solver import InfeasibleError
+
+    top_links = top_frames.pairs[chosen_top]
+    parent_links = pd.DataFrame({"helper": top_links["helper"].astype(str), "target": top_links["target"].astype(str)})
+    parent_links.attrs["pool"] = tuple(top_frames.helpers.index)
+    parent_frames = TierFrames(top, top_frames.helpers, top_frames.targets, top_links.reset_index(drop=True))
+    out: dict[str, Any] = {"parts": [], "frames": {}, "tier_info": {}, "findings": []}
+    for tier in tiers[1:]:
+        ts = time.monotonic()
+        say("phase", {"text": f"tier {tier.id}: candidate pairs by county"})
+        res = _solve_lower(ctx, tier, parent_frames if tier.nest_in else None,
+                           parent_links if tier.nest_in else None, top if tier.nest_in else None, say)
+        if len(res["unplaced_findings"]):
+            raise InfeasibleError(f"tier '{tier.id}': some helpers cannot be placed:", res["unplaced_findings"])
+        out["findings"].extend(res["findings"])
+        out["parts"].append(res["links"])
+        out["frames"][tier.id] = TierFrames(tier, res["helpers"], res["targets"], res["links"], res["dropped"])
+        out["tier_info"][tier.id] = res
+        timings[tier.id] = timings.get(tier.id, 0.0) + time.monotonic() - ts
+    return out
+
+
+def _priced_top(bound: wholebound.WholeBound, pairs: pd.DataFrame
+                ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int]:
+    """Per top-tier pair: priced W1 (in units of W1 / weight) and priced travel, shifted per unit; blocked pairs; the shift."""
+    p1, p2 = bound.priced1, bound.priced2
+    assert p1 is not None and p2 is not None
+    blocked = np.array([v is None for v in p1], dtype=bool)
+    v1 = [0 if v is None else int(v) for v in p1]
+    v2 = [0 if (a is None or b is None) else int(b) - bound.alpha * int(a) for a, b in zip(p1, p2)]
+    units = pairs["helper"].astype(str).tolist()
+    m1: dict[str, int] = {}
+    m2: dict[str, int] = {}
+    for u, x, y, bl in zip(units, v1, v2, blocked):
+        if not bl:
+            m1[u] = min(m1.get(u, x), x)
+            m2[u] = min(m2.get(u, y), y)
+    c1 = np.array([(x - m1.get(u, 0)) / bound.weight for u, x in zip(units, v1)], dtype=float)
+    c2 = np.array([float(y - m2.get(u, 0)) for u, y in zip(units, v2)], dtype=float)
+    return (np.where(blocked, 0.0, c1), np.where(blocked, 0.0, c2), blocked), sum(m1.values())
+
+
+def _own_stages(ctx: Context, frames: TierFrames, chosen: np.ndarray, base: list[Stage]) -> list[Stage]:
+    """A top tier's stages for a choice made for the whole plan: its own costs, with the tier-alone bounds."""
+    p = frames.pairs[chosen]
+    out = []
+    for s in base:
+        if s.term in FLOW_TERMS:
+            val = float(_int_cost(p["cost_" + s.term], ctx, s.term).sum()) / SCALES[s.term]
+            out.append(Stage(s.term, val, min(s.bound, val), "FEASIBLE" if val > s.bound + 1e-9 else "OPTIMAL", 0.0))
+        else:
+            out.append(s)
+    return out
 
 
 def supported(scheme: Scheme) -> str:
@@ -1060,6 +1239,9 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
                 Finding(tier.id, u, k - c_, True, f"unit {u}: {k} people must each take a link, at most {c_} may",
                         f"单位 {u}：{k} 人均须承担任务，最多只能派出 {c_} 人") for u, k, c_ in over])
     inc = rules.in_force_incumbents(ctx, tier)
+    fast = pairarrays.fast_path_reason(ctx, tier)
+    tables = pairarrays.tier_tables(ctx, tier, helpers, targets) if not fast else None
+    nest = _nesting_codes(helpers, targets, parent_frames) if parent_frames is not None else None
     chunk_col = "t_county" if (targets["t_county"].astype(str) != "").all() else "t_prefecture"
     area = targets[chunk_col].astype(str)
     chunks: list[ChunkArrays] = []
@@ -1070,15 +1252,20 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     for tids in targets.groupby(area, sort=True).groups.values():
         codes = {c.removeprefix("t_"): str(targets.at[tids[0], c]) for c in anc_cols}
         pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
-        hids = _chunk_helpers(ctx, tier, helpers, codes, parent_links, parent, pin_here)
-        f = _build_chunk(ctx, tier, helpers, targets, hids, pd.Index(tids), parent_frames, profiles)
-        arr = _compact(f, tier, ctx, h_pos, t_pos, lead_helper, lead_target)
+        if tables is not None:
+            tpos = t_pos[list(tids)].to_numpy()
+            hpos = _chunk_helper_positions(tables, tier, nest, tpos, h_pos[list(pin_here)].to_numpy())
+            arr = _chunk_arrays(tables, hpos, tpos, nest, lead_helper, lead_target)
+        else:
+            hids = _chunk_helpers(ctx, tier, helpers, codes, parent_links, parent, pin_here)
+            f = _build_chunk(ctx, tier, helpers, targets, hids, pd.Index(tids), parent_frames, profiles)
+            arr = _compact(f, tier, ctx, h_pos, t_pos, lead_helper, lead_target)
+            del f
         for k, v in arr.dropped.items():
             dropped[k] = dropped.get(k, 0) + v
         n_pairs += len(arr.helper)
         chunks.append(arr)
         chunk_helpers.append(np.unique(arr.helper))
-        del f
     t_pairs = time.monotonic() - t_start
     say("phase", {"text": f"tier {tier.id}: {n_pairs:,} candidate pairs in {len(chunks)} chunks ({t_pairs:.1f} s)"})
     # groups of chunks that share helpers (union-find over helper positions)
@@ -1111,6 +1298,8 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     solves: list[list[str]] = []
     unplaced_all: list[int] = []
     seen_helpers = np.zeros(len(helpers), dtype=bool)
+    kept: list[wholebound.GroupFlow] = []
+    pin_any = any(bool(ch.pinned.any()) for ch in chunks)
     for g, members in sorted(groups.items()):
         hp = np.concatenate([chunks[i].helper for i in members])
         tp = np.concatenate([chunks[i].target for i in members])
@@ -1132,6 +1321,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
             raise SolveError(f"tier '{tier.id}': the min-cost flow failed ({exc}); every helper has a candidate, "
                              f"so this is a capacity problem: the targets they may reach take fewer helpers") from exc
         unplaced_all.extend(g_h[r.unplaced].tolist())
+        kept.append(wholebound.GroupFlow(hp.astype(np.int32), tp.astype(np.int32), lead, costs, r.chosen))
         chosen_keys_h.append(hp[r.chosen])
         chosen_keys_t.append(tp[r.chosen])
         coverage += r.coverage
@@ -1168,10 +1358,8 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     # counting findings per target (fewer distinct eligible helpers than required)
     findings = []
     elig = np.zeros(len(targets), dtype=np.int64)
-    for ch in chunks:
-        pairs_u = np.unique(np.stack([ch.target.astype(np.int64), ch.helper.astype(np.int64)]), axis=1) \
-            if len(ch.target) else np.zeros((2, 0), dtype=np.int64)
-        elig += np.bincount(pairs_u[0], minlength=len(targets))
+    for ch in chunks:  # a chunk holds each (helper, target) pair once
+        elig += np.bincount(ch.target, minlength=len(targets))
     for j in np.flatnonzero(elig < req):
         tid = str(targets.index[int(j)])
         nm = str(targets.at[tid, "name"]) if "name" in targets.columns else tid
@@ -1190,12 +1378,14 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
               "balance is fixed (each helper holds exactly one link)")
     return {"stages": stages, "status": "OPTIMAL", "pairs": n_pairs, "method": method,
             "links": links, "helpers": helpers, "targets": targets, "dropped": dropped, "findings": findings,
-            "unplaced_findings": unplaced_findings}
+            "unplaced_findings": unplaced_findings,
+            "flows": wholebound.TierFlows(tier, tables, kept, req, comp_min, lead_helper, lead_target,
+                                          bool(tier.links_min >= 1 and not pin_any and tables is not None))}
 
 
 def _solution(scheme: Scheme, tiers: list[Tier], tier_info: dict[str, dict[str, Any]], chosen: pd.DataFrame,
-              violations: pd.DataFrame) -> Solution:
-    """The whole plan's figures: per term the sum over tiers, no whole-plan bound (the top tier is fixed first)."""
+              violations: pd.DataFrame, whole: wholebound.WholeBound | None = None) -> Solution:
+    """The whole plan's figures: per term the sum over tiers, with the whole-plan bounds of :mod:`matcher.wholebound`."""
     order = list(scheme.objective.order)
     values: dict[str, float] = {t: 0.0 for t in order}
     for info in tier_info.values():
@@ -1212,10 +1402,13 @@ def _solution(scheme: Scheme, tiers: list[Tier], tier_info: dict[str, dict[str, 
     # whole-plan bounds that need no solver: coverage and continuity are never below 0, and when every
     # helper of every tier holds exactly one link, each unit's load (balance) is the same in every plan
     fixed_load = all(t.links_min == t.links_max == 1 for t in tiers)
+    proven = whole.bounds if whole is not None and not whole.reason else {}
     stages = []
     for term in order:
         bnd = values[term] if term == "balance" and fixed_load else 0.0
-        exact = term in ("coverage", "continuity", "balance") and values[term] <= bnd + 1e-9
+        if term in proven:
+            bnd = min(float(proven[term]), values[term])
+        exact = (term in ("coverage", "continuity", "balance") or term in proven) and values[term] <= bnd + 1e-9
         stages.append(Stage(term, values[term], bnd, "OPTIMAL" if exact else "FEASIBLE", 0.0))
     parts = []
     for t in tiers:
@@ -1226,7 +1419,13 @@ def _solution(scheme: Scheme, tiers: list[Tier], tier_info: dict[str, dict[str, 
                       "method": info["method"] + ("" if t is tiers[0] else " (bound given the parent tier's links)")})
     method = ("province: nested tiers solved in order, parents fixed: "
               + "; ".join(f"{p['tiers'][0]}: {p['method'].split(',')[0]}" for p in parts))
-    return Solution(np.zeros(0, dtype=bool), stages, "FEASIBLE", method, parts=parts)
+    if proven:
+        method += ("; whole-plan bound: Lagrangian relaxation of the nesting (lower tiers priced by their own "
+                   f"optimal node potentials, top tier re-chosen by a min-cost flow, alpha {whole.alpha})")
+    elif whole is not None:
+        method += f"; no whole-plan bound: {whole.reason}"
+    status = "OPTIMAL" if all(s.status == "OPTIMAL" for s in stages) else "FEASIBLE"
+    return Solution(np.zeros(0, dtype=bool), stages, status, method, parts=parts)
 
 
 __all__ = ["coupling_holds", "lexicographic_weights", "province_applies", "solve_province", "supported"]

@@ -1,0 +1,297 @@
+"""Candidate pairs of one tier as numpy arrays, built area by area without a pair DataFrame.
+
+At province scale (Guizhou: 9.7 M staff-village pairs) a DataFrame row per pair with every helper
+and target column costs a minute and gigabytes. Here the tier's helpers and targets are turned into
+integer-coded columns once (:class:`TierTables`); a chunk (one county's targets and the helpers who
+may reach them) is a broadcast of helper positions against target positions, masked by each
+eligibility rule of :data:`matcher.rules.RULES` in registry order, with the cost parts looked up from
+small tables that the rule functions of :mod:`matcher.rules` themselves fill (match per
+(helper profile, target profile), strength per (unit strength, poverty class), travel per distance).
+
+Only the rules this module knows are vectorised. :func:`fast_path_reason` says why a tier cannot use
+it (an unknown eligibility rule, continuity pairs, pinned incumbents outside the tier's filters); the
+caller then builds pairs with :func:`matcher.candidates.build_tier_frames`. The equivalence with that
+builder is tested pair by pair and cost by cost (tests/test_pairarrays.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from matcher import rules
+from matcher.candidates import (
+    Context,
+    filter_mask,
+    haversine_km,
+    helper_frame,
+    target_frame,
+)
+from matcher.model import SCALES
+from matcher.scheme import Tier
+
+KNOWN_ELIGIBILITY = ("stay_in_area", "hometown_avoid", "max_distance", "rank_by_class", "no_return", "link_budget")
+"""Eligibility rules vectorised here, in the order :data:`matcher.rules.RULES` applies them."""
+
+COST_TERMS = ("match", "strength", "travel")
+MATCH_HELPER_COLUMNS = ("skills", "unit_function", "languages")
+MATCH_TARGET_COLUMNS = ("needs", "ethnic_groups")
+LEVELS = ("province", "prefecture", "county", "township")
+
+
+def fast_path_reason(ctx: Context, tier: Tier) -> str:
+    """Why a tier's pairs cannot be built as arrays ('' when they can).
+
+    Source: matcher.pairarrays design: only the rules vectorised here may apply to the tier
+    """
+    names = tuple(n for n, s in rules.RULES.items() if s.kind == "eligibility")
+    if names != KNOWN_ELIGIBILITY:
+        return f"eligibility rules {names} differ from the vectorised ones {KNOWN_ELIGIBILITY}"
+    if tier.continuity:
+        return f"tier '{tier.id}' prefers continuing pairs (continuity)"
+    inc = rules.in_force_incumbents(ctx, tier)
+    if len(inc):
+        h = helper_frame(ctx, tier)
+        t = target_frame(ctx, tier)
+        if not (inc["helper"].isin(h.index).all() and inc["target"].isin(t.index).all()):
+            return f"tier '{tier.id}' has pinned incumbents outside its helper or target filters"
+    return ""
+
+
+def _codes(values: list[pd.Series]) -> list[np.ndarray]:
+    """Integer codes shared by several text columns (equal text, equal code; '' is code 0)."""
+    text = [v.astype(str).fillna("").to_numpy() for v in values]
+    allv = np.concatenate([np.array([""], dtype=object)] + [t.astype(object) for t in text])
+    codes, _ = pd.factorize(allv, sort=False)
+    out, at = [], 1
+    for t in text:
+        out.append(codes[at:at + len(t)].astype(np.int64))
+        at += len(t)
+    return out
+
+
+def _profile_codes(frame: pd.DataFrame, cols: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
+    """One code per row for equal ``cols`` (the match profile), and one representative row per code."""
+    if not len(frame):
+        return np.zeros(0, dtype=np.int64), frame[list(cols)].iloc[:0]
+    text = frame[list(cols)].astype(str).agg("|".join, axis=1)
+    codes, uniq = pd.factorize(text, sort=True)
+    first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
+    return codes.astype(np.int64), frame[list(cols)].iloc[first].reset_index(drop=True)
+
+
+@dataclass
+class TierTables:
+    """A tier's helpers and targets as integer-coded arrays, and the cost tables filled on demand."""
+
+    ctx: Context
+    tier: Tier
+    helpers: pd.DataFrame
+    targets: pd.DataFrame
+    h_area: dict[str, np.ndarray]       # u_<level> codes
+    h_home: dict[str, np.ndarray]       # home_<level> codes
+    t_area: dict[str, np.ndarray]       # t_<level> codes
+    h_hometown: np.ndarray
+    t_locality: np.ndarray
+    h_unit_level: np.ndarray            # text
+    h_rank: np.ndarray                  # text
+    h_unit: np.ndarray                  # unit codes (0..)
+    h_lon: np.ndarray
+    h_lat: np.ndarray
+    t_lon: np.ndarray
+    t_lat: np.ndarray
+    h_prof: np.ndarray
+    t_prof: np.ndarray
+    h_prof_rows: pd.DataFrame
+    t_prof_rows: pd.DataFrame
+    rbc: list[tuple[np.ndarray, np.ndarray]]  # per rank_by_class: (target matches, helper rank allowed)
+    pinned_keys: np.ndarray             # helper_pos * n_targets + target_pos of in-force incumbents
+    ended_keys: np.ndarray              # of ended incumbents (no_return)
+    h_scode: np.ndarray                 # code of the unit strength per helper
+    t_pcode: np.ndarray                 # code of the poverty class per target
+    s_values: np.ndarray                # strength per code
+    p_values: np.ndarray                # poverty class per code
+    match_table: np.ndarray             # (helper profile, target profile) -> match cost (NaN: not yet computed)
+    strength_table: np.ndarray          # (strength code, class code) -> strength cost (NaN: not yet computed)
+
+    @property
+    def n_targets(self) -> int:
+        """Number of targets of the tier."""
+        return len(self.targets)
+
+
+def tier_tables(ctx: Context, tier: Tier, helpers: pd.DataFrame | None = None,
+                targets: pd.DataFrame | None = None) -> TierTables:
+    """Code a tier's helpers and targets once (helper_frame and target_frame unless given)."""
+    h = helper_frame(ctx, tier) if helpers is None else helpers
+    t = target_frame(ctx, tier) if targets is None else targets
+    area_cols = [h.get("u_" + lv, pd.Series("", index=h.index)) for lv in LEVELS]
+    home_cols = [h.get("home_" + lv, pd.Series("", index=h.index)) for lv in LEVELS]
+    tcols = [t.get("t_" + lv, pd.Series("", index=t.index)) for lv in LEVELS]
+    loc = [h["hometown"] if "hometown" in h.columns else pd.Series("", index=h.index),
+           t["locality"] if "locality" in t.columns else pd.Series("", index=t.index)]
+    codes = _codes(area_cols + home_cols + tcols + loc)
+    n = len(LEVELS)
+    h_pos = pd.Series(np.arange(len(h)), index=h.index)
+    t_pos = pd.Series(np.arange(len(t)), index=t.index)
+
+    def keys(inc: pd.DataFrame) -> np.ndarray:
+        inc = inc[inc["helper"].isin(h.index) & inc["target"].isin(t.index)]
+        return np.unique(inc["helper"].map(h_pos).to_numpy(dtype=np.int64) * len(t)
+                         + inc["target"].map(t_pos).to_numpy(dtype=np.int64))
+
+    rbc = []
+    for r in tier.eligibility.rank_by_class:
+        rbc.append((filter_mask(t, r.where).to_numpy(dtype=bool), h["rank"].isin(r.rank).to_numpy(dtype=bool)))
+    h_prof, h_rows = _profile_codes(h, MATCH_HELPER_COLUMNS)
+    t_prof, t_rows = _profile_codes(t, MATCH_TARGET_COLUMNS)
+    pinned = keys(rules.in_force_incumbents(ctx, tier))
+    s_code, s_vals = pd.factorize(pd.to_numeric(h["unit_strength"], errors="coerce").fillna(0.0).to_numpy(dtype=float))
+    p_code, p_vals = pd.factorize(pd.to_numeric(t["poverty_class"], errors="coerce").fillna(0).to_numpy(dtype=np.int64))
+    ended = keys(rules.ended_incumbents(ctx, tier)) if tier.id in ctx.scheme.terms.no_return else np.zeros(0, np.int64)
+    return TierTables(
+        ctx=ctx, tier=tier, helpers=h, targets=t,
+        h_area={lv: codes[i] for i, lv in enumerate(LEVELS)},
+        h_home={lv: codes[n + i] for i, lv in enumerate(LEVELS)},
+        t_area={lv: codes[2 * n + i] for i, lv in enumerate(LEVELS)},
+        h_hometown=codes[3 * n], t_locality=codes[3 * n + 1],
+        h_unit_level=h["unit_level"].astype(str).to_numpy(), h_rank=h["rank"].astype(str).to_numpy(),
+        h_unit=pd.factorize(h["unit"].astype(str), sort=True)[0].astype(np.int64),
+        h_lon=h["seat_lon"].to_numpy(dtype=float), h_lat=h["seat_lat"].to_numpy(dtype=float),
+        t_lon=t["t_lon"].to_numpy(dtype=float), t_lat=t["t_lat"].to_numpy(dtype=float),
+        h_prof=h_prof, t_prof=t_prof, h_prof_rows=h_rows, t_prof_rows=t_rows,
+        h_scode=s_code.astype(np.int64), t_pcode=p_code.astype(np.int64), s_values=np.asarray(s_vals, dtype=float),
+        p_values=np.asarray(p_vals, dtype=np.int64),
+        match_table=np.full((max(len(h_rows), 1), max(len(t_rows), 1)), np.nan),
+        strength_table=np.full((max(len(s_vals), 1), max(len(p_vals), 1)), np.nan),
+        rbc=rbc, pinned_keys=pinned, ended_keys=ended)
+
+
+@dataclass
+class PairArrays:
+    """Candidate pairs of a chunk: helper and target positions, pinned flags, distance and integer costs."""
+
+    helper: np.ndarray                 # int64 positions in TierTables.helpers
+    target: np.ndarray                 # int64 positions in TierTables.targets
+    pinned: np.ndarray                 # bool
+    distance: np.ndarray               # km (0 where a position is missing)
+    costs: dict[str, np.ndarray]       # term -> int64 (scaled and weighted as the model scales them)
+    dropped: dict[str, int]            # eligibility rule -> pairs it removed
+
+
+def _eligible(tt: TierTables, hp: np.ndarray, tp: np.ndarray, dist: np.ndarray, pinned: np.ndarray
+              ) -> tuple[np.ndarray, dict[str, int]]:
+    """Mask of pairs every eligibility rule allows (pinned pairs always), and the pairs each rule removed.
+
+    Source: the eligibility rules of matcher.rules (same order, same tests, as arrays)
+    """
+    tier, ctx = tt.tier, tt.ctx
+    keep = np.ones(len(hp), dtype=bool)
+    dropped: dict[str, int] = {}
+
+    def apply(name: str, ok: np.ndarray) -> None:
+        nonlocal keep
+        ok = ok | pinned
+        dropped[name] = int((keep & ~ok).sum())
+        keep &= ok
+
+    ok = np.ones(len(hp), dtype=bool)
+    for ulevel, area in tier.eligibility.stay_in_area:
+        m = tt.h_unit_level[hp] == ulevel
+        ok &= ~m | (tt.h_area[area][hp] == tt.t_area[area][tp])
+    apply("stay_in_area", ok)
+    lv = tier.eligibility.hometown_avoid
+    if lv == "village":
+        apply("hometown_avoid", tt.h_hometown[hp] != tt.t_locality[tp])
+    elif lv:
+        home = tt.h_home[lv][hp]
+        apply("hometown_avoid", (home == 0) | (home != tt.t_area[lv][tp]))
+    else:
+        apply("hometown_avoid", np.ones(len(hp), dtype=bool))
+    lim = tier.eligibility.max_distance_km
+    apply("max_distance", dist <= lim if lim else np.ones(len(hp), dtype=bool))
+    ok = np.ones(len(hp), dtype=bool)
+    for t_match, h_ok in tt.rbc:
+        ok &= ~t_match[tp] | h_ok[hp]
+    apply("rank_by_class", ok)
+    if len(tt.ended_keys):
+        apply("no_return", ~np.isin(hp * tt.n_targets + tp, tt.ended_keys))
+    else:
+        apply("no_return", np.ones(len(hp), dtype=bool))
+    ok = np.ones(len(hp), dtype=bool)
+    if tier.helpers.table == "people":
+        days = rules.link_days(pd.DataFrame({"distance_km": dist}), tier, ctx).to_numpy(dtype=float)
+        for rank, rb in ctx.scheme.budget.ranks:
+            if rb.max_days is not None:
+                ok &= ~(tt.h_rank[hp] == rank) | (days <= rb.max_days + 1e-9)
+    apply("link_budget", ok)
+    return keep, dropped
+
+
+def _match_values(tt: TierTables, hprof: np.ndarray, tprof: np.ndarray) -> np.ndarray:
+    """rules.match_cost per pair, evaluated once per (helper profile, target profile) and kept in a table."""
+    table = tt.match_table
+    vals = table[hprof, tprof]
+    todo = np.isnan(vals)
+    if todo.any():
+        n_t = table.shape[1]
+        combo = np.unique(hprof[todo] * n_t + tprof[todo])
+        frame = pd.concat([tt.h_prof_rows.iloc[combo // n_t].reset_index(drop=True),
+                           tt.t_prof_rows.iloc[combo % n_t].reset_index(drop=True)], axis=1)
+        table[combo // n_t, combo % n_t] = rules.match_cost(frame, tt.tier, tt.ctx).to_numpy(dtype=float)
+        vals = table[hprof, tprof]
+    return vals
+
+
+def _strength_values(tt: TierTables, hp: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    """rules.strength_cost per pair, evaluated once per (unit strength, poverty class) and kept in a table."""
+    table = tt.strength_table
+    vals = table[tt.h_scode[hp], tt.t_pcode[tp]]
+    todo = np.isnan(vals)
+    if todo.any():
+        n_p = table.shape[1]
+        combo = np.unique(tt.h_scode[hp][todo] * n_p + tt.t_pcode[tp][todo])
+        frame = pd.DataFrame({"unit_strength": tt.s_values[combo // n_p], "poverty_class": tt.p_values[combo % n_p]})
+        table[combo // n_p, combo % n_p] = rules.strength_cost(frame, tt.tier, tt.ctx).to_numpy(dtype=float)
+        vals = table[tt.h_scode[hp], tt.t_pcode[tp]]
+    return vals
+
+
+def int_cost(values: np.ndarray, ctx: Context, term: str) -> np.ndarray:
+    """A cost part as the integers the solver minimises (weight x scale, rounded)."""
+    w = ctx.scheme.objective.weight(term)
+    return np.rint(np.asarray(values, dtype=float) * w * SCALES[term]).astype(np.int64)
+
+
+def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
+                allowed: np.ndarray | None = None) -> PairArrays:
+    """Every eligible (helper, target) pair of a chunk, in (helper, target) order, with integer costs.
+
+    ``allowed`` (optional, bool per pair of the helper x target grid in the same order) removes pairs
+    the caller rules out beforehand (nesting: a unit's people only where the unit helps); it is
+    counted under ``nesting``.
+    """
+    hp0 = np.sort(np.asarray(helper_pos, dtype=np.int64))
+    tp0 = np.sort(np.asarray(target_pos, dtype=np.int64))
+    hp = np.repeat(hp0, len(tp0))
+    tp = np.tile(tp0, len(hp0))
+    dist = np.nan_to_num(haversine_km(tt.h_lon[hp], tt.h_lat[hp], tt.t_lon[tp], tt.t_lat[tp]), nan=0.0)
+    pinned = np.isin(hp * tt.n_targets + tp, tt.pinned_keys) if len(tt.pinned_keys) else np.zeros(len(hp), bool)
+    keep, dropped = _eligible(tt, hp, tp, dist, pinned)
+    if allowed is not None:
+        ok = np.asarray(allowed, dtype=bool) | pinned
+        dropped["nesting"] = int((keep & ~ok).sum())
+        keep &= ok
+    hp, tp, dist, pinned = hp[keep], tp[keep], dist[keep], pinned[keep]
+    ctx = tt.ctx
+    match = _match_values(tt, tt.h_prof[hp], tt.t_prof[tp]) if len(hp) else np.zeros(0)
+    strength = _strength_values(tt, hp, tp) if len(hp) else np.zeros(0)
+    travel = rules.travel_cost(pd.DataFrame({"distance_km": dist}), tt.tier, ctx).to_numpy(dtype=float)
+    costs = {"match": int_cost(match, ctx, "match"), "strength": int_cost(strength, ctx, "strength"),
+             "travel": int_cost(travel, ctx, "travel")}
+    return PairArrays(hp, tp, pinned, dist, costs, dropped)
+
+
+__all__ = ["PairArrays", "TierTables", "chunk_pairs", "fast_path_reason", "int_cost", "tier_tables"]

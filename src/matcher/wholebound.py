@@ -1,0 +1,444 @@
+"""A proven lower bound for a whole province plan: a Lagrangian relaxation of the nested tiers.
+
+The province solver (:mod:`matcher.province`) fixes the top tier first (departments to counties) and
+then solves each lower tier exactly given it. This module bounds what any plan could reach, so the
+whole plan's gap says how much fixing the top tier first gave up.
+
+The relaxation. Each lower tier is a min-cost flow (helper -> [lead slot] -> target -> sink) whose
+coverage is hard (every target at least its required helpers). Dualise every node constraint of the
+target side with node potentials ``p`` and keep each helper's "exactly one link": for fixed ``p`` the
+problem falls apart into one choice per helper (his cheapest arc at reduced prices ``cost - p[head]``)
+and constants. A nested helper's arcs depend on the county his unit gets, so for every (unit, county)
+the sum of its helpers' cheapest reduced prices in that county is a cost of the top tier's pair; the
+top tier with these costs is a small min-cost flow (units -> counties, every county covered). Its
+optimum plus the constants is a lower bound on the weighted objective of every plan (weak duality),
+and equals the plan's value when the potentials are the plan's own optimal ones and the top tier's
+choice is optimal for the priced costs (the coupling rows of the top tier are dropped: a relaxation).
+
+Lexicographic priorities. With ``w = S_max + 1`` (``S_max`` the largest strength any plan could have),
+``W1 = w * match + strength``; the plan's lower-tier flows minimise it given the top tier, so their
+potentials exist. ``LB(W1)`` gives the match bound ``ceil((LB(W1) - S_max) / w)`` and the strength bound
+``LB(W1) - w * match_plan`` (for plans whose match is no worse). For travel, the potentials of the
+travel solve on W1's optimal face are combined with W1's as ``alpha * p1 + p2`` with the smallest
+``alpha`` that keeps every reduced cost's sign (``W2 = alpha * W1 + travel``); then the travel bound is
+``LB(W2) - alpha * (w * match_plan + strength_plan)``. All figures are exact integers (Python ints
+where int64 could overflow); the top-tier flow runs in OR-Tools' exact integer range or no bound is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from ortools.graph.python import min_cost_flow
+
+from matcher import pairarrays
+
+COST_LIMIT = 2**62
+
+
+@dataclass
+class GroupFlow:
+    """One solved flow group of a lower tier: its arcs (global helper and target positions) and chosen arcs."""
+
+    helper: np.ndarray
+    target: np.ndarray
+    lead: np.ndarray
+    costs: dict[str, np.ndarray]
+    chosen: np.ndarray
+
+
+@dataclass
+class TierFlows:
+    """A lower tier's solved groups and what the bound needs of the tier."""
+
+    tier: Any
+    tables: pairarrays.TierTables | None
+    groups: list[GroupFlow]
+    required: np.ndarray
+    comp_min: np.ndarray
+    lead_helper: np.ndarray
+    lead_target: np.ndarray
+    supported: bool
+
+
+@dataclass
+class WholeBound:
+    """Whole-plan bounds per priority (natural units), or the reason there are none."""
+
+    bounds: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    alpha: int = 0
+    weight: int = 0
+    top_choice_optimal: dict[str, bool] = field(default_factory=dict)
+    seconds: float = 0.0
+    lb1: int = 0                      # proven lower bound on W1 = weight * match + strength (scaled integers)
+    lb2: int = 0                      # proven lower bound on W2 = alpha * W1 + travel
+    s_max: int = 0
+    scaled: dict[str, int] = field(default_factory=dict)  # the plan's match, strength, travel (scaled integers)
+    priced1: np.ndarray | None = None  # per top-tier pair: W1 of the pair plus its nested helpers' priced W1 (None: blocked)
+    priced2: np.ndarray | None = None  # per top-tier pair: the same for W2
+
+    alone: dict[str, int] = field(default_factory=dict)  # per priority: its bound with no earlier priority held
+    const1: int = 0                   # the lower tiers' part of lb1 that does not depend on the top tier
+
+    def bounds_for(self, m_hat: int, s_hat: int, t_hat: int) -> dict[str, int]:
+        """Scaled bounds on match, strength, travel for plans no worse than (m_hat, s_hat) in the earlier priorities."""
+        w, a = self.weight, self.alpha
+        held = {"match": -((self.s_max - self.lb1) // w), "strength": self.lb1 - w * m_hat,
+                "travel": self.lb2 - a * (w * m_hat + s_hat)}
+        value = {"match": m_hat, "strength": s_hat, "travel": t_hat}
+        return {k: min(value[k], max(0, held[k], self.alone.get(k, 0))) for k in held}
+
+
+def _bellman_ford(n_nodes: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Shortest distances from a root joined to every node at cost 0 (Bellman-Ford rounds over all arcs)."""
+    dist = np.zeros(n_nodes, dtype=np.int64)
+    for _ in range(n_nodes + 1):
+        new = dist.copy()
+        np.minimum.at(new, v, dist[u] + w)
+        if np.array_equal(new, dist):
+            return dist
+        dist = new
+    raise ValueError("negative residual cycle: the flow is not optimal for these costs")
+
+
+def _residual(tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
+              cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Residual arcs of a flow with lower bounds, restricted to ``arcs`` (bool)."""
+    fwd = arcs & (flow < up)
+    bwd = arcs & (flow > lo)
+    return (np.concatenate([tails[fwd], heads[bwd]]), np.concatenate([heads[fwd], tails[bwd]]),
+            np.concatenate([cost[fwd], -cost[bwd]]))
+
+
+@dataclass
+class _TierNet:
+    """A lower tier's network with hard coverage, the plan's flow, and the two potentials."""
+
+    n_helpers: int
+    n_targets: int
+    tails: np.ndarray
+    heads: np.ndarray
+    lo: np.ndarray
+    up: np.ndarray
+    flow: np.ndarray
+    n_pairs: int
+    pair_helper: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+    p1: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    p2: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    alpha: int = 0
+
+    def lead_node(self, t: np.ndarray) -> np.ndarray:
+        return 1 + self.n_helpers + t
+
+    def target_node(self, t: np.ndarray) -> np.ndarray:
+        return 1 + self.n_helpers + self.n_targets + t
+
+
+def _tier_net(tf: TierFlows, w: int) -> _TierNet:
+    """The tier's network (sink 0, helpers, lead slots, targets) carrying the plan's chosen links."""
+    tier = tf.tier
+    n_h, n_t = len(tf.tables.helpers), len(tf.tables.targets)
+    hp = np.concatenate([g.helper for g in tf.groups]).astype(np.int64)
+    tp = np.concatenate([g.target for g in tf.groups]).astype(np.int64)
+    lead = np.concatenate([g.lead for g in tf.groups])
+    ch = np.concatenate([g.chosen for g in tf.groups])
+    m = np.concatenate([g.costs["match"] for g in tf.groups])
+    s = np.concatenate([g.costs["strength"] for g in tf.groups])
+    tr = np.concatenate([g.costs["travel"] for g in tf.groups])
+    net = _TierNet(n_h, n_t, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), len(hp), hp,
+                   np.zeros(0), np.zeros(0))
+    tmax = int(tier.coverage_max)
+    ti = np.arange(n_t)
+    n_at = np.bincount(tp[ch], minlength=n_t)
+    n_lead = np.bincount(tp[ch & lead], minlength=n_t)
+    req = np.minimum(tf.required, tmax)
+    net.tails = np.concatenate([1 + hp, net.lead_node(ti), net.target_node(ti)])
+    net.heads = np.concatenate([np.where(lead, net.lead_node(tp), net.target_node(tp)), net.target_node(ti),
+                                np.zeros(n_t, dtype=np.int64)])
+    net.lo = np.concatenate([np.zeros(len(hp), dtype=np.int64), tf.comp_min, req]).astype(np.int64)
+    net.up = np.concatenate([np.ones(len(hp), dtype=np.int64), np.full(n_t, tmax), np.full(n_t, tmax)]).astype(np.int64)
+    net.flow = np.concatenate([ch.astype(np.int64), n_lead, n_at]).astype(np.int64)
+    zeros = np.zeros(2 * n_t, dtype=np.int64)
+    net.c1 = np.concatenate([w * m + s, zeros])
+    net.c2 = np.concatenate([tr, zeros])
+    return net
+
+
+def _potentials(net: _TierNet) -> str:
+    """Both potentials and alpha for a tier's network ('' or why the plan's flow does not admit them)."""
+    n_nodes = 1 + net.n_helpers + 2 * net.n_targets
+    if ((net.flow < net.lo) | (net.flow > net.up)).any():
+        return "a lower tier's plan leaves a target short (coverage is not full)"
+    allarcs = np.ones(len(net.tails), dtype=bool)
+    try:
+        p1 = _bellman_ford(n_nodes, *_residual(net.tails, net.heads, net.lo, net.up, net.flow, net.c1, allarcs))
+    except ValueError:
+        return "a lower tier's flow is not optimal for match and strength"
+    p1 = p1 - p1[0]
+    rc1 = net.c1 + p1[net.tails] - p1[net.heads]
+    face = rc1 == 0
+    try:
+        p2 = _bellman_ford(n_nodes, *_residual(net.tails, net.heads, net.lo, net.up, net.flow, net.c2, face))
+    except ValueError:
+        return "a lower tier's flow is not optimal for travel on the optimal face of match and strength"
+    p2 = p2 - p2[0]
+    rc2 = net.c2 + p2[net.tails] - p2[net.heads]
+    alpha = 0
+    pos = (rc1 > 0) & (rc2 < 0)
+    if pos.any():
+        alpha = max(alpha, int(np.max(-(rc2[pos] // rc1[pos]))))  # ceil(-rc2 / rc1)
+    neg = (rc1 < 0) & (rc2 > 0)
+    if neg.any():
+        alpha = max(alpha, int(np.max(-((-rc2[neg]) // (-rc1[neg])))))  # ceil(rc2 / -rc1)
+    net.p1, net.p2, net.alpha = p1, p2, alpha
+    return ""
+
+
+def _side_constant(net: _TierNet, alpha: int, stage: int) -> int:
+    """The target side's part of the Lagrangian: lo * rc + (up - lo) * min(0, rc) over non-helper arcs."""
+    a = np.arange(net.n_pairs, len(net.tails))
+    rc1 = (net.c1[a] + net.p1[net.tails[a]] - net.p1[net.heads[a]]).astype(object)
+    rc = rc1 if stage == 1 else alpha * rc1 + (net.c2[a] + net.p2[net.tails[a]] - net.p2[net.heads[a]]).astype(object)
+    lo = net.lo[a].astype(object)
+    up = net.up[a].astype(object)
+    return int(sum(lo * rc + (up - lo) * np.minimum(0, rc)))
+
+
+def _priced(c1: np.ndarray, c2: np.ndarray, p1_head: np.ndarray, p2_head: np.ndarray, alpha: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Reduced prices of helper arcs for both stages: cost minus the head's potential (int64, range checked)."""
+    r1 = c1 - p1_head
+    r2 = c2 - p2_head
+    big = np.abs(r1).max(initial=0)
+    if alpha and big > (2**62) // max(alpha, 1):
+        raise OverflowError("reduced prices out of the exact integer range")
+    return r1, alpha * r1 + r2
+
+
+def _per_helper_min(helper: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Smallest value per helper (int64 max where the helper has no arc)."""
+    out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(out, helper, values)
+    return out
+
+
+def _top_flow(units: np.ndarray, counties: np.ndarray, cost: list[int], n_units: int, n_counties: int,
+              req: np.ndarray, cmax: int) -> tuple[int, np.ndarray] | None:
+    """Units to counties, one county per unit, every county between its required count and cmax: min cost (exact).
+
+    Source: Guizhou 2012 帮联驻 部门帮县 (every county helped; the coupling rows are left out: a relaxation)
+    """
+    if not len(units):
+        return None
+    mins: dict[int, int] = {}
+    for u, c in zip(units.tolist(), cost):
+        mins[u] = c if u not in mins else min(mins[u], c)
+    shifted = [c - mins[u] for u, c in zip(units.tolist(), cost)]
+    n_nodes = 1 + n_units + n_counties
+    if max(shifted, default=0) * (n_nodes + 1) * 4 >= COST_LIMIT:
+        return None
+    mcf = min_cost_flow.SimpleMinCostFlow()
+    arcs = mcf.add_arcs_with_capacity_and_unit_cost(
+        (1 + units).astype(np.int32), (1 + n_units + counties).astype(np.int32),
+        np.ones(len(units), dtype=np.int64), np.array(shifted, dtype=np.int64))
+    ci = np.arange(n_counties)
+    mcf.add_arcs_with_capacity_and_unit_cost((1 + n_units + ci).astype(np.int32), np.zeros(n_counties, dtype=np.int32),
+                                             np.maximum(cmax - req, 0).astype(np.int64), np.zeros(n_counties, dtype=np.int64))
+    for u in range(n_units):
+        mcf.set_node_supply(1 + u, 1)
+    for c in range(n_counties):
+        mcf.set_node_supply(1 + n_units + c, -int(req[c]))
+    mcf.set_node_supply(0, -(n_units - int(req.sum())))
+    if mcf.solve() != mcf.OPTIMAL:
+        return None
+    flows = mcf.flows(arcs) > 0
+    value = sum(s for s, f in zip(shifted, flows.tolist()) if f) + sum(mins.values())
+    return value, flows
+
+
+def _max_strength(tt: pairarrays.TierTables, helpers: np.ndarray) -> np.ndarray:
+    """Largest strength cost each helper could have at any target of the tier (an upper bound for S_max)."""
+    if not len(helpers) or not len(tt.targets):
+        return np.zeros(len(helpers), dtype=np.int64)
+    reps = pd.Series(np.arange(len(tt.targets))).groupby(tt.t_pcode).first().to_numpy()
+    best = np.zeros(len(helpers), dtype=np.int64)
+    for t in reps:
+        vals = pairarrays._strength_values(tt, helpers, np.full(len(helpers), t))
+        best = np.maximum(best, pairarrays.int_cost(vals, tt.ctx, "strength"))
+    return best
+
+
+def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: np.ndarray, chosen_top: np.ndarray,
+                     top_targets: pd.DataFrame, top_required: np.ndarray, lower: list[TierFlows]) -> WholeBound:
+    """Lower bounds on match, strength and travel over every plan of the province (see the module docstring).
+
+    Source: Lagrangian relaxation of the nested tiers (部门帮县 -> 处长联乡/干部驻村) with the lower tiers'
+    own optimal node potentials; weak duality makes every figure a proven bound
+    """
+    import time
+
+    t0 = time.monotonic()
+    out = WholeBound()
+    if not (top.links_min == top.links_max == 1) or top.helpers.table != "units":
+        out.reason = "the top tier does not link each unit to exactly one target"
+        return out
+    if top_pairs["pinned"].any() or top_pairs["continues"].any():
+        out.reason = "the top tier has incumbents (pinned or continuing pairs)"
+        return out
+    for tf in lower:
+        if not tf.supported or tf.tier.links_max != 1 or tf.tier.nest_in not in ("", top.id):
+            out.reason = f"tier '{tf.tier.id}' is not a plain one-link flow nested in the top tier"
+            return out
+    level = str(dict(top.targets.columns).get("level", ("county",))[0])
+    units = pd.Index(sorted(set(top_pairs["helper"].astype(str))))
+    counties = pd.Index(top_targets.index.astype(str))
+    u_of = units.get_indexer(top_pairs["helper"].astype(str))
+    c_of = counties.get_indexer(top_pairs["target"].astype(str))
+    tm = pairarrays.int_cost(top_pairs["cost_match"].to_numpy(dtype=float), ctx, "match")
+    ts = pairarrays.int_cost(top_pairs["cost_strength"].to_numpy(dtype=float), ctx, "strength")
+    tt_ = pairarrays.int_cost(top_pairs["cost_travel"].to_numpy(dtype=float), ctx, "travel")
+    # S_max: the largest strength any plan could have
+    s_max = int(pd.Series(ts).groupby(u_of).max().sum())
+    nested: list[np.ndarray] = []
+    for tf in lower:
+        tab = tf.tables
+        is_nested = tab.helpers["unit"].astype(str).isin(units).to_numpy() if tf.tier.nest_in == top.id \
+            else np.zeros(len(tab.helpers), dtype=bool)
+        nested.append(is_nested)
+        s_max += int(_max_strength(tab, np.arange(len(tab.helpers))).sum())
+    w = s_max + 1
+    nets = []
+    for tf in lower:
+        net = _tier_net(tf, w)
+        why = _potentials(net)
+        if why:
+            out.reason = why
+            return out
+        nets.append(net)
+    alpha = max([n.alpha for n in nets] + [1])
+    # plan values (scaled integers)
+    m_hat = int(tm[chosen_top].sum()) + sum(int(g.costs["match"][g.chosen].sum()) for tf in lower for g in tf.groups)
+    s_hat = int(ts[chosen_top].sum()) + sum(int(g.costs["strength"][g.chosen].sum()) for tf in lower for g in tf.groups)
+    t_hat = int(tt_[chosen_top].sum()) + sum(int(g.costs["travel"][g.chosen].sum()) for tf in lower for g in tf.groups)
+    const1, const2 = 0, 0
+    g1 = np.zeros(len(top_pairs), dtype=object)
+    g2 = np.zeros(len(top_pairs), dtype=object)
+    # unconditional bounds per priority: every helper at his cheapest target for that priority alone (potentials 0)
+    terms = ("match", "strength", "travel")
+    const0 = {k: 0 for k in terms}
+    g0 = {k: np.zeros(len(top_pairs), dtype=object) for k in terms}
+    blocked = ~np.asarray(top_allowed, dtype=bool)
+    for tf, net, is_nested in zip(lower, nets, nested):
+        tab = tf.tables
+        n_h = len(tab.helpers)
+        const1 += _side_constant(net, alpha, 1)
+        const2 += _side_constant(net, alpha, 2)
+        hp = net.pair_helper
+        heads = net.heads[:net.n_pairs]
+        r1, r2 = _priced(net.c1[:net.n_pairs], net.c2[:net.n_pairs], net.p1[heads], net.p2[heads], alpha)
+        m1 = _per_helper_min(hp, r1, n_h)
+        m2 = _per_helper_min(hp, r2, n_h)
+        free = ~is_nested
+        if (m1[free] == np.iinfo(np.int64).max).any():
+            out.reason = f"tier '{tf.tier.id}': a helper has no candidate target"
+            return out
+        const1 += sum(int(x) for x in m1[free].tolist())
+        const2 += sum(int(x) for x in m2[free].tolist())
+        lower_costs = {k: np.concatenate([g.costs[k] for g in tf.groups]) for k in terms}
+        for k in terms:
+            const0[k] += sum(int(x) for x in _per_helper_min(hp, lower_costs[k], n_h)[free].tolist())
+        if not is_nested.any():
+            continue
+        npos = np.flatnonzero(is_nested)
+        unit_code = units.get_indexer(tab.helpers["unit"].astype(str).to_numpy()[npos])
+        area = tab.targets["t_" + level].astype(str).to_numpy()
+        by_area = pd.Series(np.arange(len(area))).groupby(area).indices
+        pair_at = {(int(u), int(c)): i for i, (u, c) in enumerate(zip(u_of, c_of))}
+        for c_code, tpos in sorted(by_area.items()):
+            c = counties.get_loc(c_code) if c_code in counties else -1
+            if c < 0:
+                continue
+            b = pairarrays.chunk_pairs(tab, npos, np.asarray(tpos))
+            lead = tf.lead_helper[b.helper] & tf.lead_target[b.target]
+            head = np.where(lead, net.lead_node(b.target), net.target_node(b.target))
+            c1 = w * b.costs["match"] + b.costs["strength"]
+            q1, q2 = _priced(c1, b.costs["travel"], net.p1[head], net.p2[head], alpha)
+            loc = np.searchsorted(npos, b.helper)
+            h1 = _per_helper_min(loc, q1, len(npos))
+            h2 = _per_helper_min(loc, q2, len(npos))
+            missing = h1 == np.iinfo(np.int64).max
+            h0 = {k: _per_helper_min(loc, b.costs[k], len(npos)) for k in terms}
+            for u in np.unique(unit_code):
+                i = pair_at.get((int(u), int(c)))
+                if i is None:
+                    continue
+                mine = unit_code == u
+                if missing[mine].any():
+                    blocked[i] = True
+                    continue
+                g1[i] += sum(int(x) for x in h1[mine].tolist())
+                g2[i] += sum(int(x) for x in h2[mine].tolist())
+                for k in terms:
+                    g0[k][i] += sum(int(x) for x in h0[k][mine].tolist())
+    ok = ~blocked
+    idx = np.flatnonzero(ok)
+    cost1 = [int(w * int(tm[i]) + int(ts[i]) + g1[i]) for i in idx]
+    cost2 = [int(alpha * (w * int(tm[i]) + int(ts[i])) + int(tt_[i]) + g2[i]) for i in idx]
+    cmax = int(top.coverage_max)
+    req = np.minimum(np.asarray(top_required, dtype=np.int64), cmax)
+    r1 = _top_flow(u_of[idx], c_of[idx], cost1, len(units), len(counties), req, cmax)
+    r2 = _top_flow(u_of[idx], c_of[idx], cost2, len(units), len(counties), req, cmax)
+    if r1 is None or r2 is None:
+        out.reason = "the priced top tier has no feasible choice in OR-Tools' exact integer range"
+        return out
+    lb1 = r1[0] + const1
+    lb2 = r2[0] + const2
+    own = {"match": tm, "strength": ts, "travel": tt_}
+    for k in terms:
+        r0 = _top_flow(u_of[idx], c_of[idx], [int(own[k][i]) + int(g0[k][i]) for i in idx], len(units),
+                       len(counties), req, cmax)
+        out.alone[k] = (r0[0] + const0[k]) if r0 is not None else 0
+    w1_hat = w * m_hat + s_hat
+    if lb1 > w1_hat or lb2 > alpha * w1_hat + t_hat:
+        out.reason = f"internal: bound above the plan (W1 {lb1} > {w1_hat} or W2 {lb2} > {alpha * w1_hat + t_hat})"
+        return out
+    out.alpha, out.weight, out.s_max, out.lb1, out.lb2 = alpha, w, s_max, lb1, lb2
+    out.const1 = const1
+    out.scaled = {"match": m_hat, "strength": s_hat, "travel": t_hat}
+    out.priced1 = np.full(len(top_pairs), None, dtype=object)
+    out.priced2 = np.full(len(top_pairs), None, dtype=object)
+    out.priced1[idx] = cost1
+    out.priced2[idx] = cost2
+    set_scaled(out, out.bounds_for(m_hat, s_hat, t_hat))
+    chosen_idx = set(np.flatnonzero(chosen_top).tolist())
+    out.top_choice_optimal = {"W1": set(idx[r1[1]].tolist()) == chosen_idx, "W2": set(idx[r2[1]].tolist()) == chosen_idx}
+    out.seconds = time.monotonic() - t0
+    return out
+
+
+def set_scaled(out: WholeBound, bounds: dict[str, int]) -> None:
+    """Put scaled-integer bounds and the plan's values into natural units on ``out``."""
+    from matcher.model import SCALES
+
+    out.values = {k: v / SCALES[k] for k, v in out.scaled.items()}
+    out.bounds = {k: v / SCALES[k] for k, v in bounds.items()}
+
+
+def combine(rounds: list[WholeBound], scaled: dict[str, int]) -> WholeBound:
+    """The best proven bounds of several rounds (each valid on its own) for the plan with ``scaled`` values."""
+    good = [r for r in rounds if not r.reason]
+    if not good:
+        return rounds[-1]
+    best = {k: max(r.bounds_for(scaled["match"], scaled["strength"], scaled["travel"])[k] for r in good)
+            for k in ("match", "strength", "travel")}
+    out = WholeBound(alpha=good[-1].alpha, weight=good[-1].weight, s_max=good[-1].s_max, scaled=dict(scaled),
+                     seconds=sum(r.seconds for r in good), top_choice_optimal=good[-1].top_choice_optimal)
+    set_scaled(out, best)
+    return out
