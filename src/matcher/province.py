@@ -1048,7 +1048,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
             and time.monotonic() - t0 + t_round < time_limit and n_rounds < MAX_ROUNDS:
         # re-choose the top tier with the lower tiers' priced costs (their potentials), coupling rows kept
         last = rounds[-1]
-        priced, shift = _priced_top(last, top_frames.pairs)
+        priced, shift, shift2 = _priced_top(last, top_frames.pairs)
         ts = time.monotonic()
         by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
                                   progress=progress, priced=priced)
@@ -1056,9 +1056,27 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         n_rounds += 1
         if by_milp is not None:  # the MIP keeps the coupling rows: its dual bound tightens the last round's W1 bound
             pb = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w1"]
-            if pb:
+            if pb and last.priced1 is not None:
                 tol = 1e-6 * max(1.0, abs(pb[0])) + 1e-3
-                last.lb1 = max(last.lb1, math.floor((pb[0] - tol) * last.weight) + shift + last.const1)
+                lb = math.floor((pb[0] - tol) * last.weight) + shift
+                # the priced W1 are integers: when HiGHS's optimum is within half a unit of its dual bound,
+                # the exact integer value of its choice is the minimum
+                exact = sum(int(v) for v in last.priced1[by_milp[0]] if v is not None)
+                if exact - (pb[0] * last.weight + shift) < 0.5:
+                    lb = exact
+                last.lb1 = max(last.lb1, lb + last.const1)
+                # travel: the MIP's second stage keeps the priced W1 within half a weight of its minimum, so
+                # for plans whose W1 is that close, W2 >= its bound + alpha * (min W1 - const1) + const2
+                pb2 = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w2"]
+                if pb2 and lb == exact:
+                    v1 = last.priced1[by_milp[0]]
+                    v2 = last.priced2[by_milp[0]]
+                    ex2 = sum(int(b) - last.alpha * int(a) for a, b in zip(v1, v2))
+                    low2 = math.floor(pb2[0] - 1e-6 * max(1.0, abs(pb2[0])) - 1e-3) + shift2
+                    if ex2 - (pb2[0] + shift2) < 0.5:
+                        low2 = ex2
+                    last.lb2_within = (exact + last.const1 + int(0.4 * last.weight),
+                                       low2 + last.alpha * exact + last.const2)
                 wholebound.set_scaled(last, last.bounds_for(**_hat(last)))
         if by_milp is None or any(np.array_equal(by_milp[0], c) for c in tried):
             break
@@ -1134,7 +1152,7 @@ def _lower_given_top(ctx: Context, tiers: list[Tier], top: Tier, top_frames: Tie
 
 
 def _priced_top(bound: wholebound.WholeBound, pairs: pd.DataFrame
-                ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int]:
+                ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int, int]:
     """Per top-tier pair: priced W1 (in units of W1 / weight) and priced travel, shifted per unit; blocked pairs; the shift."""
     p1, p2 = bound.priced1, bound.priced2
     assert p1 is not None and p2 is not None
@@ -1150,7 +1168,7 @@ def _priced_top(bound: wholebound.WholeBound, pairs: pd.DataFrame
             m2[u] = min(m2.get(u, y), y)
     c1 = np.array([(x - m1.get(u, 0)) / bound.weight for u, x in zip(units, v1)], dtype=float)
     c2 = np.array([float(y - m2.get(u, 0)) for u, y in zip(units, v2)], dtype=float)
-    return (np.where(blocked, 0.0, c1), np.where(blocked, 0.0, c2), blocked), sum(m1.values())
+    return (np.where(blocked, 0.0, c1), np.where(blocked, 0.0, c2), blocked), sum(m1.values()), sum(m2.values())
 
 
 def _own_stages(ctx: Context, frames: TierFrames, chosen: np.ndarray, base: list[Stage]) -> list[Stage]:
@@ -1208,8 +1226,12 @@ def _scheme_only(ctx: Context, scheme: Scheme, tiers: list[Tier]) -> Context:
 
 
 def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, parent_links: pd.DataFrame | None,
-                 parent: Tier | None, say: Progress) -> dict[str, Any]:
-    """One lower tier: chunks by county, groups of chunks sharing helpers, one min-cost flow per group."""
+                 parent: Tier | None, say: Progress, one_group: bool = False) -> dict[str, Any]:
+    """One lower tier: chunks by county, groups of chunks sharing helpers, one min-cost flow per group.
+
+    ``one_group`` solves all chunks as one flow (the benchmark's baseline: one exact min-cost flow over
+    every candidate pair of the tier).
+    """
     from matcher.solver import Finding
 
     t_start = time.monotonic()
@@ -1287,7 +1309,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         owner[hs] = i
     groups: dict[int, list[int]] = {}
     for i in range(len(chunks)):
-        groups.setdefault(find(i), []).append(i)
+        groups.setdefault(0 if one_group else find(i), []).append(i)
     chunk_targets = [np.unique(t_pos[list(tids)].to_numpy())
                      for _, tids in targets.groupby(area, sort=True).groups.items()]
     must_all = np.full(len(helpers), tier.links_min >= 1)

@@ -84,12 +84,17 @@ class WholeBound:
 
     alone: dict[str, int] = field(default_factory=dict)  # per priority: its bound with no earlier priority held
     const1: int = 0                   # the lower tiers' part of lb1 that does not depend on the top tier
+    const2: int = 0                   # the same for lb2
+    lb2_within: tuple[int, int] | None = None  # (W1 limit, bound on W2) for plans whose W1 is within the limit
 
     def bounds_for(self, m_hat: int, s_hat: int, t_hat: int) -> dict[str, int]:
         """Scaled bounds on match, strength, travel for plans no worse than (m_hat, s_hat) in the earlier priorities."""
         w, a = self.weight, self.alpha
+        lb2 = self.lb2
+        if self.lb2_within is not None and w * m_hat + s_hat <= self.lb2_within[0]:
+            lb2 = max(lb2, self.lb2_within[1])
         held = {"match": -((self.s_max - self.lb1) // w), "strength": self.lb1 - w * m_hat,
-                "travel": self.lb2 - a * (w * m_hat + s_hat)}
+                "travel": lb2 - a * (w * m_hat + s_hat)}
         value = {"match": m_hat, "strength": s_hat, "travel": t_hat}
         return {k: min(value[k], max(0, held[k], self.alone.get(k, 0))) for k in held}
 
@@ -292,6 +297,10 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
     if top_pairs["pinned"].any() or top_pairs["continues"].any():
         out.reason = "the top tier has incumbents (pinned or continuing pairs)"
         return out
+    order = [t for t in ctx.scheme.objective.order if t in ("match", "strength", "travel")]
+    if order != ["match", "strength", "travel"]:
+        out.reason = f"the priorities {order} are not in the order match, strength, travel that the flows use"
+        return out
     for tf in lower:
         if not tf.supported or tf.tier.links_max != 1 or tf.tier.nest_in not in ("", top.id):
             out.reason = f"tier '{tf.tier.id}' is not a plain one-link flow nested in the top tier"
@@ -410,7 +419,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
         out.reason = f"internal: bound above the plan (W1 {lb1} > {w1_hat} or W2 {lb2} > {alpha * w1_hat + t_hat})"
         return out
     out.alpha, out.weight, out.s_max, out.lb1, out.lb2 = alpha, w, s_max, lb1, lb2
-    out.const1 = const1
+    out.const1, out.const2 = const1, const2
     out.scaled = {"match": m_hat, "strength": s_hat, "travel": t_hat}
     out.priced1 = np.full(len(top_pairs), None, dtype=object)
     out.priced2 = np.full(len(top_pairs), None, dtype=object)

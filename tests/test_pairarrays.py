@@ -1,0 +1,110 @@
+"""The array builder of candidate pairs (matcher.pairarrays) gives the same pairs and costs as the rule functions."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matcher import pairarrays, province, rules
+from matcher.candidates import TierFrames, build_tier_frames, context_from_instance, helper_frame, target_frame
+from matcher.instance import read_instance
+from matcher.scheme import read_scheme
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _context(name: str):
+    inst = read_instance(ROOT / "instances" / name)
+    scheme = read_scheme(inst.scheme)
+    return context_from_instance(inst, scheme)
+
+
+def _fake_parent(ctx, top):
+    """Each unit of the top tier helps its first candidate target (a parent for the nesting test)."""
+    frames = build_tier_frames(ctx, top)
+    links = frames.pairs.drop_duplicates("helper")
+    pl = pd.DataFrame({"helper": links["helper"].astype(str), "target": links["target"].astype(str)})
+    pl.attrs["pool"] = tuple(frames.helpers.index)
+    return pl, TierFrames(top, frames.helpers, frames.targets, links.reset_index(drop=True))
+
+
+def _compare(ctx, tier, top, n_chunks: int) -> int:
+    """Pairs of some county chunks by both builders; returns the number of pairs compared."""
+    helpers, targets = helper_frame(ctx, tier), target_frame(ctx, tier)
+    h_pos = pd.Series(np.arange(len(helpers)), index=helpers.index)
+    t_pos = pd.Series(np.arange(len(targets)), index=targets.index)
+    profiles = (province.profile_codes(helpers, province.MATCH_HELPER_COLUMNS),
+                province.profile_codes(targets, province.MATCH_TARGET_COLUMNS))
+    tables = pairarrays.tier_tables(ctx, tier, helpers, targets)
+    pl, pf = _fake_parent(ctx, top) if tier.nest_in else (None, None)
+    nest = province._nesting_codes(helpers, targets, pf) if pf is not None else None
+    inc = rules.in_force_incumbents(ctx, tier)
+    no_lead = (np.zeros(len(helpers), bool), np.zeros(len(targets), bool))
+    anc = [c for c in targets.columns if c.startswith("t_") and c not in ("t_lon", "t_lat")]
+    groups = list(targets.groupby(targets["t_county"].astype(str), sort=True).groups.values())
+    compared = 0
+    for tids in groups[:: max(1, len(groups) // n_chunks)]:
+        codes = {c.removeprefix("t_"): str(targets.at[tids[0], c]) for c in anc}
+        pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
+        hids = province._chunk_helpers(ctx, tier, helpers, codes, pl, top if tier.nest_in else None, pin_here)
+        old = province._compact(province._build_chunk(ctx, tier, helpers, targets, hids, pd.Index(tids), pf, profiles),
+                                tier, ctx, h_pos, t_pos, *no_lead)
+        tpos = t_pos[list(tids)].to_numpy()
+        hpos = province._chunk_helper_positions(tables, tier, nest, tpos, h_pos[list(pin_here)].to_numpy())
+        assert set(hpos.tolist()) == set(h_pos[hids].tolist())
+        new = province._chunk_arrays(tables, hpos, tpos, nest, *no_lead)
+        ka = old.helper.astype(np.int64) * len(targets) + old.target
+        kb = new.helper.astype(np.int64) * len(targets) + new.target
+        oa, ob = np.argsort(ka), np.argsort(kb)
+        assert np.array_equal(ka[oa], kb[ob])
+        assert np.array_equal(old.pinned[oa], new.pinned[ob])
+        for term in pairarrays.COST_TERMS:
+            assert np.array_equal(old.costs[term][oa], new.costs[term][ob]), term
+        for rule, n in old.dropped.items():
+            assert new.dropped.get(rule, 0) == n, rule
+        compared += len(ka)
+    return compared
+
+
+@pytest.mark.parametrize("name", ["tiny", "guizhou-2015"])
+def test_arrays_equal_the_rule_functions(name):
+    ctx = _context(name)
+    tiers = list(ctx.scheme.tiers)
+    total = 0
+    for tier in tiers[1:]:
+        assert pairarrays.fast_path_reason(ctx, tier) == ""
+        total += _compare(ctx, tier, tiers[0], 6 if name != "tiny" else 10)
+    assert total > 0
+
+
+def test_ended_links_do_not_return_and_incumbents_in_force_are_pinned():
+    ctx = _context("guizhou-2015")  # every 2012 posting has ended by 2015
+    tier = list(ctx.scheme.tiers)[2]
+    tables = pairarrays.tier_tables(ctx, tier)
+    assert len(tables.ended_keys) == len(rules.ended_incumbents(ctx, tier)) > 20000 and not len(tables.pinned_keys)
+    h, t = tables.ended_keys[:1] // tables.n_targets, tables.ended_keys[:1] % tables.n_targets
+    b = pairarrays.chunk_pairs(tables, h, t)
+    assert len(b.helper) == 0 and b.dropped["no_return"] == 1
+    ctx = _context("guizhou-2013")  # the 2012 postings are in force in 2013
+    tier = list(ctx.scheme.tiers)[2]
+    tables = pairarrays.tier_tables(ctx, tier)
+    assert len(tables.pinned_keys) == len(rules.in_force_incumbents(ctx, tier)) > 20000
+    h, t = tables.pinned_keys[:3] // tables.n_targets, tables.pinned_keys[:3] % tables.n_targets
+    b = pairarrays.chunk_pairs(tables, h, t)
+    keys = set(zip(b.helper.tolist(), b.target.tolist()))
+    assert all((int(x), int(y)) in keys for x, y in zip(h, t))
+    assert all(p == ((int(x) * tables.n_targets + int(y)) in set(tables.pinned_keys.tolist()))
+               for x, y, p in zip(b.helper, b.target, b.pinned))
+
+
+def test_an_unknown_eligibility_rule_turns_the_fast_path_off(monkeypatch):
+    ctx = _context("tiny")
+    tier = list(ctx.scheme.tiers)[2]
+    extra = dict(rules.RULES)
+    extra["new_rule"] = dataclasses.replace(rules.RULES["max_distance"], name="new_rule")
+    monkeypatch.setattr(rules, "RULES", extra)
+    assert "new_rule" in pairarrays.fast_path_reason(ctx, tier)

@@ -1,0 +1,74 @@
+"""The whole-plan bound of the province solver (matcher.wholebound) is a proven bound and is tight where it should be."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matcher import province, wholebound
+from matcher.check import check_plan
+from matcher.instance import read_instance
+from matcher.solver import solve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _one_county_each(tmp_path: Path) -> Path:
+    """tiny with every department helping exactly one county and no incumbents (the bound's setting)."""
+    dst = tmp_path / "tiny-one-county"
+    shutil.copytree(ROOT / "instances" / "tiny", dst)
+    (dst / "incumbents.csv").unlink()
+    s = (dst / "scheme.toml").read_text(encoding="utf-8")
+    old = "links_min = 0\nlinks_max = 1\nvisit_days = 0\nvisits_per_year = 0\ncontinuity = true"
+    assert old in s
+    (dst / "scheme.toml").write_text(s.replace(old, old.replace("links_min = 0", "links_min = 1")), encoding="utf-8")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def one_county(tmp_path_factory):
+    return read_instance(_one_county_each(tmp_path_factory.mktemp("wb")))
+
+
+def test_bound_proves_the_whole_plan_optimal_where_cp_sat_does(one_county):
+    plan = province.solve_province(one_county, time_limit=60)
+    exact = solve(one_county, time_limit=60)  # one model (CP-SAT and LP), proven optimal on this size
+    assert exact.status == "OPTIMAL"
+    for term in ("match", "strength", "travel"):
+        assert plan.objective[term] == pytest.approx(exact.objective[term], abs=1e-6)
+        assert plan.bound[term] <= exact.objective[term] + 1e-6  # a bound never exceeds the optimum
+        assert plan.bound[term] == pytest.approx(plan.objective[term], abs=1e-6)
+    assert plan.status == "OPTIMAL" and plan.gap == pytest.approx(0.0, abs=1e-9)
+    assert len(check_plan(one_county, plan).errors) == 0
+
+
+def test_first_round_bound_is_below_the_optimum_and_says_why_it_is_loose(one_county, monkeypatch):
+    """With no second round, the flow relaxation alone still gives valid (lower or equal) bounds."""
+    monkeypatch.setattr(province, "MAX_ROUNDS", 1)
+    plan = province.solve_province(one_county, time_limit=60)
+    exact = solve(one_county, time_limit=60)
+    for term in ("match", "strength", "travel"):
+        assert 0 <= plan.bound[term] <= exact.objective[term] + 1e-6
+    assert "whole-plan bound" in plan.header["method"]
+
+
+def test_bellman_ford_potentials_certify_an_optimal_flow_and_refuse_a_worse_one():
+    # two helpers, two targets: crossing costs 1 and 10; the optimal flow takes the cheap diagonal
+    n_nodes = 5  # sink 0, helpers 1-2, targets 3-4
+    tails = np.array([1, 1, 2, 2, 3, 4])
+    heads = np.array([3, 4, 3, 4, 0, 0])
+    lo = np.array([0, 0, 0, 0, 1, 1])
+    up = np.array([1, 1, 1, 1, 1, 1])
+    cost = np.array([1, 10, 10, 1, 0, 0])
+    good = np.array([1, 0, 0, 1, 1, 1])
+    u, v, w = wholebound._residual(tails, heads, lo, up, good, cost, np.ones(6, bool))
+    p = wholebound._bellman_ford(n_nodes, u, v, w)
+    rc = cost + p[tails] - p[heads]
+    assert ((rc >= 0) | (good == up)).all() and ((rc <= 0) | (good == lo)).all()
+    bad = np.array([0, 1, 1, 0, 1, 1])
+    u, v, w = wholebound._residual(tails, heads, lo, up, bad, cost, np.ones(6, bool))
+    with pytest.raises(ValueError):
+        wholebound._bellman_ford(n_nodes, u, v, w)
