@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from matcher import pairarrays, province, rules
-from matcher.candidates import TierFrames, build_tier_frames, context_from_instance, helper_frame, target_frame
+from matcher.candidates import (
+    TierFrames,
+    build_tier_frames,
+    context_from_instance,
+    helper_frame,
+    target_frame,
+)
 from matcher.instance import read_instance
 from matcher.scheme import read_scheme
 
