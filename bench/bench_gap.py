@@ -24,7 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from matcher.fileio import atomic_write_text
-from matcher.gap import GapInstance, assignment_hint, best_known, default_gap_folder, gap_cost, gap_problem, read_gap
+from matcher.gap import (
+    GapInstance,
+    assignment_hint,
+    best_known,
+    default_gap_folder,
+    gap_cost,
+    gap_problem,
+    read_gap,
+)
 from matcher.gapsearch import solve_gap
 from matcher.model import solve_problem
 

@@ -67,8 +67,8 @@ def gap_problem(g: GapInstance, sense: str = "min") -> AssignmentProblem:
     ``sense="max"`` negates costs around their maximum (cost' = max - cost), so minimising cost' maximises cost.
     """
     m, n = g.cost.shape
-    ii, jj = np.meshgrid(np.arange(m), np.arange(n), indexing="ij")
-    ii, jj = ii.ravel(), jj.ravel()
+    gi, gj = np.meshgrid(np.arange(m), np.arange(n), indexing="ij")
+    ii, jj = gi.ravel(), gj.ravel()
     feasible = g.load[ii, jj] <= g.capacity[ii]
     ii, jj = ii[feasible], jj[feasible]
     c = g.cost[ii, jj].astype(float)

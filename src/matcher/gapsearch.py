@@ -1,25 +1,30 @@
-"""A primal search for the generalised assignment problem (GAP): a start for CP-SAT.
+"""A primal search for the generalised assignment problem (GAP), handed to CP-SAT as a start.
 
-Three steps, all deterministic for a given seed (the last two also stop on a wall-clock limit):
+The steps of :func:`solve_gap`:
 
 1. :func:`lagrangian_start`: relax the capacities with multipliers ``u`` (each job goes to the agent
    with the least ``c + u * a``), move the multipliers by subgradient steps, and repair each relaxed
-   assignment into a feasible one (:func:`repair`) polished by shift and swap moves (:func:`local_search`).
-   The relaxation also gives a (weak) lower bound.
-2. :func:`job_lns`: large-neighbourhood search. Free a few dozen jobs (drawn at random, or every job
-   of a few related agents) and reassign them, in the room the other jobs leave, optimally with a small
-   single-worker CP-SAT model; keep the result when it costs less.
-3. :func:`solve_gap` hands the best assignment to the full model (:func:`matcher.model.solve_problem`)
-   as a hint; CP-SAT's own search continues from it and proves a lower bound. The returned plan is never
-   worse than the start.
+   assignment into a feasible one (:func:`repair`, :func:`regret_greedy`) polished by shift and swap
+   moves (:func:`local_search`). The relaxation also gives a (weak) lower bound.
+2. A short CP-SAT run (:func:`matcher.model.solve_problem` with the start as ``hint``): easy instances
+   end here, proven optimal.
+3. :func:`elite_search`: rounds of :func:`job_lns`, a large-neighbourhood search that frees a few dozen
+   jobs and reassigns them, in the room the other jobs leave, optimally with a small single-worker
+   CP-SAT model; each round's result is merged (:func:`merge`: jobs where two assignments agree stay,
+   the others are re-solved) with a pool of the best. Rounds run on ``workers`` threads.
+4. CP-SAT again from the best assignment (``hint``) for the last tenth of the time: its own search
+   continues from there and it proves a lower bound. The returned plan is never worse than the start.
 
-Assignments are arrays ``assign[j] = agent of job j``. Costs are the instance's integers.
+Every step is deterministic for a given seed when it is stopped by its iteration or round count; under
+a wall-clock limit the number of steps, and so the result, depends on the machine's speed.
+Assignments are arrays ``assign[j] = agent of job j``; costs are the instance's integers.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -237,7 +242,7 @@ def lagrangian_start(g: GapInstance, *, iterations: int = 300, seed: int = 0,
         goal = best_cost if best_cost < math.inf else target
         t = step_scale * max(goal - lb, 1e-6) / norm
         u = np.maximum(0.0, u + t * sub * (1.0 + 0.01 * rng.standard_normal(g.agents)))
-    return best_x, int(math.ceil(best_lb - 1e-6)), u
+    return best_x, math.ceil(best_lb - 1e-6), u
 
 
 def _related_agents(g: GapInstance, assign: np.ndarray, first: int, k: int, rng: np.random.Generator,
@@ -293,10 +298,10 @@ def _solve_jobs(g: GapInstance, assign: np.ndarray, jobs: np.ndarray, time_limit
         by_agent.setdefault(int(i), []).append(t)
     for row in by_job:
         model.add_exactly_one(row)
-    for i, ts in by_agent.items():
-        if int(a_sub[i, kk[ts]].sum()) > int(room[i]):
-            model.add(cp_model.LinearExpr.weighted_sum([xs[t] for t in ts], [int(a_sub[i, kk[t]]) for t in ts])
-                      <= int(room[i]))
+    for agent, ts in by_agent.items():
+        if int(a_sub[agent, kk[ts]].sum()) > int(room[agent]):
+            model.add(cp_model.LinearExpr.weighted_sum([xs[t] for t in ts], [int(a_sub[agent, kk[t]]) for t in ts])
+                      <= int(room[agent]))
     obj = cp_model.LinearExpr.weighted_sum(xs, [int(cc[i, jobs[k]]) for i, k in zip(ii, kk)])
     before = int(cc[assign[jobs], jobs].sum())
     model.add(obj <= before - 1)  # only a strictly better reassignment is of use
@@ -308,7 +313,7 @@ def _solve_jobs(g: GapInstance, assign: np.ndarray, jobs: np.ndarray, time_limit
     solver.parameters.max_time_in_seconds = 4 * time_limit
     st = solver.solve(model)
     proved = st in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
-    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or int(round(solver.objective_value)) >= before:
+    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or round(solver.objective_value) >= before:
         return None, proved
     out = assign.copy()
     for v, i, k in zip(xs, ii, kk):
@@ -322,8 +327,9 @@ def job_lns(g: GapInstance, assign: np.ndarray, *, time_limit: float, seed: int 
             history: list[tuple[str, float, int]] | None = None, t0: float | None = None) -> np.ndarray:
     """Improve a feasible assignment by re-solving a few dozen jobs exactly while the others stay; see the module docstring.
 
-    Two neighbourhoods take turns: jobs drawn at random (two turns in three), and every job of a few
-    related agents (:func:`_related_agents`); the freed jobs may go to any agent with room. Stops after
+    Three neighbourhoods take turns: jobs drawn at random, jobs drawn from the jobs of half the agents
+    (drawn at random), and every job of a few related agents (:func:`_related_agents`); the freed jobs
+    may go to any agent with room. Stops after
     ``time_limit`` seconds, ``max_iterations`` sub-problems, or ``patience`` sub-problems in a row without a gain.
     """
     t_start = time.monotonic() if t0 is None else t0
@@ -338,9 +344,13 @@ def job_lns(g: GapInstance, assign: np.ndarray, *, time_limit: float, seed: int 
         if time.monotonic() >= deadline or idle >= patience:
             break
         if it % 3 == 2 and m > 2:
-            k = max(2, min(m, int(round(size * m / n))))
+            k = max(2, min(m, round(size * m / n)))
             agents = _related_agents(g, x, int(rng.integers(m)), k, rng, c)
             jobs = np.flatnonzero(np.isin(x, agents))
+        elif it % 3 == 1 and m > 3:
+            agents = rng.choice(m, size=max(2, m // 2), replace=False)
+            pool_j = np.flatnonzero(np.isin(x, agents))
+            jobs = rng.choice(pool_j, size=min(size, len(pool_j)), replace=False)
         else:
             jobs = rng.choice(n, size=size, replace=False)
         y, _ = _solve_jobs(g, x, jobs, sub_time, seed * 100003 + it)
@@ -367,13 +377,15 @@ def merge(g: GapInstance, x: np.ndarray, y: np.ndarray, *, sub_time: float = 1.0
 
 
 def elite_search(g: GapInstance, start: np.ndarray, *, time_limit: float, seed: int = 0, rounds: int = 10**9,
-                 pool: int = 4, round_time: float = 8.0, history: list[tuple[str, float, int]] | None = None,
-                 t0: float | None = None) -> np.ndarray:
-    """Rounds of :func:`job_lns` from the start with a new seed each, each local optimum merged with a pool of the best.
+                 pool: int = 4, round_time: float = 8.0, merge_time: float = 1.0, threads: int = 1,
+                 history: list[tuple[str, float, int]] | None = None, t0: float | None = None) -> np.ndarray:
+    """Rounds of :func:`job_lns` with a new seed each, each local optimum merged with a pool of the best.
 
-    A round's local optimum is merged (:func:`merge`) with every pool member and the merged result
-    polished by a short :func:`job_lns`; the pool keeps the ``pool`` cheapest distinct assignments.
-    Stops after ``time_limit`` seconds or ``rounds`` rounds; returns the cheapest assignment seen.
+    Rounds start from ``start`` until the pool is full, then from the pool's members in turn. A round's local optimum is merged (:func:`merge`) with every pool member, and a merge cheaper than
+    both parents is polished by a short :func:`job_lns`; the pool keeps the ``pool`` cheapest distinct
+    assignments. ``threads`` rounds (and merges) run at once (CP-SAT releases the GIL); each round's
+    result depends only on its seed. Stops after ``time_limit`` seconds or ``rounds`` rounds; returns the
+    cheapest assignment seen.
     """
     t_start = time.monotonic() if t0 is None else t0
     deadline = time.monotonic() + time_limit
@@ -388,31 +400,37 @@ def elite_search(g: GapInstance, start: np.ndarray, *, time_limit: float, seed: 
             if history is not None:
                 history.append((phase, time.monotonic() - t_start, cz))
 
-    for r in range(rounds):
-        left = deadline - time.monotonic()
-        if left <= 0.5:
-            break
-        y = job_lns(g, start, time_limit=min(round_time, left), seed=seed + r)
-        note(y, "lns")
-        for k, e in enumerate(list(elite)):
-            if time.monotonic() >= deadline:
-                break
-            z = merge(g, y, e, seed=seed + 1000 * r + k)
-            if assignment_cost(g, z) < min(assignment_cost(g, y), assignment_cost(g, e)):
-                z = job_lns(g, z, time_limit=max(0.0, min(2.0, deadline - time.monotonic())), seed=seed + r,
-                            patience=20)
-                note(z, "merge")
-            if assignment_cost(g, z) < assignment_cost(g, y):
-                y = z
-        if not any(np.array_equal(y, e) for e in elite):
-            elite.append(y)
-            elite.sort(key=lambda z: assignment_cost(g, z))
-            del elite[pool:]
+    def left() -> float:
+        return deadline - time.monotonic()
+
+    with ThreadPoolExecutor(max(1, threads)) as ex:
+        r = 0
+        while r < rounds and left() > 0.5:
+            seeds = [seed + r + t for t in range(min(max(1, threads), rounds - r))]
+            r += len(seeds)
+            froms = [start if len(elite) < pool else elite[(s // 2) % len(elite)] for s in seeds]
+            ys = list(ex.map(lambda sf: job_lns(g, sf[1], time_limit=min(round_time, max(0.0, left())), seed=sf[0]),
+                             zip(seeds, froms)))
+            for s, y in zip(seeds, ys):
+                note(y, "lns")
+                if elite and left() > 0:
+                    zs = list(ex.map(lambda ke, y=y, s=s: merge(g, y, ke[1], sub_time=merge_time, seed=1000 * s + ke[0]),
+                                     enumerate(elite)))
+                    z = min(zs, key=lambda v: assignment_cost(g, v))
+                    if assignment_cost(g, z) < min(assignment_cost(g, e) for e in [y, *elite]):
+                        z = job_lns(g, z, time_limit=max(0.0, min(2.0, left())), seed=s, patience=20)
+                        note(z, "merge")
+                    if assignment_cost(g, z) < assignment_cost(g, y):
+                        y = z
+                if not any(np.array_equal(y, e) for e in elite):
+                    elite.append(y)
+                    elite.sort(key=lambda v: assignment_cost(g, v))
+                    del elite[pool:]
     return best
 
 
 def solve_gap(g: GapInstance, *, time_limit: float = 60.0, seed: int = 0, workers: int = 2,
-              deterministic: bool = False, probe_share: float = 0.1, final_share: float = 0.15,
+              deterministic: bool = False, probe_share: float = 0.1, final_share: float = 0.1,
               lagrangian_iterations: int = 300, rounds: int = 10**9) -> GapResult:
     """Lagrangian start, a short CP-SAT probe, the elite search, then CP-SAT from the best assignment (hint).
 
@@ -443,7 +461,7 @@ def solve_gap(g: GapInstance, *, time_limit: float = 60.0, seed: int = 0, worker
             if best_cost is None or cy < best_cost:
                 best, best_cost = y, cy
                 history.append((phase, time.monotonic() - t0, cy))
-            bound = max(bound, int(math.ceil(sol.bound.get("travel", 0.0) * 10 - 1e-6)))
+            bound = max(bound, math.ceil(sol.bound.get("travel", 0.0) * 10 - 1e-6))
         elif sol.status == "INFEASIBLE":
             raise SolveError(f"{g.name}: CP-SAT proved that no assignment fits the capacities")
         return sol
@@ -453,7 +471,8 @@ def solve_gap(g: GapInstance, *, time_limit: float = 60.0, seed: int = 0, worker
     if sol.status != "OPTIMAL" and best is not None:
         left = (1.0 - final_share) * time_limit - (time.monotonic() - t0)
         if left > 1.0:
-            y = elite_search(g, best, time_limit=left, seed=seed, rounds=rounds, history=history, t0=t0)
+            y = elite_search(g, best, time_limit=left, seed=seed, rounds=rounds, threads=workers, history=history,
+                             t0=t0)
             if assignment_cost(g, y) < int(best_cost or 0):
                 best, best_cost = y, assignment_cost(g, y)
         start_cost = int(best_cost or 0)
