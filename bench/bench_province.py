@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         f"- peak RSS after solving: {rss_solve:.2f} GiB; after checking too: {rss_all:.2f} GiB",
         f"- status: {h['status']}; method: {h['method']}",
         f"- objective: {', '.join(f'{k} {val:g}' for k, val in h['objective'].items())}",
+        f"- whole-plan bound: {', '.join(f'{k} {val:g}' for k, val in h['bound'].items())}",
+        f"- whole-plan gap: {h['gap']:.4%} (sum over priorities; per priority: "
+        + ", ".join(f"{s['term']} {(s['value'] - s['bound']) / max(abs(s['value']), 1e-9):.2%}"
+                    for s in h['stages'] if s['value']) + ")",
         "",
         "| tier | links | candidate pairs | objective | bound | gap | status | method |",
         "|---|---:|---:|---:|---:|---:|---|---|",

@@ -1068,7 +1068,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
                 # travel: the MIP's second stage keeps the priced W1 within half a weight of its minimum, so
                 # for plans whose W1 is that close, W2 >= its bound + alpha * (min W1 - const1) + const2
                 pb2 = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w2"]
-                if pb2 and lb == exact:
+                if pb2 and lb == exact and all(a == b for a, b in zip(last.priced1, last.priced1u)):
                     v1 = last.priced1[by_milp[0]]
                     v2 = last.priced2[by_milp[0]]
                     ex2 = sum(int(b) - last.alpha * int(a) for a, b in zip(v1, v2))
@@ -1154,11 +1154,11 @@ def _lower_given_top(ctx: Context, tiers: list[Tier], top: Tier, top_frames: Tie
 def _priced_top(bound: wholebound.WholeBound, pairs: pd.DataFrame
                 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int, int]:
     """Per top-tier pair: priced W1 (in units of W1 / weight) and priced travel, shifted per unit; blocked pairs; the shift."""
-    p1, p2 = bound.priced1, bound.priced2
-    assert p1 is not None and p2 is not None
+    p1, p2, p1u = bound.priced1, bound.priced2, bound.priced1u
+    assert p1 is not None and p2 is not None and p1u is not None
     blocked = np.array([v is None for v in p1], dtype=bool)
     v1 = [0 if v is None else int(v) for v in p1]
-    v2 = [0 if (a is None or b is None) else int(b) - bound.alpha * int(a) for a, b in zip(p1, p2)]
+    v2 = [0 if (a is None or b is None) else int(b) - bound.alpha * int(a) for a, b in zip(p1u, p2)]
     units = pairs["helper"].astype(str).tolist()
     m1: dict[str, int] = {}
     m2: dict[str, int] = {}

@@ -81,6 +81,7 @@ class WholeBound:
     scaled: dict[str, int] = field(default_factory=dict)  # the plan's match, strength, travel (scaled integers)
     priced1: np.ndarray | None = None  # per top-tier pair: W1 of the pair plus its nested helpers' priced W1 (None: blocked)
     priced2: np.ndarray | None = None  # per top-tier pair: the same for W2
+    priced1u: np.ndarray | None = None  # priced1 without the per-unit capacity (its helpers' cheapest targets)
 
     alone: dict[str, int] = field(default_factory=dict)  # per priority: its bound with no earlier priority held
     const1: int = 0                   # the lower tiers' part of lb1 that does not depend on the top tier
@@ -227,6 +228,34 @@ def _priced(c1: np.ndarray, c2: np.ndarray, p1_head: np.ndarray, p2_head: np.nda
     return r1, alpha * r1 + r2
 
 
+def _capacitated_min(helper: np.ndarray, target: np.ndarray, price: np.ndarray, cap: int) -> tuple[bool, int | None]:
+    """Least total price placing each helper once with at most ``cap`` of them at a target: (fits, value or None).
+
+    Source: a relaxation of the shared target capacity (coverage_max): one unit's helpers alone may not
+    exceed it either; solved exactly as an assignment to capacity slots (float64 is exact below 2**52)
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if not len(helper):
+        return True, 0
+    hs, hi = np.unique(helper, return_inverse=True)
+    ts, ti = np.unique(target, return_inverse=True)
+    if len(hs) > cap * len(ts):
+        return False, None
+    big = float(2**52)
+    span = int(np.abs(price).max()) * (len(hs) + 1)
+    if span >= 2**51:
+        return True, None  # out of float64's exact range: the caller keeps the uncapacitated figure
+    m = np.full((len(hs), len(ts)), big)
+    m[hi, ti] = price.astype(float)
+    cols = np.repeat(np.arange(len(ts)), min(cap, len(hs)))
+    rows_, cols_ = linear_sum_assignment(m[:, cols])
+    chosen = m[rows_, cols[cols_]]
+    if (chosen >= big).any():
+        return False, None
+    return True, int(sum(int(x) for x in chosen.astype(np.int64).tolist()))
+
+
 def _per_helper_min(helper: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Smallest value per helper (int64 max where the helper has no arc)."""
     out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
@@ -338,6 +367,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
     t_hat = int(tt_[chosen_top].sum()) + sum(int(g.costs["travel"][g.chosen].sum()) for tf in lower for g in tf.groups)
     const1, const2 = 0, 0
     g1 = np.zeros(len(top_pairs), dtype=object)
+    g1u = np.zeros(len(top_pairs), dtype=object)  # without the per-unit capacity (pairs with g2's travel part)
     g2 = np.zeros(len(top_pairs), dtype=object)
     # unconditional bounds per priority: every helper at his cheapest target for that priority alone (potentials 0)
     terms = ("match", "strength", "travel")
@@ -384,6 +414,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
             h2 = _per_helper_min(loc, q2, len(npos))
             missing = h1 == np.iinfo(np.int64).max
             h0 = {k: _per_helper_min(loc, b.costs[k], len(npos)) for k in terms}
+            unit_of_pair = unit_code[loc]
             for u in np.unique(unit_code):
                 i = pair_at.get((int(u), int(c)))
                 if i is None:
@@ -392,7 +423,14 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
                 if missing[mine].any():
                     blocked[i] = True
                     continue
-                g1[i] += sum(int(x) for x in h1[mine].tolist())
+                at = unit_of_pair == u
+                fits, cap = _capacitated_min(loc[at], b.target[at], q1[at], int(tf.tier.coverage_max))
+                if not fits:  # the unit's helpers do not fit in the county's targets: no plan gives it the county
+                    blocked[i] = True
+                    continue
+                plain = sum(int(x) for x in h1[mine].tolist())
+                g1u[i] += plain
+                g1[i] += max(cap if cap is not None else plain, plain)
                 g2[i] += sum(int(x) for x in h2[mine].tolist())
                 for k in terms:
                     g0[k][i] += sum(int(x) for x in h0[k][mine].tolist())
@@ -422,6 +460,8 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
     out.const1, out.const2 = const1, const2
     out.scaled = {"match": m_hat, "strength": s_hat, "travel": t_hat}
     out.priced1 = np.full(len(top_pairs), None, dtype=object)
+    out.priced1u = np.full(len(top_pairs), None, dtype=object)
+    out.priced1u[idx] = [int(w * int(tm[i]) + int(ts[i]) + g1u[i]) for i in idx]
     out.priced2 = np.full(len(top_pairs), None, dtype=object)
     out.priced1[idx] = cost1
     out.priced2[idx] = cost2
