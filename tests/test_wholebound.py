@@ -72,3 +72,7 @@ def test_bellman_ford_potentials_certify_an_optimal_flow_and_refuse_a_worse_one(
     u, v, w = wholebound._residual(tails, heads, lo, up, bad, cost, np.ones(6, bool))
     with pytest.raises(ValueError):
         wholebound._bellman_ford(n_nodes, u, v, w)
+
+
+def test_rounds_depend_on_the_time_limit_only():
+    assert [province.rounds_for(t) for t in (10, 60, 149, 150, 299, 300, 10_000)] == [1, 1, 1, 2, 2, 3, 3]
