@@ -845,16 +845,13 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     """Solve ``instance`` as ``matcher.solver.solve`` does, hinting CP-SAT with ``base``'s links, without forbidden pairs.
 
     The pipeline is the solver's own (``candidates.build_all``, ``solve.diagnose``, ``model.from_frames``,
-    ``solve._make_plan``); only the stage loop is repeated here so that the first stage starts from the base
-    plan (``CpModel.add_hint``) - ``matcher.solver.solve`` has no hint parameter yet. Later stages are hinted
-    with the previous stage's solution, as in ``model.solve_problem``. Forbidden (tier, helper, target)
-    pairs are dropped from the candidate pairs before the model is built (never pinned ones).
+    ``model.solve_problem`` with the base plan's links as the first stage's hint, ``solve._make_plan``).
+    Forbidden (tier, helper, target) pairs are dropped from the candidate pairs before the model is built
+    (never pinned ones).
     """
-    import math
     import time
 
     import numpy as np
-    from ortools.sat.python import cp_model
 
     from matcher import model as mdl
     from matcher import rules
@@ -881,52 +878,17 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     if hard:
         raise slv.InfeasibleError("the hard rules cannot all hold:", hard)
     prob = mdl.from_frames(ctx, frames)
-    b = mdl._Builder(prob)
-    m = b.m
-    solver = cp_model.CpSolver()
-    solver.parameters.random_seed = int(seed)
-    solver.parameters.num_workers = max(1, int(workers))
-    if workers > 1:
-        solver.parameters.interleave_search = True
-    hint = np.zeros(len(prob.pairs), dtype=bool)
+    hint = None
     if base is not None:
         have = set(zip(base.assignments["tier"].astype(str), base.assignments["helper"].astype(str),
                        base.assignments["target"].astype(str)))
         hint = np.array([k in have for k in zip(prob.pairs["tier"].astype(str), prob.pairs["helper"].astype(str),
                                                  prob.pairs["target"].astype(str))], dtype=bool)
-    chosen = hint.copy()
-    terms = [t for t in prob.order if not isinstance(b.terms.get(t, 0), int)]
-    stages: list[mdl.Stage] = []
-    overall = "OPTIMAL"
-    for k, term in enumerate(terms):
-        left = time_limit - (time.monotonic() - t0)
-        solver.parameters.max_time_in_seconds = max(0.05, left / (len(terms) - k))
-        expr = b.terms[term]
-        m.minimize(expr)
-        m.clear_hints()
-        for v, val in zip(b.x, chosen):
-            m.add_hint(v, bool(val))
-        ts = time.monotonic()
-        st = solver.solve(m)
-        name = mdl._status_name(st)
-        if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            if k == 0:
-                raise slv.InfeasibleError("the hard rules cannot all hold (CP-SAT):", findings) \
-                    if st == cp_model.INFEASIBLE else SolveError(f"no plan found within {time_limit} s")
-            val = int(round(mdl.term_values(prob, chosen, scaled=True)[term]))
-            bnd = max(0, int(math.ceil(solver.best_objective_bound - 1e-6))) if st != cp_model.INFEASIBLE else val
-            name = "FEASIBLE"
-        else:
-            val = int(round(solver.objective_value))
-            bnd = int(math.ceil(solver.best_objective_bound - 1e-6))
-            chosen = np.array([solver.boolean_value(v) for v in b.x], dtype=bool)
-        scale = b.term_scale[term]
-        stages.append(mdl.Stage(term, val / scale, min(bnd, val) / scale, name, time.monotonic() - ts))
-        if name != "OPTIMAL":
-            overall = "FEASIBLE"
-        m.add(expr == val if name == "OPTIMAL" else expr <= val)
-    sol = mdl.Solution(chosen, stages, overall,
-                       f"cp-sat, lexicographic stages ({', '.join(terms)}), warm-started from a base plan")
+    sol = mdl.solve_problem(prob, time_limit=time_limit, seed=seed, workers=workers, hint=hint)
+    if sol.status in ("INFEASIBLE", "UNKNOWN"):
+        raise slv.InfeasibleError("the hard rules cannot all hold (CP-SAT):", findings) \
+            if sol.status == "INFEASIBLE" else SolveError(f"no plan found within {time_limit} s")
+    sol.method += ", warm-started from a base plan" if base is not None else ""
     picked = prob.pairs[sol.chosen]
     plan_links = {t.id: picked[picked["tier"] == t.id] for t in scheme.tiers}
     violations = rules.evaluate(ctx, plan_links)
