@@ -262,6 +262,12 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
     if obj:
         lines.append(("目标值：" if zh else "Objective: ") + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}"
                                                                 for k, v in obj.items()))
+        bnd = plan.bound or {}
+        if bnd:
+            lines.append(("下界（已证明）：" if zh else "Proven bound: ") + ", ".join(
+                f"{k} {float(bnd[k]):g}" + (f" ({_pct((float(v) - float(bnd[k])) / abs(float(v)))})"
+                                            if isinstance(v, (int, float)) and v and k in bnd else "")
+                for k, v in obj.items() if k in bnd))
     lines.append("")
     a = plan.assignments
     tk = (kpis or {}).get("tiers") or {}
