@@ -136,6 +136,8 @@ class _TierNet:
     pair_helper: np.ndarray
     c1: np.ndarray
     c2: np.ndarray
+    costs: dict[str, np.ndarray] = field(default_factory=dict)  # the pair arcs' match, strength, travel
+    chosen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     p1: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     p2: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     alpha: int = 0
@@ -148,16 +150,20 @@ class _TierNet:
 
 
 def _tier_net(tf: TierFlows, w: int) -> _TierNet:
-    """The tier's network (sink 0, helpers, lead slots, targets) carrying the plan's chosen links."""
+    """The tier's network (sink 0, helpers, lead slots, targets) carrying the plan's chosen links.
+
+    The groups' arrays are moved into the network (``tf.groups`` is emptied) to keep one copy in memory.
+    """
     tier = tf.tier
     n_h, n_t = len(tf.tables.helpers), len(tf.tables.targets)
-    hp = np.concatenate([g.helper for g in tf.groups]).astype(np.int64)
-    tp = np.concatenate([g.target for g in tf.groups]).astype(np.int64)
+    hp = np.concatenate([g.helper for g in tf.groups])
+    tp = np.concatenate([g.target for g in tf.groups])
     lead = np.concatenate([g.lead for g in tf.groups])
     ch = np.concatenate([g.chosen for g in tf.groups])
     m = np.concatenate([g.costs["match"] for g in tf.groups])
     s = np.concatenate([g.costs["strength"] for g in tf.groups])
     tr = np.concatenate([g.costs["travel"] for g in tf.groups])
+    tf.groups = []
     net = _TierNet(n_h, n_t, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), len(hp), hp,
                    np.zeros(0), np.zeros(0))
     tmax = int(tier.coverage_max)
@@ -165,15 +171,19 @@ def _tier_net(tf: TierFlows, w: int) -> _TierNet:
     n_at = np.bincount(tp[ch], minlength=n_t)
     n_lead = np.bincount(tp[ch & lead], minlength=n_t)
     req = np.minimum(tf.required, tmax)
-    net.tails = np.concatenate([1 + hp, net.lead_node(ti), net.target_node(ti)])
+    i32 = np.int32
+    net.tails = np.concatenate([1 + hp, net.lead_node(ti), net.target_node(ti)]).astype(i32)
     net.heads = np.concatenate([np.where(lead, net.lead_node(tp), net.target_node(tp)), net.target_node(ti),
-                                np.zeros(n_t, dtype=np.int64)])
-    net.lo = np.concatenate([np.zeros(len(hp), dtype=np.int64), tf.comp_min, req]).astype(np.int64)
-    net.up = np.concatenate([np.ones(len(hp), dtype=np.int64), np.full(n_t, tmax), np.full(n_t, tmax)]).astype(np.int64)
-    net.flow = np.concatenate([ch.astype(np.int64), n_lead, n_at]).astype(np.int64)
+                                np.zeros(n_t, dtype=np.int64)]).astype(i32)
+    net.lo = np.concatenate([np.zeros(len(hp), dtype=i32), tf.comp_min, req]).astype(i32)
+    net.up = np.concatenate([np.ones(len(hp), dtype=i32), np.full(n_t, tmax), np.full(n_t, tmax)]).astype(i32)
+    net.flow = np.concatenate([ch.astype(i32), n_lead, n_at]).astype(i32)
     zeros = np.zeros(2 * n_t, dtype=np.int64)
     net.c1 = np.concatenate([w * m + s, zeros])
     net.c2 = np.concatenate([tr, zeros])
+    net.pair_helper = hp
+    net.costs = {"match": m, "strength": s, "travel": tr}
+    net.chosen = ch
     return net
 
 
@@ -362,9 +372,9 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
         nets.append(net)
     alpha = max([n.alpha for n in nets] + [1])
     # plan values (scaled integers)
-    m_hat = int(tm[chosen_top].sum()) + sum(int(g.costs["match"][g.chosen].sum()) for tf in lower for g in tf.groups)
-    s_hat = int(ts[chosen_top].sum()) + sum(int(g.costs["strength"][g.chosen].sum()) for tf in lower for g in tf.groups)
-    t_hat = int(tt_[chosen_top].sum()) + sum(int(g.costs["travel"][g.chosen].sum()) for tf in lower for g in tf.groups)
+    m_hat = int(tm[chosen_top].sum()) + sum(int(n.costs["match"][n.chosen].sum()) for n in nets)
+    s_hat = int(ts[chosen_top].sum()) + sum(int(n.costs["strength"][n.chosen].sum()) for n in nets)
+    t_hat = int(tt_[chosen_top].sum()) + sum(int(n.costs["travel"][n.chosen].sum()) for n in nets)
     const1, const2 = 0, 0
     g1 = np.zeros(len(top_pairs), dtype=object)
     g1u = np.zeros(len(top_pairs), dtype=object)  # without the per-unit capacity (pairs with g2's travel part)
@@ -390,7 +400,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
             return out
         const1 += sum(int(x) for x in m1[free].tolist())
         const2 += sum(int(x) for x in m2[free].tolist())
-        lower_costs = {k: np.concatenate([g.costs[k] for g in tf.groups]) for k in terms}
+        lower_costs = net.costs
         for k in terms:
             const0[k] += sum(int(x) for x in _per_helper_min(hp, lower_costs[k], n_h)[free].tolist())
         if not is_nested.any():
