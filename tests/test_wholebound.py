@@ -64,14 +64,14 @@ def test_bellman_ford_potentials_certify_an_optimal_flow_and_refuse_a_worse_one(
     up = np.array([1, 1, 1, 1, 1, 1])
     cost = np.array([1, 10, 10, 1, 0, 0])
     good = np.array([1, 0, 0, 1, 1, 1])
-    u, v, w = wholebound._residual(tails, heads, lo, up, good, cost, np.ones(6, bool))
-    p = wholebound._bellman_ford(n_nodes, u, v, w)
+    u, v, w = wholebound.residual(tails, heads, lo, up, good, cost, np.ones(6, bool))
+    p = wholebound.bellman_ford(n_nodes, u, v, w)
     rc = cost + p[tails] - p[heads]
     assert ((rc >= 0) | (good == up)).all() and ((rc <= 0) | (good == lo)).all()
     bad = np.array([0, 1, 1, 0, 1, 1])
-    u, v, w = wholebound._residual(tails, heads, lo, up, bad, cost, np.ones(6, bool))
+    u, v, w = wholebound.residual(tails, heads, lo, up, bad, cost, np.ones(6, bool))
     with pytest.raises(ValueError):
-        wholebound._bellman_ford(n_nodes, u, v, w)
+        wholebound.bellman_ford(n_nodes, u, v, w)
 
 
 def test_rounds_depend_on_the_time_limit_only():

@@ -810,20 +810,12 @@ def _potentials(n_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.nda
     root joined to every node by a zero-cost arc (so every distance starts at 0). A flow that is not
     optimal has a negative residual cycle and never settles: that is an error.
     """
-    fwd = flow < caps
-    bwd = flow > 0
-    u = np.concatenate([tails[fwd], heads[bwd]]).astype(np.int64)
-    v = np.concatenate([heads[fwd], tails[bwd]]).astype(np.int64)
-    w = np.concatenate([cost[fwd], -cost[bwd]]).astype(np.int64)
-    # only arcs that can shorten a distance matter once every distance is at most 0; start with them all
-    dist = np.zeros(n_nodes, dtype=np.int64)
-    for _ in range(n_nodes + 1):
-        new = dist.copy()
-        np.minimum.at(new, v, dist[u] + w)
-        if np.array_equal(new, dist):
-            return dist
-        dist = new
-    raise _FlowInfeasible("potentials: the residual graph has a negative cycle (the flow is not optimal)")
+    lo = np.zeros(len(tails), dtype=np.int64)
+    u, v, w = wholebound.residual(tails, heads, lo, caps, flow, cost.astype(np.int64), np.ones(len(tails), dtype=bool))
+    try:
+        return wholebound.bellman_ford(n_nodes, u, v, w)
+    except ValueError as exc:
+        raise _FlowInfeasible("potentials: the residual graph has a negative cycle (the flow is not optimal)") from exc
 
 
 def _helper_span(n_helpers: int, must: np.ndarray, h: np.ndarray, c: np.ndarray) -> int:

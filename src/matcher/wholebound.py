@@ -100,7 +100,7 @@ class WholeBound:
         return {k: min(value[k], max(0, held[k], self.alone.get(k, 0))) for k in held}
 
 
-def _bellman_ford(n_nodes: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+def bellman_ford(n_nodes: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Shortest distances from a root joined to every node at cost 0 (Bellman-Ford rounds over all arcs)."""
     dist = np.zeros(n_nodes, dtype=np.int64)
     for _ in range(n_nodes + 1):
@@ -112,7 +112,7 @@ def _bellman_ford(n_nodes: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> 
     raise ValueError("negative residual cycle: the flow is not optimal for these costs")
 
 
-def _residual(tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
+def residual(tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
               cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Residual arcs of a flow with lower bounds, restricted to ``arcs`` (bool)."""
     fwd = arcs & (flow < up)
@@ -194,14 +194,14 @@ def _potentials(net: _TierNet) -> str:
         return "a lower tier's plan leaves a target short (coverage is not full)"
     allarcs = np.ones(len(net.tails), dtype=bool)
     try:
-        p1 = _bellman_ford(n_nodes, *_residual(net.tails, net.heads, net.lo, net.up, net.flow, net.c1, allarcs))
+        p1 = bellman_ford(n_nodes, *residual(net.tails, net.heads, net.lo, net.up, net.flow, net.c1, allarcs))
     except ValueError:
         return "a lower tier's flow is not optimal for match and strength"
     p1 = p1 - p1[0]
     rc1 = net.c1 + p1[net.tails] - p1[net.heads]
     face = rc1 == 0
     try:
-        p2 = _bellman_ford(n_nodes, *_residual(net.tails, net.heads, net.lo, net.up, net.flow, net.c2, face))
+        p2 = bellman_ford(n_nodes, *residual(net.tails, net.heads, net.lo, net.up, net.flow, net.c2, face))
     except ValueError:
         return "a lower tier's flow is not optimal for travel on the optimal face of match and strength"
     p2 = p2 - p2[0]
