@@ -247,6 +247,10 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
                      f"最优性差距 {'未知' if gap is None else _pct(gap)}")
         if gaps:
             lines.append("各层级差距：" + "，".join(gaps))
+        fg = h.get("first_gap")
+        if isinstance(fg, dict):
+            lines.append(f"首个未证明最优的目标：{fg.get('term')} {fg.get('value'):g}，已证明下界 {fg.get('bound'):g}"
+                         f"（差距 {_pct(float(fg.get('gap', 0.0)))}）；此前各目标均已证明最优")
         if h.get("method"):
             lines.append(f"求解方法：{h['method']}")
     else:
@@ -256,6 +260,10 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
                      f"gap {'unknown' if gap is None else _pct(gap)}")
         if gaps:
             lines.append("Gap per tier: " + ", ".join(gaps))
+        fg = h.get("first_gap")
+        if isinstance(fg, dict):
+            lines.append(f"First priority not proven optimal: {fg.get('term')} {fg.get('value'):g}, proven bound "
+                         f"{fg.get('bound'):g} ({_pct(float(fg.get('gap', 0.0)))}); the priorities before it are optimal")
         if h.get("method"):
             lines.append(f"Method: {h['method']}")
     obj = plan.objective

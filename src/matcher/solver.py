@@ -255,6 +255,7 @@ def _make_plan(instance: Any, ctx: Context, scheme: Scheme, frames: dict[str, Ti
         "objective": {k: round(v, 6) for k, v in obj.items()},
         "bound": {k: round(v, 6) for k, v in bnd.items()},
         "gap": round(gap, 9),
+        "first_gap": _first_gap(sol.stages),
         "stages": [{"term": s.term, "value": round(s.value, 6), "bound": round(s.bound, 6), "status": s.status}
                    for s in sol.stages],
         "tiers": tiers,
@@ -263,6 +264,19 @@ def _make_plan(instance: Any, ctx: Context, scheme: Scheme, frames: dict[str, Ti
         "wall_s": round(wall, 3),
     }
     return Plan.from_assignments(instance, assignments, header, uncovered)
+
+
+def _first_gap(stages: list[Any]) -> dict[str, Any] | None:
+    """The first priority, in the scheme's order, whose value is not proven optimal, and its relative gap.
+
+    Source: the lexicographic objective ([objective] order): a later priority's bound only counts once
+    every earlier one is proven, so this is the gap a planner reads first (None when all are proven)
+    """
+    for s in stages:
+        if s.value > s.bound + 1e-9:
+            return {"term": s.term, "value": round(s.value, 6), "bound": round(s.bound, 6),
+                    "gap": round((s.value - s.bound) / max(abs(s.value), 1e-9), 9)}
+    return None
 
 
 def _scheme_sha(instance: Any) -> str:
