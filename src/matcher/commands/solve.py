@@ -82,8 +82,11 @@ def solve(
 
     gaps = tier_gaps(plan)
     per_tier = f" (per tier, given the tiers above: {', '.join(gaps)})" if gaps else ""
+    fg = h.get("first_gap")
+    first = f"; first priority not proven optimal: {fg['term']} within {fg['gap']:.2%}" if isinstance(fg, dict) else ""
     console.print(f"[green bold]plan written to {escape(str(out))}[/green bold]: status {h['status']}, "
-                  f"gap {h['gap']:.4%}{per_tier}, {len(plan.uncovered)} target(s) uncovered, {h['wall_s']:.1f} s")
+                  f"gap {h['gap']:.4%}{per_tier}{first}, {len(plan.uncovered)} target(s) uncovered, "
+                  f"{h['wall_s']:.1f} s")
 
 
 def register(app: typer.Typer) -> None:
