@@ -438,9 +438,28 @@ def test_the_solvers_plan_passes_the_independent_checker(name: str) -> None:
     plan = solve(inst, time_limit=20, seed=0, workers=1)
     report = check_plan(inst, plan)
     assert report.ok and len(report.errors) == 0 and len(report.declared) == 0, str(report)
-    # warnings allowed only for reported objective figures (the solver rounds costs inside the model)
-    assert set(report.warnings["rule"]) <= {"objective_figures"}, str(report)
+    # no warning either: the plan's objective figures are its links' costs (the model rounds no cost of its own)
+    assert len(report.warnings) == 0, str(report)
     assert report.links_checked == len(plan.assignments) > 0
+    a = plan.assignments
+    for term in ("match", "strength", "travel"):
+        assert plan.objective[term] == pytest.approx(float(a[f"cost_{term}"].sum()), abs=1e-6), term
+
+
+def test_objective_figures_weigh_the_links_as_the_scheme_does(tiny) -> None:
+    """A priority is its weighted sum: with travel weighing 2, plan.json's travel is twice the links' cost_travel."""
+    links = hand_links().assign(cost_travel=1.5)
+    total = 1.5 * len(links)
+
+    def travel_weight(w: float) -> Callable:
+        return lambda inst: inst.scheme.setdefault("objective", {}).setdefault("weights", {}).update(travel=w)
+
+    doubled = variant(tiny, travel_weight(2.0))
+    ok = check_plan(doubled, make_plan(doubled, links, objective={"travel": 2 * total}))
+    assert len(ok.warnings) == 0, str(ok)
+    plain = variant(tiny, travel_weight(1.0))
+    off = check_plan(plain, make_plan(plain, links, objective={"travel": 2 * total}))
+    assert list(off.warnings["rule"]) == ["objective_figures"], str(off)
 
 
 # --- a property: one random move of a stationed cadre, judged by a small oracle of the test's own ---

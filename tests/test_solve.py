@@ -62,9 +62,23 @@ def test_tiny_twice_gives_identical_bytes(tmp_path: Path, tiny: Any, tiny_plan: 
 
 
 def test_objective_matches_the_plan_rows(tiny_plan: Any) -> None:
+    """The plan reports the costs its links carry: each priority is the sum of its links' cost column."""
     a = tiny_plan.assignments
-    assert tiny_plan.objective["travel"] == pytest.approx(a["cost_travel"].sum(), abs=0.05 * len(a))
-    assert tiny_plan.objective["match"] == pytest.approx(a["cost_match"].sum(), abs=1e-3)
+    for term in ("match", "strength", "travel"):
+        assert tiny_plan.objective[term] == pytest.approx(float(a[f"cost_{term}"].sum()), abs=1e-6), term
+
+
+def test_objective_with_weights_is_the_weighted_sum_of_the_rows(tiny: Any) -> None:
+    """With weights other than 1 the priorities are the weighted sums of the links' costs, and the checker agrees."""
+    from matcher.scenario import Scenario
+
+    inst = Scenario(tiny).set_weight("strength", 1.5).set_weight("travel", 3.0).instance
+    plan = solve(inst, time_limit=20, seed=0, workers=1)
+    a = plan.assignments
+    for term, w in (("match", 1.0), ("strength", 1.5), ("travel", 3.0)):
+        assert plan.objective[term] == pytest.approx(w * float(a[f"cost_{term}"].sum()), abs=1e-3), term
+    report = check_plan(inst, plan)
+    assert report.ok and len(report.warnings) == 0, str(report)
 
 
 def test_cli_writes_checked_plan(tmp_path: Path) -> None:

@@ -1265,10 +1265,18 @@ def rule_instance_hash(ctx: Context) -> list[Violation]:
                       WARNING)]
 
 
-def rule_objective_figures(ctx: Context) -> list[Violation]:
-    """plan.json's match, strength and travel objective equal the sums of the links' cost columns (warning).
+def objective_weight(scheme: dict[str, Any], term: str) -> float:
+    """The scheme's weight of an objective term ([objective.weights], 1 when unset or unreadable)."""
+    weights = (scheme.get("objective") or {}).get("weights") or {}
+    value = weights.get(term, 1.0) if isinstance(weights, dict) else 1.0
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 1.0
 
-    Source: docs/plan-format.md: cost_match, cost_strength, cost_travel are each link's share of the objective.
+
+def rule_objective_figures(ctx: Context) -> list[Violation]:
+    """plan.json's match, strength and travel objective equal the weighted sums of the links' cost columns (warning).
+
+    Source: docs/plan-format.md: cost_match, cost_strength, cost_travel are each link's share of the objective;
+    docs/scheme-format.md: each priority is its weighted sum.
     """
     objective = ctx.plan.header.get("objective")
     if not isinstance(objective, dict):
@@ -1279,11 +1287,13 @@ def rule_objective_figures(ctx: Context) -> list[Violation]:
         value = objective.get(term)
         if col not in ctx.links or not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
-        total = float(pd.to_numeric(ctx.links[col], errors="coerce").fillna(0.0).sum())
+        w = objective_weight(ctx.view.scheme, term)
+        total = w * float(pd.to_numeric(ctx.links[col], errors="coerce").fillna(0.0).sum())
         if abs(total - float(value)) > max(0.01, 1e-3 * abs(total)):
+            times = "" if w == 1.0 else f"{w:g} x "
             out.append(Violation("objective_figures", "", "", "",
-                                 f"plan.json objective {term} = {float(value):g}, the links' {col} sum to {total:.4f}",
-                                 f"方案目标值 {term} = {float(value):g}，各结对 {col} 之和为 {total:.4f}", WARNING))
+                                 f"plan.json objective {term} = {float(value):g}, {times}the links' {col} sum to {total:.4f}",
+                                 f"方案目标值 {term} = {float(value):g}，{times}各结对 {col} 之和为 {total:.4f}", WARNING))
     return out
 
 

@@ -76,10 +76,30 @@ class Solution:
         return {s.term: s.bound for s in self.stages}
 
 
+COST_COLUMNS: dict[str, str] = {"match": "cost_match", "strength": "cost_strength", "travel": "cost_travel"}
+"""The pair column of each cost priority."""
+
+
 def _int_costs(prob: AssignmentProblem, term: str) -> np.ndarray:
     w = prob.weights.get(term, 1.0)
-    col = {"match": "cost_match", "strength": "cost_strength", "travel": "cost_travel"}[term]
-    return np.rint(prob.pairs[col].to_numpy(dtype=float) * w * SCALES[term]).astype(np.int64)
+    return np.rint(prob.pairs[COST_COLUMNS[term]].to_numpy(dtype=float) * w * SCALES[term]).astype(np.int64)
+
+
+def costs_on_grid(pairs: pd.DataFrame, weights: dict[str, float]) -> pd.DataFrame:
+    """Each pair's cost parts as the model counts them: weight x cost a whole number of 1/SCALES units.
+
+    Source: docs/scheme-format.md (Objective): a plan's match, strength and travel are the sums of its links' costs
+    times their weights. The model minimises integers; rounding the pairs' costs here, once, makes the costs a plan's
+    links carry the very costs the solver minimised (no per-pair rounding hidden inside the model).
+    """
+    out = pairs.copy()
+    for term, col in COST_COLUMNS.items():
+        if col not in out.columns:
+            continue
+        w = float(weights.get(term, 1.0))
+        step = SCALES[term] * (w if w > 0 else 1.0)
+        out[col] = np.rint(out[col].to_numpy(dtype=float) * step) / step
+    return out
 
 
 def _status_name(code: int) -> str:
@@ -415,7 +435,7 @@ def from_frames(ctx: Any, frames: dict[str, Any]) -> AssignmentProblem:
     balance_tiers = tuple(t.id for t in scheme.tiers)
     weights = {k: scheme.objective.weight(k) for k in ("coverage", "continuity", "match", "strength", "travel", "balance")}
     return AssignmentProblem(
-        pairs=pairs,
+        pairs=costs_on_grid(pairs, weights),
         targets=pd.concat(targets, ignore_index=True),
         helpers=pd.concat(helpers, ignore_index=True),
         budgets=pd.DataFrame(budgets, columns=["helper", "min_load", "max_load"]),
