@@ -170,6 +170,13 @@ def household_tier(inst) -> None:
     })
 
 
+def forbid(*pairs: tuple[str, str], tier: str = "village"):
+    """The scheme forbids these (helper, target) pairs in a tier (scheme key tiers[].forbidden)."""
+    def edit(inst) -> None:
+        tier_raw(inst, tier).setdefault("forbidden", []).extend([list(p) for p in pairs])
+    return edit
+
+
 HOUSEHOLD_LINKS = chain(add("household", "p01", "T03"),   # T03 lies in 董当村, in p01's township 边外镇
                         add("household", "p02", "T01"),   # T01 lies in 沫阳镇, p02's township
                         add("household", "p06", "T02"))   # T02 lies in 西凉乡, p06's township
@@ -277,6 +284,8 @@ CASES = [
          setcol("p22", "start_year", 2011)),
     Case("back to the village of an ended term", "no_return", ("village", "p22", XINGLONG), swap("p22", "p23"),
          valid_instance=ended_incumbent),
+    Case("a link the scheme forbids", "forbidden", ("village", "p22", XINJIAN),
+         valid_instance=forbid(("p22", XINGLONG)), broken_instance=forbid(("p22", XINGLONG), ("p22", XINJIAN))),
     Case("uncovered.csv lists a covered village", "uncovered_list", ("village", "", XINJIAN),
          uncovered=[{"tier": "village", "target": XINJIAN, "required": 1, "assigned": 0, "short": 1,
                      "reason": "test: false"}]),
@@ -366,6 +375,15 @@ def test_pinned_incumbents_are_exempt_from_filters(tiny) -> None:
     pool = report.violations[report.violations["rule"] == "helper_pool"]
     assert "p12" not in set(pool["helper"])          # p12 is staff, pinned since 2010
     assert {"p08", "p09", "p22"} <= set(pool["helper"])  # staff with new links are caught
+
+
+def test_forbidden_spares_pinned_incumbents_and_flags_bad_entries(tiny) -> None:
+    """Forbidding an in-force incumbent's pair does not break the pinned link; an entry that is no pair is a scheme problem."""
+    inst = variant(tiny, forbid(("p17", DONGDANG), ("p22",)))  # type: ignore[arg-type]
+    report = check_plan(inst, make_plan(inst, hand_links()))
+    v = report.violations
+    assert not (v["rule"] == "forbidden").any(), str(report)  # p17 -> 董当 is pinned since 2011
+    assert ((v["rule"] == "scheme") & v["detail"].str.contains("forbidden")).any(), str(report)
 
 
 def test_unknown_filter_column_is_reported_not_raised(tiny) -> None:

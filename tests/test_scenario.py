@@ -74,7 +74,7 @@ def test_rule_edits_reach_the_scheme(tiny) -> None:
     s = (Scenario(tiny).set_class_min("village", {"poverty_class": [1]}, 3).set_priority(["coverage", "travel"])
          .set_rule("village", "eligibility.max_distance_km", 80.0).forbid_link("village", "p21", "522727100202"))
     v = next(t for t in s.instance.scheme["tiers"] if t["id"] == "village")
-    assert "forbidden" not in v  # kept on the scenario: the scheme format has no such key
+    assert v["forbidden"] == [["p21", "522727100202"]]  # the scheme key every solve and the checker read
     assert [c["min"] for c in v["class_min"] if c["where"] == {"poverty_class": [1]}] == [3]
     assert v["eligibility"]["max_distance_km"] == 80.0
     assert s.instance.scheme["objective"]["order"] == ["coverage", "travel"]
@@ -163,8 +163,49 @@ def test_warm_start_reaches_the_cold_optimum(tiny) -> None:
         assert warm.objective[term] == pytest.approx(value, abs=1e-6)
 
 
-def test_saved_scenario_lists_forbidden_links_and_loads(tiny, tmp_path: Path) -> None:
+def test_saved_scenario_keeps_forbidden_links_in_its_scheme(tiny, tmp_path: Path) -> None:
     folder = Scenario(tiny).forbid_link("village", "p21", "522727100202").save(tmp_path / "f")
-    assert (folder / "forbidden.csv").read_text(encoding="utf-8") == "tier,helper,target\nvillage,p21,522727100202\n"
-    back = read_instance(folder)
+    assert 'forbidden = [["p21", "522727100202"]]' in (folder / "scheme.toml").read_text(encoding="utf-8")
+    assert not (folder / "forbidden.csv").exists()  # one place for the rule: the scheme
+    back = read_instance(folder)  # full validation: the key is part of the scheme format
     assert len(back.people) == len(tiny.people)
+    assert Scenario(back).forbidden_links() == {("village", "p21", "522727100202")}
+    assert not [w for w in back.warnings if "forbidden" in str(w.column)]
+
+
+def test_forbidden_pair_naming_nobody_is_a_warning(tiny, tmp_path: Path) -> None:
+    folder = Scenario(tiny).forbid_link("village", "p99", "522727100202").save(tmp_path / "f")
+    warned = [w for w in read_instance(folder).warnings if w.column == "tiers[3].forbidden[1]"]
+    assert len(warned) == 1 and "no helper 'p99'" in warned[0].message and warned[0].severity == "warning"
+
+
+def test_saved_forbidden_link_is_kept_out_by_the_cli_and_caught_by_the_checker(tiny, tmp_path: Path) -> None:
+    """A pair the base plan uses, forbidden, saved and solved with `matcher solve`: the new plan avoids it and
+    the checker fails the base plan on the saved instance with a `forbidden` violation naming helper and target."""
+    import os
+    import subprocess
+
+    from matcher.check import check_plan
+    from matcher.plan import Plan
+    from matcher.solver import solve
+
+    base = solve(tiny, time_limit=20, workers=1)
+    a = base.assignments
+    free = a[(a["tier"] == "village") & ~a["pinned"]].iloc[0]
+    tier, helper, target = "village", str(free["helper"]), str(free["target"])
+    folder = Scenario(tiny).forbid_link(tier, helper, target).save(tmp_path / "scen")
+    out = tmp_path / "plan"
+    r = subprocess.run(["matcher", "solve", str(folder), "--out", str(out), "--time-limit", "20"],
+                       capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
+    assert r.returncode == 0, r.stderr + r.stdout
+    plan = Plan.load(out)
+    keys = set(zip(plan.assignments["tier"], plan.assignments["helper"], plan.assignments["target"]))
+    assert (tier, helper, target) not in keys
+    assert (out / "check.txt").read_text("utf-8").startswith("OK")
+    saved = read_instance(folder)
+    report = check_plan(saved, base)
+    v = report.violations
+    hit = v[(v["rule"] == "forbidden") & (v["kind"] == "error")]
+    assert list(zip(hit["tier"], hit["helper"], hit["target"])) == [(tier, helper, target)], str(report)
+    assert not report.ok
+    assert check_plan(saved, plan).ok

@@ -1136,6 +1136,36 @@ def rule_no_return(ctx: Context) -> list[Violation]:
     return out
 
 
+def forbidden_pairs(ctx: Context, tier: TierText) -> set[tuple[str, str]]:
+    """The (helper, target) pairs a tier's ``forbidden`` key lists; a malformed entry is a scheme problem."""
+    raw = tier.raw.get("forbidden") or []
+    out: set[tuple[str, str]] = set()
+    for entry in raw if isinstance(raw, list) else [raw]:
+        if isinstance(entry, (list, tuple)) and len(entry) == 2 and all(norm_value(x) for x in entry):
+            out.add((str(norm_value(entry[0])), str(norm_value(entry[1]))))
+        else:
+            ctx.scheme_problem(tier.id, f"forbidden entry {entry!r} is not a [helper, target] pair")
+    return out
+
+
+def rule_forbidden(ctx: Context) -> list[Violation]:
+    """A tier's forbidden (helper, target) pairs are not linked (in-force pinned incumbents exempt).
+
+    Source: the program's avoidance decisions, written as tiers[].forbidden in scheme.toml (docs/scheme-format.md).
+    """
+    out: list[Violation] = []
+    for tid, tier in ctx.tiers.items():
+        banned = forbidden_pairs(ctx, tier)
+        if not banned:
+            continue
+        links = ctx.tier_links(tid)
+        for h, t in zip(links["helper"], links["target"]):
+            if (h, t) in banned and (tid, h, t) not in ctx.exempt:
+                out.append(Violation("forbidden", tid, h, t, "the scheme forbids this link (tiers.forbidden)",
+                                     "方案禁止此帮扶关系（tiers.forbidden）"))
+    return out
+
+
 def rule_uncovered_list(ctx: Context) -> list[Violation]:
     """uncovered.csv tells the truth: each row's target is in its tier and its counts match the plan.
 
@@ -1322,6 +1352,7 @@ RULES: dict[str, RuleFunction] = {
     "pinned": rule_pinned,
     "start_year": rule_start_year,
     "no_return": rule_no_return,
+    "forbidden": rule_forbidden,
     "uncovered_list": rule_uncovered_list,
     "distance": rule_distance,
     "instance_hash": rule_instance_hash,

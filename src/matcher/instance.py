@@ -489,7 +489,29 @@ def read_instance(path: str | os.PathLike[str], *, validate: bool = True) -> Ins
                                      f"{what} the instance ({type(exc).__name__}: {exc}); run matcher validate")],
                             str(path)) from exc
     inst.warnings = [p for p in problems if p.severity != "error"]
+    if validate:
+        inst.warnings += unknown_forbidden_pairs(inst)
     return inst
+
+
+def unknown_forbidden_pairs(inst: Instance) -> list[Problem]:
+    """A tier's forbidden pair names a helper (unit or person) and a target (locality or target) of the instance.
+
+    Source: docs/scheme-format.md, Forbidden pairs: a pair naming no helper or target forbids nothing, so it is
+    reported as a warning (a typo would otherwise leave the link allowed without a word).
+    """
+    helpers = set(inst.units.index.astype(str)) | set(inst.people.index.astype(str))
+    targets = set(inst.localities.index.astype(str)) | set(inst.targets.index.astype(str))
+    out: list[Problem] = []
+    for i, tier in enumerate(inst.scheme.get("tiers") or [], start=1):
+        for j, pair in enumerate(tier.get("forbidden") or [], start=1) if isinstance(tier, dict) else ():
+            helper, target = (str(x) for x in pair)
+            missing = [f"no {what} '{key}'" for what, key, known in (("helper", helper, helpers), ("target", target, targets))
+                       if key not in known]
+            if missing:
+                out.append(Problem(SCHEME, None, f"tiers[{i}].forbidden[{j}]",
+                                   f"{' and '.join(missing)} in the instance: the pair forbids nothing", "warning"))
+    return out
 
 
 # --------------------------------------------------------------------------- building typed tables

@@ -12,9 +12,10 @@ minimises one priority's integer expression, then fixes it (``== value`` when pr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -359,12 +360,34 @@ def term_values(prob: AssignmentProblem, chosen: np.ndarray, *, scaled: bool = F
     return out
 
 
+def drop_forbidden(frames: Any, forbidden: Iterable[tuple[str, str]]) -> Any:
+    """A tier's candidate frames without its forbidden (helper, target) pairs; pinned incumbents stay.
+
+    Source: docs/scheme-format.md, ``tiers[].forbidden``: a forbidden pair is never a candidate (an incumbent
+    whose term has not ended is pinned whatever the rules say, as for every eligibility rule).
+    """
+    banned = {(str(h), str(t)) for h, t in forbidden}
+    p = frames.pairs
+    if not banned or not len(p):
+        return frames
+    keys = zip(p["helper"].astype(str), p["target"].astype(str))
+    drop = np.fromiter((k in banned for k in keys), dtype=bool, count=len(p)) & ~p["pinned"].to_numpy(dtype=bool)
+    if not drop.any():
+        return frames
+    dropped = {**frames.dropped, "forbidden": frames.dropped.get("forbidden", 0) + int(drop.sum())}
+    return dataclasses.replace(frames, pairs=p[~drop].reset_index(drop=True), dropped=dropped)
+
+
 def from_frames(ctx: Any, frames: dict[str, Any]) -> AssignmentProblem:
-    """Turn a scheme's candidate frames (:func:`matcher.candidates.build_all`) into an :class:`AssignmentProblem`."""
+    """Turn a scheme's candidate frames (:func:`matcher.candidates.build_all`) into an :class:`AssignmentProblem`.
+
+    Each tier's forbidden pairs (``tiers[].forbidden``) are left out first (:func:`drop_forbidden`).
+    """
     from matcher.candidates import filter_mask
     from matcher.rules import nesting_key, required_helpers, unit_share_cap
 
     scheme = ctx.scheme
+    frames = {**frames, **{t.id: drop_forbidden(frames[t.id], t.forbidden) for t in scheme.tiers}}
     parts = [frames[t.id].pairs for t in scheme.tiers]
     pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     visiting_tiers = {t.id for t in scheme.tiers if t.helpers.table == "people" and (t.visit_days or t.visits_per_year)}

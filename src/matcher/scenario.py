@@ -444,14 +444,17 @@ class Scenario:
                                f"指定 {helper} 帮扶 {target}（{tier}）。", apply))
 
     def forbid_link(self, tier: str, helper: str, target: str) -> Scenario:
-        """Forbid a link: the scenario's solve drops the pair from the candidates (an incumbent link ends).
+        """Forbid a link: the pair joins the tier's ``forbidden`` list in the scheme (an incumbent link ends).
 
-        The scheme format has no key for forbidden pairs yet, so they are kept on the scenario (and
-        written to ``forbidden.csv`` by :meth:`save`) rather than in the scheme dict.
+        The scheme key (docs/scheme-format.md, ``tiers[].forbidden``) is what every solve reads and the
+        checker verifies, so a saved scenario solved with ``matcher solve`` never uses the pair either.
         """
 
         def apply(inst: Instance) -> Instance:
-            _tier_index(inst.scheme, tier)
+            raw = inst.scheme["tiers"][_tier_index(inst.scheme, tier)]
+            pairs = raw.setdefault("forbidden", [])
+            if [helper, target] not in pairs:
+                pairs.append([helper, target])
             inc = inst.incumbents
             keep = ~((inc["tier"] == tier) & (inc["helper"].astype(str) == helper) & (inc["target"].astype(str) == target))
             return _replace(inst, incumbents=inc[keep].reset_index(drop=True))
@@ -600,8 +603,9 @@ class Scenario:
     # ------------------------------------------------------------------ use
 
     def forbidden_links(self) -> set[tuple[str, str, str]]:
-        """Every (tier, helper, target) the scenario forbids."""
-        return {tuple(str(x) for x in e.data) for e in self.edits if e.kind == "forbid_link"}  # type: ignore[misc]
+        """Every (tier, helper, target) the scenario's scheme forbids (its own edits and the base's ``forbidden``)."""
+        return {(str(t.get("id")), str(h), str(g)) for t in self.instance.scheme.get("tiers", [])
+                for h, g in t.get("forbidden", []) or []}
 
     def solve(self, base: Plan | None = None, *, time_limit: float = 60, seed: int = 0, workers: int = 2,
               warm: bool = True) -> Plan:
@@ -734,10 +738,7 @@ class Scenario:
             extra = [c for c in frame.columns if c not in cols and c not in DERIVED_COLUMNS and c != "index"]
             frame = frame[[c for c in cols if c in frame.columns] + extra]
             atomic_write_text(folder / f"{table}.csv", _to_csv(frame))
-        atomic_write_text(folder / "scheme.toml", dump_toml(inst.scheme))
-        if self.forbidden_links():
-            rows = pd.DataFrame(sorted(self.forbidden_links()), columns=["tier", "helper", "target"])
-            atomic_write_text(folder / "forbidden.csv", _to_csv(rows))
+        atomic_write_text(folder / "scheme.toml", dump_toml(inst.scheme))  # forbidden links: tiers[].forbidden
         geo = Path(self.base.path) / "geometry"
         if geo.is_dir():
             for f in sorted(geo.iterdir()):
@@ -846,8 +847,8 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
 
     The pipeline is the solver's own (``candidates.build_all``, ``solve.diagnose``, ``model.from_frames``,
     ``model.solve_problem`` with the base plan's links as the first stage's hint, ``solve._make_plan``).
-    Forbidden (tier, helper, target) pairs are dropped from the candidate pairs before the model is built
-    (never pinned ones).
+    The scheme's forbidden pairs (``tiers[].forbidden``) and ``forbidden`` (tier, helper, target) are dropped
+    from the candidate pairs before the counting diagnosis and the model (never pinned ones).
     """
     import time
 
@@ -864,13 +865,10 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     scheme = read_scheme(instance.scheme)
     ctx = context_from_instance(instance, scheme)
     frames = build_all(ctx)
-    if forbidden:
-        for tid, f in frames.items():
-            keys = list(zip([tid] * len(f.pairs), f.pairs["helper"].astype(str), f.pairs["target"].astype(str)))
-            drop = np.array([k in forbidden for k in keys], dtype=bool) & ~f.pairs["pinned"].to_numpy(dtype=bool)
-            if drop.any():
-                f.pairs = f.pairs[~drop].reset_index(drop=True)
-                f.dropped["forbidden"] = int(drop.sum())
+    extra = forbidden or set()
+    for tier in scheme.tiers:
+        banned = set(tier.forbidden) | {(h, t) for tid, h, t in extra if tid == tier.id}
+        frames[tier.id] = mdl.drop_forbidden(frames[tier.id], banned)
     for tid, f in frames.items():
         ctx.cache[("frames", tid)] = f
     findings = slv.diagnose(ctx, frames)

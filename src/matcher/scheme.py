@@ -167,6 +167,7 @@ class Tier:
     composition: tuple[Composition, ...] = ()
     eligibility: Eligibility = field(default_factory=Eligibility)
     quota: tuple[Quota, ...] = ()
+    forbidden: tuple[tuple[str, str], ...] = ()  # (helper, target) pairs never linked in this tier
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ _TIER_KEYS: dict[str, Any] = {
         "rank_by_class": [{"where": _FILTER, "rank": "str_list"}],
     },
     "quota": [{"where": _FILTER, "min": "int"}],
+    "forbidden": "pair_list",
 }
 _RANK_BUDGET = {"min_days": "number", "max_days": "number"}
 VOCABULARY: dict[str, Any] = {
@@ -242,6 +244,7 @@ VOCABULARY: dict[str, Any] = {
 _TYPE_WORDS = {
     "str": "text", "int": "an integer", "number": "a number", "bool": "true or false",
     "str_list": "a list of text", "str_table": "a table of text values",
+    "pair_list": 'a list of [helper, target] pairs of text, e.g. [["p21", "522727100202"]]',
     _FILTER: "a filter table (column = [values])",
 }
 
@@ -259,6 +262,9 @@ def _is_type(value: Any, kind: str) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == "str_table":
         return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    if kind == "pair_list":
+        return isinstance(value, list) and all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in value)
     raise ValueError(kind)
 
 
@@ -475,6 +481,7 @@ def _tier(t: dict[str, Any]) -> Tier:
                           for c in t.get("composition", []) or []),
         eligibility=elig,
         quota=tuple(Quota(_filter(q.get("where")), int(q["min"])) for q in t.get("quota", []) or []),
+        forbidden=tuple(sorted({(str(h), str(g)) for h, g in t.get("forbidden", []) or []})),
     )
 
 
