@@ -12,17 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from matcher.build import rosters
-from matcher.build.county import locality_rows, read_county, spread
+from matcher.build.county import spread
+from matcher.build.onecounty import Cadres, Roster, TierText, open_county, scheme_toml, write_county_instance
 from matcher.build.sources import PackageReader
-from matcher.build.tables import (
-    LOCALITY_COLUMNS,
-    PEOPLE_COLUMNS,
-    TARGET_COLUMNS,
-    UNIT_COLUMNS,
-    write_csv,
-)
-from matcher.build.write import write_geometry
-from matcher.fileio import atomic_write_text
 
 SEED = 511827
 COUNTY = "511827"
@@ -63,144 +55,49 @@ TOWNSHIP_NEEDS = {  # township code -> needs (marble at 灵关, pandas and 夹�
 TIBETAN_TOWNSHIPS = {"511827202000"}  # 硗碛 (formerly 硗碛藏族乡)
 HOUSEHOLD_NEEDS = ["health", "education", "housing", "labour", "agriculture", "social_security"]
 
-SCHEME = r'''# Baoxing 挂包帮 (2010-2012). Built by scripts/build_instances.py: do not edit by hand.
+LEADERS = {"table": "people", "role": ["county_leader"]}
+CHIEFS = {"table": "people", "role": ["section_chief"]}
+CLASS1_QUOTA = [{"where": {"poverty_class": [1]}, "min": N_CLASS1}]
+
+SCHEME = scheme_toml(
+    """# Baoxing 挂包帮 (2010-2012). Built by scripts/build_instances.py: do not edit by hand.
 # Six tiers sharing people: each county leader links one township, one village in it and one
 # deep-poverty household in that village (nest_in a people tier: the same person links the
 # ancestor); each department takes a village committee; each section chief helps one poor party
-# member and one poor household.
-
-[program]
-name = "宝兴县“领导挂点、部门包村、干部帮户”"
-name_en = "Baoxing: leaders link places, departments take villages, cadres help households"
-source = "宝兴县 2010: 26名县级领导干部定点联系一个乡镇、一个村(社区)、一户困难党员或贫困户; 部门包村; 干部帮户"
-plan_year = 2010
-term_years = 3
-working_days = 250
-
-[terms]
-pin_incumbents = true
-no_return = []
-
-[budget]
-division = { max_days = 60 }
-section = { max_days = 40 }
-travel = { detour = 1.6, speed_kmh = 30, hours_per_day = 8 }
-
-[[tiers]]
-id = "leader_township"
-name = "领导挂点（乡镇）"
-name_en = "leaders link a township"
-helpers = { table = "people", role = ["county_leader"] }
-targets = { table = "localities", level = ["township"] }
-coverage = "full"
-coverage_min = 1
-coverage_max = 5
-links_min = 1
-links_max = 1
-visit_days = 10
-visits_per_year = 4
-
-[tiers.eligibility]
-hometown_avoid = "township"
-
-[[tiers]]
-id = "leader_village"
-name = "领导挂点（村）"
-name_en = "leaders link a village"
-helpers = { table = "people", role = ["county_leader"] }
-targets = { table = "localities", level = ["village"] }
-coverage = "quota"
-coverage_min = 0
-coverage_max = 1
-links_min = 1
-links_max = 1
-visit_days = 12
-visits_per_year = 6
-nest_in = "leader_township"
-
-[[tiers.quota]]
-where = { poverty_class = [1] }
-min = @N_CLASS1@
-
-[[tiers]]
-id = "leader_household"
-name = "领导帮户"
-name_en = "leaders help a household"
-helpers = { table = "people", role = ["county_leader"] }
-targets = { table = "targets", kind = ["household"], category = ["deep_poverty"] }
-coverage = "full"
-coverage_min = 1
-coverage_max = 1
-links_min = 1
-links_max = 1
-visit_days = 4
-visits_per_year = 4
-nest_in = "leader_village"
-
-[[tiers]]
-id = "department_village"
-name = "部门包村"
-name_en = "departments take a village"
-helpers = { table = "units", kind = ["department"] }
-targets = { table = "localities", level = ["village"], kind = ["village_committee"] }
-coverage = "quota"
-coverage_min = 0
-coverage_max = 1
-links_min = 1
-links_max = 1
-visit_days = 0
-visits_per_year = 0
-
-[[tiers.quota]]
-where = { poverty_class = [1] }
-min = @N_CLASS1@
-
-[[tiers]]
-id = "chief_party_member"
-name = "干部帮困难党员"
-name_en = "section chiefs help a poor party member"
-helpers = { table = "people", role = ["section_chief"] }
-targets = { table = "targets", kind = ["party_member"] }
-coverage = "full"
-coverage_min = 1
-coverage_max = 1
-links_min = 1
-links_max = 1
-visit_days = 6
-visits_per_year = 6
-
-[[tiers]]
-id = "chief_household"
-name = "干部帮贫困户"
-name_en = "section chiefs help a poor household"
-helpers = { table = "people", role = ["section_chief"] }
-targets = { table = "targets", kind = ["household"], category = ["poor"] }
-coverage = "full"
-coverage_min = 1
-coverage_max = 1
-links_min = 1
-links_max = 1
-visit_days = 6
-visits_per_year = 6
-
-[objective]
-order = ["coverage", "match", "strength", "travel", "balance"]
-
-[objective.weights]
-coverage = 1.0
-match = 1.0
-language = 2.0
-strength = 1.0
-travel = 1.0
-balance = 1.0
-'''
+# member and one poor household.""",
+    program={
+        "name": "宝兴县“领导挂点、部门包村、干部帮户”",
+        "name_en": "Baoxing: leaders link places, departments take villages, cadres help households",
+        "source": "宝兴县 2010: 26名县级领导干部定点联系一个乡镇、一个村(社区)、一户困难党员或贫困户; 部门包村; 干部帮户",
+        "plan_year": 2010,
+        "term_years": 3,
+    },
+    budget={"division": {"max_days": 60}, "section": {"max_days": 40},
+            "travel": {"detour": 1.6, "speed_kmh": 30, "hours_per_day": 8}},
+    tiers=[
+        TierText("leader_township", "领导挂点（乡镇）", "leaders link a township", LEADERS,
+                 {"table": "localities", "level": ["township"]}, "full", 1, 5, 1, 1, 10, 4,
+                 eligibility={"hometown_avoid": "township"}),
+        TierText("leader_village", "领导挂点（村）", "leaders link a village", LEADERS,
+                 {"table": "localities", "level": ["village"]}, "quota", 0, 1, 1, 1, 12, 6,
+                 nest_in="leader_township", quota=CLASS1_QUOTA),
+        TierText("leader_household", "领导帮户", "leaders help a household", LEADERS,
+                 {"table": "targets", "kind": ["household"], "category": ["deep_poverty"]}, "full", 1, 1, 1, 1, 4, 4,
+                 nest_in="leader_village"),
+        TierText("department_village", "部门包村", "departments take a village", {"table": "units", "kind": ["department"]},
+                 {"table": "localities", "level": ["village"], "kind": ["village_committee"]}, "quota", 0, 1, 1, 1, 0, 0,
+                 quota=CLASS1_QUOTA),
+        TierText("chief_party_member", "干部帮困难党员", "section chiefs help a poor party member", CHIEFS,
+                 {"table": "targets", "kind": ["party_member"]}, "full", 1, 1, 1, 1, 6, 6),
+        TierText("chief_household", "干部帮贫困户", "section chiefs help a poor household", CHIEFS,
+                 {"table": "targets", "kind": ["household"], "category": ["poor"]}, "full", 1, 1, 1, 1, 6, 6),
+    ],
+)
 
 
 def write_baoxing(cd: PackageReader, ec: PackageReader, out: Path, geometry: Path | None = None) -> None:
     """Build the Baoxing instance into ``out``."""
-    out = Path(out)
-    geo = read_county(cd, ec, COUNTY, ECHARTS_FILE, geometry)
-    rng = np.random.Generator(np.random.PCG64(SEED))
+    geo, rng = open_county(cd, ec, COUNTY, ECHARTS_FILE, geometry, SEED)
     towns = geo.level("township")
     villages = geo.level("village")
     by_town: dict[str, list[str]] = defaultdict(list)
@@ -241,34 +138,13 @@ def write_baoxing(cd: PackageReader, ec: PackageReader, out: Path, geometry: Pat
     mining_village = extra[lingguan[0]]
     mining_village["needs"] = sorted({*list(mining_village["needs"]), "mining"})  # type: ignore[call-overload]
 
-    units: list[dict[str, object]] = []
-    people: list[dict[str, object]] = []
     homes = [t.code for t in towns] + ["511800000000"]
-
-    def person(pid: str, unit: str, rank: str, role: str, funcs: str) -> dict[str, object]:
-        home = homes[int(rng.integers(len(homes)))]
-        return {"id": pid, "name": rosters.person_name(rng), "unit": unit, "rank": rank, "role": role,
-                "gender": rosters.gender(rng, 0.25), "birth_year": rosters.birth_year(rng, rank, 2010),
-                "hometown": home, "skills": rosters.skills_for(rng, funcs, rosters.SKILL_POOL),
-                "languages": "Tibetan" if home in TIBETAN_TOWNSHIPS and rng.random() < 0.5 else ""}
-
-    n = 0
+    roster = Roster(rng, Cadres("BX", 2010, 0.25, homes, "Tibetan", frozenset(TIBETAN_TOWNSHIPS), 0.5), SEAT)
     for uid, name, funcs, leaders in LEADERSHIP:
-        hc = 3 * leaders + int(rng.integers(10, 40))
-        units.append({"id": uid, "name": name, "level": "county", "locality": SEAT, "function": funcs,
-                      "headcount": hc, "strength": f"{hc:.1f}", "kind": "leadership"})
-        for _ in range(leaders):
-            n += 1
-            people.append(person(f"BX{n:03d}", uid, "division", "county_leader", funcs))
+        roster.add_unit(uid, name, funcs, "leadership", [("division", "county_leader")] * leaders, (10, 40))
     chiefs = spread(N_CHIEFS, [3] * len(DEPARTMENTS), 2, 3)
     for j, ((suffix, funcs), nc) in enumerate(zip(DEPARTMENTS, chiefs)):
-        uid = f"U{j + 1:02d}"
-        hc = 3 * nc + int(rng.integers(8, 60))
-        units.append({"id": uid, "name": "宝兴" + suffix, "level": "county", "locality": SEAT, "function": funcs,
-                      "headcount": hc, "strength": f"{hc:.1f}", "kind": "department"})
-        for _ in range(nc):
-            n += 1
-            people.append(person(f"BX{n:03d}", uid, "section", "section_chief", funcs))
+        roster.add_unit(f"U{j + 1:02d}", "宝兴" + suffix, funcs, "department", [("section", "section_chief")] * nc, (8, 60))
 
     targets: list[dict[str, object]] = []
     for i, hv in enumerate(leader_villages):
@@ -287,13 +163,7 @@ def write_baoxing(cd: PackageReader, ec: PackageReader, out: Path, geometry: Pat
                         "needs": _pick(rng, HOUSEHOLD_NEEDS, 1), "size": 1})
     targets.sort(key=lambda t: str(t["id"]))
 
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "scheme.toml", SCHEME.replace("@N_CLASS1@", str(N_CLASS1)))
-    write_csv(out / "localities.csv", LOCALITY_COLUMNS, locality_rows(geo, extra))
-    write_csv(out / "units.csv", UNIT_COLUMNS + ["kind"], units)
-    write_csv(out / "people.csv", PEOPLE_COLUMNS, people)
-    write_csv(out / "targets.csv", TARGET_COLUMNS, targets)
-    write_geometry(out, [geo.shape], geo.places, {d.code: d.name for d in geo.divisions})
+    write_county_instance(Path(out), SCHEME, geo, extra, roster, targets)
 
 
 def _village_name(geo: object, code: str) -> str:

@@ -10,18 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher.build import rosters
-from matcher.build.county import locality_rows, read_county
+from matcher.build.onecounty import Cadres, Roster, TierText, open_county, scheme_toml, write_county_instance
 from matcher.build.sources import PackageReader
-from matcher.build.tables import (
-    LOCALITY_COLUMNS,
-    PEOPLE_COLUMNS,
-    TARGET_COLUMNS,
-    UNIT_COLUMNS,
-    write_csv,
-)
-from matcher.build.write import write_geometry
-from matcher.fileio import atomic_write_text
 
 SEED = 411003
 COUNTY = "411003"
@@ -60,103 +50,41 @@ PRODUCTS = [  # (product, needs)
 NAME_WORDS = list("瑞鑫恒泰华盛宏达永兴金源中原昌隆嘉禾豫丰天成博远新锐福顺康宁利民润通")
 CATEGORIES = ["difficult", "promising", "upgrading"]
 
-SCHEME = r'''# Xuchang Jian'an 万人助企联乡帮村 (2021). Built by scripts/build_instances.py: do not edit by hand.
+CADRES = {"table": "people", "rank": ["section", "staff"]}
+LEADERS = {"table": "people", "role": ["county_leader"]}
+
+SCHEME = scheme_toml(
+    """# Xuchang Jian'an 万人助企联乡帮村 (2021). Built by scripts/build_instances.py: do not edit by hand.
 # County-level cadres link two key enterprises each and a township; the other cadres each help
 # at most one enterprise and take one or two villages (today's map has 454 village-level units
-# against the seed's 382, and 449 cadres below county level).
-
-[program]
-name = "建安区“万人助企联乡帮村”"
-name_en = "Jian'an: ten thousand cadres help enterprises, link townships and villages"
-source = "许昌“万人助企联乡帮村”报道 (2021): 建安区共选派478名干部, 联系362家企业, 分包全区382个村(社区); 其中29名县级干部联系58家重点企业, 分管16个乡镇(街道办)"
-plan_year = 2021
-term_years = 1
-working_days = 250
-
-[terms]
-pin_incumbents = true
-no_return = []
-
-[budget]
-division = { max_days = 80 }
-section = { max_days = 100 }
-staff = { max_days = 100 }
-travel = { detour = 1.3, speed_kmh = 40, hours_per_day = 8 }
-
-[[tiers]]
-id = "leader_township"
-name = "县级干部分包乡镇"
-name_en = "county-level cadres link a township"
-helpers = { table = "people", role = ["county_leader"] }
-targets = { table = "localities", level = ["township"] }
-coverage = "full"
-coverage_min = 1
-coverage_max = 2
-links_min = 1
-links_max = 1
-visit_days = 24
-visits_per_year = 12
-
-[[tiers]]
-id = "leader_enterprise"
-name = "县级干部联系重点企业"
-name_en = "county-level cadres link key enterprises"
-helpers = { table = "people", role = ["county_leader"] }
-targets = { table = "targets", kind = ["enterprise"], category = ["key"] }
-coverage = "full"
-coverage_min = 1
-coverage_max = 1
-links_min = 2
-links_max = 2
-visit_days = 6
-visits_per_year = 6
-
-[[tiers]]
-id = "cadre_enterprise"
-name = "干部助企"
-name_en = "cadres help an enterprise"
-helpers = { table = "people", rank = ["section", "staff"] }
-targets = { table = "targets", kind = ["enterprise"], category = ["difficult", "promising", "upgrading"] }
-coverage = "full"
-coverage_min = 1
-coverage_max = 2
-links_min = 0
-links_max = 1
-visit_days = 12
-visits_per_year = 12
-
-[[tiers]]
-id = "cadre_village"
-name = "干部帮村"
-name_en = "cadres take villages"
-helpers = { table = "people", rank = ["section", "staff"] }
-targets = { table = "localities", level = ["village"] }
-coverage = "full"
-coverage_min = 1
-coverage_max = 2
-links_min = 1
-links_max = 2
-visit_days = 24
-visits_per_year = 12
-
-[objective]
-order = ["coverage", "match", "strength", "travel", "balance"]
-
-[objective.weights]
-coverage = 1.0
-match = 1.0
-language = 2.0
-strength = 1.0
-travel = 1.0
-balance = 1.0
-'''
+# against the seed's 382, and 449 cadres below county level).""",
+    program={
+        "name": "建安区“万人助企联乡帮村”",
+        "name_en": "Jian'an: ten thousand cadres help enterprises, link townships and villages",
+        "source": "许昌“万人助企联乡帮村”报道 (2021): 建安区共选派478名干部, 联系362家企业, 分包全区382个村(社区); "
+                  "其中29名县级干部联系58家重点企业, 分管16个乡镇(街道办)",
+        "plan_year": 2021,
+        "term_years": 1,
+    },
+    budget={"division": {"max_days": 80}, "section": {"max_days": 100}, "staff": {"max_days": 100},
+            "travel": {"detour": 1.3, "speed_kmh": 40, "hours_per_day": 8}},
+    tiers=[
+        TierText("leader_township", "县级干部分包乡镇", "county-level cadres link a township", LEADERS,
+                 {"table": "localities", "level": ["township"]}, "full", 1, 2, 1, 1, 24, 12),
+        TierText("leader_enterprise", "县级干部联系重点企业", "county-level cadres link key enterprises", LEADERS,
+                 {"table": "targets", "kind": ["enterprise"], "category": ["key"]}, "full", 1, 1, 2, 2, 6, 6),
+        TierText("cadre_enterprise", "干部助企", "cadres help an enterprise", CADRES,
+                 {"table": "targets", "kind": ["enterprise"], "category": ["difficult", "promising", "upgrading"]},
+                 "full", 1, 2, 0, 1, 12, 12),
+        TierText("cadre_village", "干部帮村", "cadres take villages", CADRES,
+                 {"table": "localities", "level": ["village"]}, "full", 1, 2, 1, 2, 24, 12),
+    ],
+)
 
 
 def write_xuchang(cd: PackageReader, ec: PackageReader, out: Path, geometry: Path | None = None) -> None:
     """Build the Xuchang Jian'an instance into ``out``."""
-    out = Path(out)
-    geo = read_county(cd, ec, COUNTY, ECHARTS_FILE, geometry)
-    rng = np.random.Generator(np.random.PCG64(SEED))
+    geo, rng = open_county(cd, ec, COUNTY, ECHARTS_FILE, geometry, SEED)
     towns = geo.level("township")
     villages = geo.level("village")
 
@@ -184,42 +112,15 @@ def write_xuchang(cd: PackageReader, ec: PackageReader, out: Path, geometry: Pat
                         "locality": t.code, "category": cat, "poverty_class": 0, "needs": needs,
                         "size": int(rng.integers(200, 3000) if key else rng.integers(10, 400))})
 
-    units: list[dict[str, object]] = []
-    people: list[dict[str, object]] = []
     homes = [t.code for t in towns] + ["411000000000"]
-    n = 0
-
-    def person(unit: str, rank: str, role: str, funcs: str) -> dict[str, object]:
-        home = homes[int(rng.integers(len(homes)))]
-        return {"id": f"JA{n:03d}", "name": rosters.person_name(rng), "unit": unit, "rank": rank, "role": role,
-                "gender": rosters.gender(rng, 0.3), "birth_year": rosters.birth_year(rng, rank, 2021), "hometown": home,
-                "skills": rosters.skills_for(rng, funcs, rosters.SKILL_POOL),
-                "languages": "Hui" if home in HUI_TOWNSHIPS and rng.random() < 0.2 else ""}
-
+    roster = Roster(rng, Cadres("JA", 2021, 0.3, homes, "Hui", frozenset(HUI_TOWNSHIPS), 0.2), SEAT)
     for uid, name, funcs, k in LEADERSHIP:
-        hc = 3 * k + int(rng.integers(20, 60))
-        units.append({"id": uid, "name": name, "level": "county", "locality": SEAT, "function": funcs,
-                      "headcount": hc, "strength": f"{hc:.1f}", "kind": "leadership"})
-        for _ in range(k):
-            n += 1
-            people.append(person(uid, "division", "county_leader", funcs))
-    assert n == N_LEADERS
+        roster.add_unit(uid, name, funcs, "leadership", [("division", "county_leader")] * k, (20, 60))
+    assert len(roster.people) == N_LEADERS
     rest = N_CADRES_TOTAL - N_LEADERS
     per = [rest // len(DEPARTMENTS) + (1 if j < rest % len(DEPARTMENTS) else 0) for j in range(len(DEPARTMENTS))]
     for j, ((suffix, funcs), k) in enumerate(zip(DEPARTMENTS, per)):
-        uid = f"U{j + 1:02d}"
-        hc = 3 * k + int(rng.integers(10, 80))
-        units.append({"id": uid, "name": "建安" + suffix, "level": "county", "locality": SEAT, "function": funcs,
-                      "headcount": hc, "strength": f"{hc:.1f}", "kind": "department"})
-        for m in range(k):
-            n += 1
-            rank = "section" if m < max(2, k // 3) else "staff"
-            people.append(person(uid, rank, "section_chief" if rank == "section" else "", funcs))
+        members = [("section", "section_chief") if m < max(2, k // 3) else ("staff", "") for m in range(k)]
+        roster.add_unit(f"U{j + 1:02d}", "建安" + suffix, funcs, "department", members, (10, 80))
 
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "scheme.toml", SCHEME)
-    write_csv(out / "localities.csv", LOCALITY_COLUMNS, locality_rows(geo, extra))
-    write_csv(out / "units.csv", UNIT_COLUMNS + ["kind"], units)
-    write_csv(out / "people.csv", PEOPLE_COLUMNS, people)
-    write_csv(out / "targets.csv", TARGET_COLUMNS, targets)
-    write_geometry(out, [geo.shape], geo.places, {d.code: d.name for d in geo.divisions})
+    write_county_instance(Path(out), SCHEME, geo, extra, roster, targets)
