@@ -11,6 +11,7 @@ import pytest
 from matcher import province
 from matcher.check import check_plan
 from matcher.instance import read_instance
+from matcher.model import costs_on_grid
 from matcher.province import (
     FLOW_TERMS,
     _solve_flow,
@@ -221,6 +222,43 @@ def test_plan_rows_carry_the_candidate_costs(tiny, tiny_plan):
         mine = a[a["tier"] == tid].set_index(["helper", "target"])
         assert len(mine) > 0
         joined = mine.join(ref, suffixes=("", "_ref"), how="left")
-        for col in ("cost_match", "cost_strength", "cost_travel", "distance_km"):
-            assert np.allclose(joined[col].to_numpy(dtype=float), joined[col + "_ref"].to_numpy(dtype=float).round(4),
-                               atol=0.051 if col == "distance_km" else 1e-4), (tid, col)
+        grid = costs_on_grid(joined[["cost_match_ref", "cost_strength_ref", "cost_travel_ref"]].rename(
+            columns=lambda c: c.removesuffix("_ref")), {k: scheme.objective.weight(k) for k in FLOW_TERMS})
+        for col in ("cost_match", "cost_strength", "cost_travel"):
+            assert np.allclose(joined[col].to_numpy(dtype=float), grid[col].to_numpy(dtype=float), atol=1e-9), (tid, col)
+        assert np.allclose(joined["distance_km"].to_numpy(dtype=float),
+                           joined["distance_km_ref"].to_numpy(dtype=float).round(4), atol=0.051), tid
+
+
+def test_tiny_plan_figures_are_its_links(tiny, tiny_plan):
+    """The plan's match, strength and travel are the sums of its links' costs: the checker warns of nothing."""
+    report = check_plan(tiny, tiny_plan)
+    v = report.violations
+    assert len(v) == 0, v.to_dict("records")
+    a = tiny_plan.assignments
+    for term in FLOW_TERMS:
+        assert tiny_plan.objective[term] == pytest.approx(float(a["cost_" + term].sum()), abs=1e-6)
+
+
+def test_forbidden_pairs_are_never_used(tiny, tiny_plan):
+    """A link of the plan forbidden in the scheme (tiers[].forbidden) disappears from the province solver's plan."""
+    import copy
+    import dataclasses
+
+    a = tiny_plan.assignments
+    banned = {tid: a[a["tier"] == tid].iloc[0] for tid in ("township", "village")}
+    scheme = copy.deepcopy(tiny.scheme)
+    for t in scheme["tiers"]:
+        if t["id"] in banned:
+            t["forbidden"] = [[str(banned[t["id"]]["helper"]), str(banned[t["id"]]["target"])]]
+    inst = dataclasses.replace(tiny, scheme=scheme)
+    plan = solve_province(inst, time_limit=20, seed=0)
+    b = plan.assignments
+    for tid, row in banned.items():
+        used = (b["tier"] == tid) & (b["helper"].astype(str) == str(row["helper"])) & \
+            (b["target"].astype(str) == str(row["target"]))
+        assert not used.any(), tid
+    assert len(_errors(check_plan(inst, plan))) == 0
+    # and the checker would have caught the old plan under the new rules
+    old = check_plan(inst, tiny_plan).violations
+    assert set(old.loc[old["rule"] == "forbidden", "tier"]) == set(banned)

@@ -76,3 +76,30 @@ def test_bellman_ford_potentials_certify_an_optimal_flow_and_refuse_a_worse_one(
 
 def test_rounds_depend_on_the_time_limit_only():
     assert [province.rounds_for(t) for t in (10, 60, 149, 150, 299, 300, 10_000)] == [1, 1, 1, 2, 2, 3, 3]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_alone_w1_is_the_least_covering_assignment(seed):
+    """alone_w1 equals brute force: each helper one target, every target between its least and largest count."""
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    n_h, n_t = 5, 3
+    grid = [(h, t) for h in range(n_h) for t in range(n_t) if rng.random() < 0.8]
+    helper = np.array([h for h, _ in grid])
+    target = np.array([t for _, t in grid])
+    cost = rng.integers(0, 50, len(grid)).astype(np.int64)
+    lo = rng.integers(0, 2, n_t)
+    up = np.full(n_t, 2)
+    arcs = {(h, t): c for (h, t), c in zip(grid, cost.tolist())}
+    best = None
+    for choice in itertools.product(range(n_t), repeat=n_h):
+        if any((h, t) not in arcs for h, t in enumerate(choice)):
+            continue
+        n_at = np.bincount(np.array(choice), minlength=n_t)
+        if (n_at < lo).any() or (n_at > up).any():
+            continue
+        v = sum(arcs[(h, t)] for h, t in enumerate(choice))
+        best = v if best is None else min(best, v)
+    assert wholebound.alone_w1(n_h, helper, target, cost, lo, up) == best
+

@@ -57,7 +57,7 @@ from matcher.candidates import (
     target_frame,
 )
 from matcher.errors import SolveError
-from matcher.model import SCALES, Solution, Stage
+from matcher.model import SCALES, Solution, Stage, costs_on_grid, drop_forbidden
 from matcher.scheme import Scheme, Tier, read_scheme
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -258,11 +258,16 @@ def _top_by_flow(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Co
 
 
 def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling], *, time_limit: float,
-                    progress: Progress | None, priced: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                    progress: Progress | None, priced: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                    alone: tuple[np.ndarray, np.ndarray] | None = None
                     ) -> tuple[np.ndarray, list[Stage], str, float] | None:
     """The top tier with its coupling rows as a HiGHS MIP, one lexicographic stage per priority (None if it finds nothing).
 
     Source: Guizhou 2012 帮联驻, 部门帮县 with 处长联乡/干部驻村 capacity inside each county
+
+    ``alone`` (with ``priced``): per pair, the extra priced W1 when its unit is its target's only unit, and
+    whether the unit may be alone there at all; a binary per target says "exactly one unit" (see
+    :func:`alone_rows`).
     """
     from scipy import sparse
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -278,7 +283,9 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     req = rules.required_helpers(frames.targets, top, ctx).to_numpy(dtype=np.int64)
     areas = [(c, a) for c in couplings for a in c.required.index]
     ns, na = len(req), len(areas)
-    nv = n + ns + na
+    extra_at = np.flatnonzero(alone[0] > 0) if alone is not None and priced is not None else np.zeros(0, dtype=np.int64)
+    n_alone = (ns + len(extra_at)) if alone is not None and priced is not None else 0
+    nv = n + ns + na + n_alone
     r_i: list[np.ndarray] = []
     c_i: list[np.ndarray] = []
     vals: list[np.ndarray] = []
@@ -325,20 +332,24 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
             fixed = int(c.must_local.reindex(grp.index).fillna(0).sum()) + \
                 int(c.group_flexible.get(g, 0)) * (1 if c.child.links_min else 0)
             row(idx, pu, -np.inf, float(cap - fixed))
+    if n_alone:
+        assert alone is not None
+        alone_rows(row, ti, n, ns, na, req > 0, extra_at, alone[1])
     A = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(r_i), np.concatenate(c_i))), shape=(len(lo), nv))
     ub = np.concatenate([np.where(_forbidden_mask(p, top, couplings), 0, 1), req,
-                         [int(c.required[a]) for c, a in areas]]).astype(float)
+                         [int(c.required[a]) for c, a in areas], np.ones(n_alone)]).astype(float)
     lb = np.zeros(nv)
     lb[:n][p["pinned"].to_numpy(dtype=bool)] = 1
     cons = [LinearConstraint(A, np.array(lo), np.array(up))]
     cont = p["continues"].to_numpy(dtype=bool)
-    costs = {"coupling": np.concatenate([np.zeros(n + ns), np.ones(na)]),
-             "coverage": np.concatenate([np.zeros(n), np.ones(ns), np.zeros(na)]),
-             "continuity": np.concatenate([-cont.astype(float), np.zeros(ns + na)])}
+    pad = np.zeros(n_alone)
+    costs = {"coupling": np.concatenate([np.zeros(n + ns), np.ones(na), pad]),
+             "coverage": np.concatenate([np.zeros(n), np.ones(ns), np.zeros(na), pad]),
+             "continuity": np.concatenate([-cont.astype(float), np.zeros(ns + na), pad])}
     offset = {"continuity": float(cont.sum())}
     scale = {"coupling": 1, "coverage": 1, "continuity": 1}
     for term in FLOW_TERMS:
-        costs[term] = np.concatenate([_int_cost(p["cost_" + term], ctx, term), np.zeros(ns + na)]).astype(float)
+        costs[term] = np.concatenate([_int_cost(p["cost_" + term], ctx, term), np.zeros(ns + na), pad]).astype(float)
         scale[term] = SCALES[term]
     order = ["coupling"] + [t for t in ctx.scheme.objective.order if t in costs]
     if priced is not None:  # re-choose for the whole plan: the pairs' priced costs replace their own costs
@@ -346,10 +357,16 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         ub[:n][blocked] = 0
         for term in FLOW_TERMS:
             del costs[term]
-        costs["priced_w1"] = np.concatenate([c1, np.zeros(ns + na)])
-        costs["priced_w2"] = np.concatenate([c2, np.zeros(ns + na)])
+        extra = np.zeros(n_alone)
+        if n_alone:
+            assert alone is not None
+            extra[ns:] = alone[0][extra_at]
+        costs["priced_w1"] = np.concatenate([c1, np.zeros(ns + na), extra])
+        costs["priced_w2"] = np.concatenate([c2, np.zeros(ns + na), pad])
         scale.update({"priced_w1": 1, "priced_w2": 1})
         order = ["coupling", "coverage", "continuity", "priced_w1", "priced_w2"]
+    integral = np.ones(nv)
+    integral[n + ns + na + ns:] = 0  # the "alone" products are continuous: their cost pushes them to max(0, x + s - 1)
     t0 = time.monotonic()
     x = None
     stages: list[Stage] = []
@@ -358,7 +375,7 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     for k, term in enumerate(order):
         left = max(1.0, (time_limit - (time.monotonic() - t0)) / (len(order) - k))
         ts = time.monotonic()
-        res = milp(costs[term], constraints=cons, integrality=np.ones(nv), bounds=Bounds(lb, ub),
+        res = milp(costs[term], constraints=cons, integrality=integral, bounds=Bounds(lb, ub),
                    options={"mip_rel_gap": 0.0, "time_limit": left, "disp": False})
         if res.x is None:
             if x is None:
@@ -391,6 +408,27 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         bal = float(w_bal) if chosen.any() and p["unit"].nunique() >= 2 else 0.0
         stages.append(Stage("balance", bal, bal, "OPTIMAL", 0.0))
     return chosen, stages, status, coupling_value
+
+
+def alone_rows(row: Callable[[np.ndarray, np.ndarray, float, float], None], ti: np.ndarray, n: int, ns: int, na: int,
+               needed: np.ndarray, extra_at: np.ndarray, alone_blocked: np.ndarray) -> None:
+    """Rows that price a unit alone in its county: s_t = 1 when target t has exactly one unit, y_i >= x_i + s_t - 1.
+
+    Source: Guizhou 2012 帮联驻, 部门帮县/处长联乡 (a county helped by one department has only its officials)
+
+    Columns: pairs x (0..n), shortfalls (n..n+ns), coupling slacks, then s per target and y per priced pair.
+    ``sum x_t + s_t + 2 * short_t >= 2`` makes s_t = 1 when one unit covers t; a pair whose unit cannot be
+    alone there gets ``x_i + s_t <= 1``.
+    """
+    s0 = n + ns + na
+    by_t = pd.Series(np.arange(n)).groupby(ti).indices
+    for j in np.flatnonzero(needed):  # a target that needs no unit keeps s_t = 0 (nothing charges it)
+        idx = np.asarray(by_t.get(j, []), dtype=np.int64)
+        row(np.concatenate([idx, [s0 + j, n + j]]), np.concatenate([np.ones(len(idx)), [1.0, 2.0]]), 2.0, np.inf)
+    for k, i in enumerate(extra_at):
+        row(np.array([s0 + ns + k, i, s0 + ti[i]]), np.array([1.0, -1.0, -1.0]), -1.0, np.inf)
+    for i in np.flatnonzero(alone_blocked):
+        row(np.array([i, s0 + ti[i]]), np.array([1.0, 1.0]), -np.inf, 1.0)
 
 
 def _sum_of(costs: np.ndarray) -> Callable[[np.ndarray], int]:
@@ -727,6 +765,33 @@ def _chunk_arrays(tables: pairarrays.TierTables, hpos: np.ndarray, tpos: np.ndar
                        costs=b.costs, dropped=b.dropped)
 
 
+def _forbidden_codes(tier: Tier, h_pos: pd.Series, t_pos: pd.Series) -> np.ndarray:
+    """The tier's forbidden pairs as codes helper position * n_targets + target position (sorted, unique).
+
+    Source: docs/scheme-format.md, ``tiers[].forbidden`` (a scenario's 不得安排 pairs); pairs naming nobody
+    in the tier are ignored (the instance loader warns about them)
+    """
+    codes = [int(h_pos[str(h)]) * len(t_pos) + int(t_pos[str(t)]) for h, t in tier.forbidden
+             if str(h) in h_pos.index and str(t) in t_pos.index]
+    return np.unique(np.asarray(codes, dtype=np.int64))
+
+
+def _without_forbidden(arr: ChunkArrays, banned: np.ndarray, n_targets: int) -> ChunkArrays:
+    """A chunk without its forbidden pairs (counted under ``forbidden``); pinned incumbents stay.
+
+    Source: docs/scheme-format.md, ``tiers[].forbidden`` (as model.drop_forbidden)
+    """
+    if not len(banned) or not len(arr.helper):
+        return arr
+    drop = np.isin(arr.helper.astype(np.int64) * n_targets + arr.target, banned) & ~arr.pinned
+    if not drop.any():
+        return arr
+    keep = ~drop
+    dropped = {**arr.dropped, "forbidden": arr.dropped.get("forbidden", 0) + int(drop.sum())}
+    return ChunkArrays(arr.helper[keep], arr.target[keep], arr.lead[keep], arr.pinned[keep],
+                       {k: v[keep] for k, v in arr.costs.items()}, dropped)
+
+
 def _chosen_rows(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame,
                  keys: pd.DataFrame, codes: tuple[pd.Series, pd.Series]) -> pd.DataFrame:
     """Full pair rows (the columns build_tier_frames gives) for chosen (helper, target) keys, costs included.
@@ -983,7 +1048,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     # ---- top tier
     ts = time.monotonic()
     say("phase", {"text": f"tier {top.id}: candidate pairs"})
-    top_frames = build_tier_frames(ctx, top)
+    top_frames = drop_forbidden(build_tier_frames(ctx, top), top.forbidden)
     ctx.cache[("frames", top.id)] = top_frames
     findings = diagnose(_scheme_only(ctx, scheme, [top]), {top.id: top_frames})
     hard = [f for f in findings if f.hard]
@@ -1039,34 +1104,19 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         # MIP: its optimum tightens that round's bound, and its choice starts the next round if time allows
         last = rounds[-1]
         priced, shift, shift2 = _priced_top(last, top_frames.pairs)
+        alone = _alone_priced(last)
         ts = time.monotonic()
         by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
-                                  progress=progress, priced=priced)
-        timings["bound"] = timings.get("bound", 0.0) + time.monotonic() - ts
+                                  progress=progress, priced=priced, alone=alone)
         if by_milp is not None:  # the MIP keeps the coupling rows: its dual bound tightens the last round's W1 bound
-            pb = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w1"]
-            if pb and last.priced1 is not None:
-                tol = 1e-6 * max(1.0, abs(pb[0])) + 1e-3
-                lb = math.floor((pb[0] - tol) * last.weight) + shift
-                # the priced W1 are integers: when HiGHS's optimum is within half a unit of its dual bound,
-                # the exact integer value of its choice is the minimum
-                exact = sum(int(v) for v in last.priced1[by_milp[0]] if v is not None)
-                if exact - (pb[0] * last.weight + shift) < 0.5:
-                    lb = exact
-                last.lb1 = max(last.lb1, lb + last.const1)
-                # travel: the MIP's second stage keeps the priced W1 within half a weight of its minimum, so
-                # for plans whose W1 is that close, W2 >= its bound + alpha * (min W1 - const1) + const2
-                pb2 = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w2"]
-                if pb2 and lb == exact and all(a == b for a, b in zip(last.priced1, last.priced1u)):
-                    v1 = last.priced1[by_milp[0]]
-                    v2 = last.priced2[by_milp[0]]
-                    ex2 = sum(int(b) - last.alpha * int(a) for a, b in zip(v1, v2))
-                    low2 = math.floor(pb2[0] - 1e-6 * max(1.0, abs(pb2[0])) - 1e-3) + shift2
-                    if ex2 - (pb2[0] + shift2) < 0.5:
-                        low2 = ex2
-                    last.lb2_within = (exact + last.const1 + int(0.4 * last.weight),
-                                       low2 + last.alpha * exact + last.const2)
-                wholebound.set_scaled(last, last.bounds_for(**_hat(last)))
+            if _milp_tightens(last, by_milp, top_frames.pairs, shift, shift2, with_alone=alone is not None):
+                # match proven: the travel bound for plans that close needs the MIP's second stage without the
+                # alone prices (they hold for W1 only)
+                plain = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
+                                        progress=progress, priced=priced)
+                if plain is not None:
+                    _milp_tightens(last, plain, top_frames.pairs, shift, shift2, with_alone=False)
+            timings["bound"] = timings.get("bound", 0.0) + time.monotonic() - ts
         if by_milp is None or any(np.array_equal(by_milp[0], c) for c in tried) or n_rounds >= rounds_for(time_limit):
             break
         n_rounds += 1
@@ -1091,7 +1141,8 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     findings.extend(best["findings"])
     # ---- plan
     ts = time.monotonic()
-    chosen = pd.concat(chosen_parts, ignore_index=True)
+    weights = {k: scheme.objective.weight(k) for k in ("match", "strength", "travel")}
+    chosen = costs_on_grid(pd.concat(chosen_parts, ignore_index=True), weights)  # links carry the minimised costs
     plan_links = {t.id: chosen[chosen["tier"] == t.id] for t in tiers}
     violations = rules.evaluate(ctx, plan_links)
     broken = violations[violations["rule"].map(lambda r: rules.RULES[r].kind == "hard")]
@@ -1106,6 +1157,41 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     timings["plan"] = time.monotonic() - ts
     say("timings", {k: round(v, 3) for k, v in timings.items()})
     return plan
+
+
+def _milp_tightens(last: wholebound.WholeBound, by_milp: tuple[np.ndarray, list[Stage], str, float], pairs: pd.DataFrame,
+                   shift: int, shift2: int, *, with_alone: bool) -> bool:
+    """Tighten a round's bound with the priced top-tier MIP's dual bounds; True when the W1 bound became exact.
+
+    Source: weak duality of the Lagrangian relaxation (docs/solver.md): the MIP keeps the coupling rows
+    """
+    pb = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w1"]
+    if not pb or last.priced1 is None or last.priced2 is None:
+        return False
+    tol = 1e-6 * max(1.0, abs(pb[0])) + 1e-3
+    lb = math.floor((pb[0] - tol) * last.weight) + shift
+    # the priced W1 are integers: when HiGHS's optimum is within half a unit of its dual bound,
+    # the exact integer value of its choice is the minimum
+    exact = sum(int(v) for v in last.priced1[by_milp[0]] if v is not None)
+    if with_alone:
+        exact += _alone_extra(last, pairs, by_milp[0])
+    if exact - (pb[0] * last.weight + shift) < 0.5:
+        lb = exact
+    last.lb1 = max(last.lb1, lb + last.const1)
+    # travel: the MIP's second stage keeps the priced W1 within half a weight of its minimum, so
+    # for plans whose W1 is that close, W2 >= its bound + alpha * (min W1 - const1) + const2
+    pb2 = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w2"]
+    if pb2 and lb == exact and not with_alone and all(a == b for a, b in zip(last.priced1, last.priced1u)):
+        v1 = last.priced1[by_milp[0]]
+        v2 = last.priced2[by_milp[0]]
+        ex2 = sum(int(b) - last.alpha * int(a) for a, b in zip(v1, v2))
+        low2 = math.floor(pb2[0] - 1e-6 * max(1.0, abs(pb2[0])) - 1e-3) + shift2
+        if ex2 - (pb2[0] + shift2) < 0.5:
+            low2 = ex2
+        last.lb2_within = (exact + last.const1 + int(0.4 * last.weight), low2 + last.alpha * exact + last.const2)
+    wholebound.set_scaled(last, last.bounds_for(**_hat(last)))
+    w1_plan = last.weight * last.scaled["match"] + last.scaled["strength"]
+    return lb == exact and w1_plan <= exact + last.const1 + int(0.4 * last.weight)
 
 
 def _hat(b: wholebound.WholeBound) -> dict[str, int]:
@@ -1171,6 +1257,25 @@ def _priced_top(bound: wholebound.WholeBound, pairs: pd.DataFrame
     c1 = np.array([(x - m1.get(u, 0)) / bound.weight for u, x in zip(units, v1)], dtype=float)
     c2 = np.array([float(y - m2.get(u, 0)) for u, y in zip(units, v2)], dtype=float)
     return (np.where(blocked, 0.0, c1), np.where(blocked, 0.0, c2), blocked), sum(m1.values()), sum(m2.values())
+
+
+def _alone_priced(bound: wholebound.WholeBound) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per top-tier pair: the extra W1 (in units of W1 / weight) when its unit is alone in the county, and the blocks."""
+    if bound.alone_extra1 is None or bound.alone_blocked is None:
+        return None
+    extra = np.array([int(v) / bound.weight for v in bound.alone_extra1], dtype=float)
+    if not extra.any() and not bound.alone_blocked.any():
+        return None
+    return extra, np.asarray(bound.alone_blocked, dtype=bool)
+
+
+def _alone_extra(bound: wholebound.WholeBound, pairs: pd.DataFrame, chosen: np.ndarray) -> int:
+    """The exact extra W1 of a top-tier choice: the alone price of every chosen pair whose target has no other unit."""
+    if bound.alone_extra1 is None:
+        return 0
+    tgt = pairs["target"].astype(str).to_numpy()
+    counts = pd.Series(tgt[chosen]).value_counts()
+    return sum(int(bound.alone_extra1[i]) for i in np.flatnonzero(chosen) if counts[tgt[i]] == 1)
 
 
 def _own_stages(ctx: Context, frames: TierFrames, chosen: np.ndarray, base: list[Stage]) -> list[Stage]:
@@ -1266,6 +1371,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     fast = pairarrays.fast_path_reason(ctx, tier)
     tables = pairarrays.tier_tables(ctx, tier, helpers, targets) if not fast else None
     nest = _nesting_codes(helpers, targets, parent_frames) if parent_frames is not None else None
+    banned = _forbidden_codes(tier, h_pos, t_pos)
     chunk_col = "t_county" if (targets["t_county"].astype(str) != "").all() else "t_prefecture"
     area = targets[chunk_col].astype(str)
     chunks: list[ChunkArrays] = []
@@ -1285,6 +1391,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
             f = _build_chunk(ctx, tier, helpers, targets, hids, pd.Index(tids), parent_frames, profiles)
             arr = _compact(f, tier, ctx, h_pos, t_pos, lead_helper, lead_target)
             del f
+        arr = _without_forbidden(arr, banned, len(targets))
         for k, v in arr.dropped.items():
             dropped[k] = dropped.get(k, 0) + v
         n_pairs += len(arr.helper)

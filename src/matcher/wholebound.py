@@ -87,6 +87,8 @@ class WholeBound:
     const1: int = 0                   # the lower tiers' part of lb1 that does not depend on the top tier
     const2: int = 0                   # the same for lb2
     lb2_within: tuple[int, int] | None = None  # (W1 limit, bound on W2) for plans whose W1 is within the limit
+    alone_extra1: np.ndarray | None = None  # per top-tier pair: exact W1 minus priced W1 when its unit is alone there
+    alone_blocked: np.ndarray | None = None  # per top-tier pair: its unit cannot be the county's only one
 
     def bounds_for(self, m_hat: int, s_hat: int, t_hat: int) -> dict[str, int]:
         """Scaled bounds on match, strength, travel for plans no worse than (m_hat, s_hat) in the earlier priorities."""
@@ -217,14 +219,59 @@ def _potentials(net: _TierNet) -> str:
     return ""
 
 
-def _side_constant(net: _TierNet, alpha: int, stage: int) -> int:
-    """The target side's part of the Lagrangian: lo * rc + (up - lo) * min(0, rc) over non-helper arcs."""
+def _side_by_target(net: _TierNet, alpha: int, stage: int) -> np.ndarray:
+    """Per target: its side arcs' part of the Lagrangian, lo * rc + (up - lo) * min(0, rc) (Python ints).
+
+    Source: the dualised node constraints of a lower tier's target side (each target's lead and sink arcs)
+    """
     a = np.arange(net.n_pairs, len(net.tails))
     rc1 = (net.c1[a] + net.p1[net.tails[a]] - net.p1[net.heads[a]]).astype(object)
     rc = rc1 if stage == 1 else alpha * rc1 + (net.c2[a] + net.p2[net.tails[a]] - net.p2[net.heads[a]]).astype(object)
     lo = net.lo[a].astype(object)
     up = net.up[a].astype(object)
-    return int(sum(lo * rc + (up - lo) * np.minimum(0, rc)))
+    part = lo * rc + (up - lo) * np.minimum(0, rc)
+    return part[:net.n_targets] + part[net.n_targets:]  # lead arc + sink arc of each target
+
+
+def _side_constant(net: _TierNet, alpha: int, stage: int) -> int:
+    """The target side's part of the Lagrangian: the sum of :func:`_side_by_target`."""
+    return int(sum(_side_by_target(net, alpha, stage)))
+
+
+def alone_w1(n_h: int, helper: np.ndarray, target: np.ndarray, c1: np.ndarray, lo: np.ndarray, up: np.ndarray
+             ) -> int | None:
+    """Least W1 of one unit's helpers covering an area's targets by themselves: exact min-cost flow (None: they cannot).
+
+    Source: Guizhou 2012 帮联驻, 处长联乡: a county helped by one department has only that department's
+    division officials for its townships, so their own assignment is the tier's exact value there.
+    ``helper``, ``target`` are local positions (0..), ``lo``/``up`` each target's required and largest count.
+    """
+    n_t = len(lo)
+    if n_h < int(lo.sum()) or n_h > int(up.sum()):
+        return None
+    if not len(helper):
+        return 0
+    base = _per_helper_min(helper, c1, n_h)
+    if (base == np.iinfo(np.int64).max).any():
+        return None
+    shifted = c1 - base[helper]
+    if int(shifted.max(initial=0)) * (n_h + n_t + 2) * 4 >= COST_LIMIT:
+        return None
+    mcf = min_cost_flow.SimpleMinCostFlow()
+    arcs = mcf.add_arcs_with_capacity_and_unit_cost((1 + helper).astype(np.int32), (1 + n_h + target).astype(np.int32),
+                                                    np.ones(len(helper), dtype=np.int64), shifted.astype(np.int64))
+    ti = np.arange(n_t)
+    mcf.add_arcs_with_capacity_and_unit_cost((1 + n_h + ti).astype(np.int32), np.zeros(n_t, dtype=np.int32),
+                                             (up - lo).astype(np.int64), np.zeros(n_t, dtype=np.int64))
+    for h in range(n_h):
+        mcf.set_node_supply(1 + h, 1)
+    for t in range(n_t):
+        mcf.set_node_supply(1 + n_h + t, -int(lo[t]))
+    mcf.set_node_supply(0, -(n_h - int(lo.sum())))
+    if mcf.solve() != mcf.OPTIMAL:
+        return None
+    used = mcf.flows(arcs) > 0
+    return sum(int(x) for x in shifted[used].tolist()) + sum(int(x) for x in base.tolist())
 
 
 def _priced(c1: np.ndarray, c2: np.ndarray, p1_head: np.ndarray, p2_head: np.ndarray, alpha: int
@@ -384,6 +431,8 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
     const0 = {k: 0 for k in terms}
     g0 = {k: np.zeros(len(top_pairs), dtype=object) for k in terms}
     blocked = ~np.asarray(top_allowed, dtype=bool)
+    delta1 = np.zeros(len(top_pairs), dtype=object)  # exact W1 above the priced W1 when the unit is alone in the county
+    alone_blocked = np.zeros(len(top_pairs), dtype=bool)  # the unit cannot be alone in the county
     for tf, net, is_nested in zip(lower, nets, nested):
         tab = tf.tables
         n_h = len(tab.helpers)
@@ -405,6 +454,11 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
             const0[k] += sum(int(x) for x in _per_helper_min(hp, lower_costs[k], n_h)[free].tolist())
         if not is_nested.any():
             continue
+        # every helper of the tier nested and no composition: a county with one unit has only that unit's
+        # helpers, whose own min-cost assignment is exact there (alone_w1)
+        exact_alone = bool(is_nested.all()) and not np.asarray(tf.comp_min).any()
+        side1 = _side_by_target(net, alpha, 1) if exact_alone else None
+        tmax = int(tf.tier.coverage_max)
         npos = np.flatnonzero(is_nested)
         unit_code = units.get_indexer(tab.helpers["unit"].astype(str).to_numpy()[npos])
         area = tab.targets["t_" + level].astype(str).to_numpy()
@@ -425,6 +479,12 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
             missing = h1 == np.iinfo(np.int64).max
             h0 = {k: _per_helper_min(loc, b.costs[k], len(npos)) for k in terms}
             unit_of_pair = unit_code[loc]
+            t_lo = np.minimum(np.asarray(tf.required)[tpos], tmax)
+            if exact_alone:
+                for u in sorted(set(range(len(units))) - set(np.unique(unit_code).tolist())):
+                    i = pair_at.get((u, int(c)))
+                    if i is not None and t_lo.sum() > 0:  # a unit without helpers in this tier cannot cover alone
+                        alone_blocked[i] = True
             for u in np.unique(unit_code):
                 i = pair_at.get((int(u), int(c)))
                 if i is None:
@@ -441,6 +501,18 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
                 plain = sum(int(x) for x in h1[mine].tolist())
                 g1u[i] += plain
                 g1[i] += max(cap if cap is not None else plain, plain)
+                if exact_alone and side1 is not None:
+                    f = alone_w1(int(mine.sum()), np.searchsorted(np.flatnonzero(mine), loc[at]),
+                                 np.searchsorted(tpos, b.target[at]),
+                                 c1[at], t_lo, np.full(len(tpos), tmax))
+                    if f is None:
+                        alone_blocked[i] = True
+                    else:
+                        d = f - int(sum(side1[tpos])) - max(cap if cap is not None else plain, plain)
+                        if d < 0:
+                            out.reason = f"internal: tier '{tf.tier.id}': exact value below its Lagrangian bound"
+                            return out
+                        delta1[i] += d
                 g2[i] += sum(int(x) for x in h2[mine].tolist())
                 for k in terms:
                     g0[k][i] += sum(int(x) for x in h0[k][mine].tolist())
@@ -474,6 +546,8 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
     out.priced1u[idx] = [int(w * int(tm[i]) + int(ts[i]) + g1u[i]) for i in idx]
     out.priced2 = np.full(len(top_pairs), None, dtype=object)
     out.priced1[idx] = cost1
+    out.alone_extra1 = delta1
+    out.alone_blocked = alone_blocked
     out.priced2[idx] = cost2
     set_scaled(out, out.bounds_for(m_hat, s_hat, t_hat))
     chosen_idx = set(np.flatnonzero(chosen_top).tolist())
