@@ -259,15 +259,17 @@ def _top_by_flow(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Co
 
 def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling], *, time_limit: float,
                     progress: Progress | None, priced: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                    alone: tuple[np.ndarray, np.ndarray] | None = None
-                    ) -> tuple[np.ndarray, list[Stage], str, float] | None:
+                    alone: tuple[np.ndarray, np.ndarray] | None = None, known: dict[str, float] | None = None,
+                    priced_travel: bool = True) -> tuple[np.ndarray, list[Stage], str, float] | None:
     """The top tier with its coupling rows as a HiGHS MIP, one lexicographic stage per priority (None if it finds nothing).
 
     Source: Guizhou 2012 帮联驻, 部门帮县 with 处长联乡/干部驻村 capacity inside each county
 
     ``alone`` (with ``priced``): per pair, the extra priced W1 when its unit is its target's only unit, and
     whether the unit may be alone there at all; a binary per target says "exactly one unit" (see
-    :func:`alone_rows`).
+    :func:`alone_rows`). ``known`` gives stages whose optimum is already known (an earlier MIP with the same
+    rows): they become rows at that value without a solve, as do stages whose costs are all zero.
+    ``priced_travel=False`` leaves out the priced travel stage (nobody uses the choice's travel).
     """
     from scipy import sparse
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -364,7 +366,7 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         costs["priced_w1"] = np.concatenate([c1, np.zeros(ns + na), extra])
         costs["priced_w2"] = np.concatenate([c2, np.zeros(ns + na), pad])
         scale.update({"priced_w1": 1, "priced_w2": 1})
-        order = ["coupling", "coverage", "continuity", "priced_w1", "priced_w2"]
+        order = ["coupling", "coverage", "continuity", "priced_w1"] + (["priced_w2"] if priced_travel else [])
     integral = np.ones(nv)
     integral[n + ns + na + ns:] = 0  # the "alone" products are continuous: their cost pushes them to max(0, x + s - 1)
     t0 = time.monotonic()
@@ -373,6 +375,15 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     status = "OPTIMAL"
     coupling_value = 0.0
     for k, term in enumerate(order):
+        if (known is not None and term in known) or not costs[term].any():
+            val = float((known or {}).get(term, 0.0))
+            cons.append(LinearConstraint(costs[term][None, :], -np.inf, val + 0.5))
+            v_nat = (round(val) + offset.get(term, 0.0)) / scale[term]
+            if term == "coupling":
+                coupling_value = v_nat
+            else:
+                stages.append(Stage(term, v_nat, v_nat, "OPTIMAL", 0.0))
+            continue
         left = max(1.0, (time_limit - (time.monotonic() - t0)) / (len(order) - k))
         ts = time.monotonic()
         res = milp(costs[term], constraints=cons, integrality=integral, bounds=Bounds(lb, ub),
@@ -1096,6 +1107,9 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         return st
 
     best = round_for(chosen_top, top_stages, top_status, top_method)
+    # the re-chosen top tier keeps the first MIP's optimum of its earlier stages (no coupling or coverage short)
+    known_top = {"coupling": 0.0, "coverage": 0.0} if (
+        coupling_short == 0 and all(st_.value == 0 for st_ in top_stages if st_.term == "coverage")) else {}
     rounds = [best["bound"]]
     tried = [chosen_top]
     n_rounds = 1
@@ -1105,9 +1119,15 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         last = rounds[-1]
         priced, shift, shift2 = _priced_top(last, top_frames.pairs)
         alone = _alone_priced(last)
+        # the priced travel stage only breaks ties for the next round's choice (and, without alone prices,
+        # may bound travel): in the last round with alone prices nothing uses it
+        w2 = n_rounds < rounds_for(time_limit) or alone is None
         ts = time.monotonic()
         by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
-                                  progress=progress, priced=priced, alone=alone)
+                                  progress=progress, priced=priced, alone=alone, known=known_top, priced_travel=w2)
+        if by_milp is None and known_top:  # the blocked pairs changed an earlier optimum: solve every stage
+            by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
+                                      progress=progress, priced=priced, alone=alone, priced_travel=w2)
         if by_milp is not None:  # the MIP keeps the coupling rows: its dual bound tightens the last round's W1 bound
             if _milp_tightens(last, by_milp, top_frames.pairs, shift, shift2, with_alone=alone is not None):
                 # match proven: the travel bound for plans that close needs the MIP's second stage without the
