@@ -31,8 +31,10 @@ from matcher.errors import InstanceError, Problem
 from matcher.fileio import atomic_write_text
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matcher.candidates import Context
     from matcher.instance import Instance
     from matcher.plan import Plan
+    from matcher.scheme import Scheme, Tier
 
 Apply = Callable[["Instance"], "Instance"]
 
@@ -223,7 +225,7 @@ class Scenario:
                 if share > 0 and t.get("helpers", {}).get("table") == "people":
                     ranks = t["helpers"].get("rank")
                     n = int(mine["rank"].isin(ranks).sum()) if ranks else len(mine)
-                    hc = max(hc, int(math.ceil(n / share - 1e-9)))
+                    hc = max(hc, math.ceil(n / share - 1e-9))
             units.at[unit, "headcount"] = hc
             return _replace(inst, people=people_t, units=units)
 
@@ -560,17 +562,17 @@ class Scenario:
                 if exact is not None:
                     keep = [i for i in mine.index if i in exact]
                     drop += [i for i in mine.index if i not in exact]
-                    units_out.at[u, "headcount"] = max(len(keep), int(round(int(units_out.at[u, "headcount"])
-                                                                            * len(keep) / max(len(mine), 1))))
+                    units_out.at[u, "headcount"] = max(len(keep), round(int(units_out.at[u, "headcount"])
+                                                                        * len(keep) / max(len(mine), 1)))
                     continue
                 for rank, group in mine.groupby("rank"):
                     share = f if f >= 0 else rank_frac.get(str(rank), 1.0)
                     order = sorted(group.index, key=lambda i: (i not in linked_here, bool(home_in[i]), i))
-                    k = int(round(len(order) * share))
+                    k = round(len(order) * share)
                     drop += order[k:]
                     keep_n += k
-                units_out.at[u, "headcount"] = max(keep_n, int(round(int(units_out.at[u, "headcount"])
-                                                                      * keep_n / max(len(mine), 1))))
+                units_out.at[u, "headcount"] = max(keep_n, round(int(units_out.at[u, "headcount"])
+                                                                  * keep_n / max(len(mine), 1)))
             people = people.drop(index=drop)
             # a kept unit seated outside the slice (a prefecture bureau in the prefecture's seat district)
             # is re-seated at the first kept county, so its area and travel are measured inside the slice
@@ -630,15 +632,19 @@ class Scenario:
         For a change confined to a few counties (a county gains staff, a village closes), only those
         counties' links need to move: the county's department (first tier) stays, the cadres linked there
         in the base plan and the county's own staff are re-planned together, warm-started from the base
-        plan; every other link of the base plan is kept as it is. Cost parts of the re-planned links are
-        recomputed on the whole instance. The result is a full plan; check it with ``check_plan``.
+        plan; every other link of the base plan is kept as it is. The result is a full plan; check it with
+        ``check_plan``. Its figures are those of its combined links on the whole edited instance: every link's
+        distance and cost parts recomputed there, on the solver's grid (``model.costs_on_grid``), each priority
+        summed as the model counts it, and uncovered.csv listing the whole plan's shortfalls. Nothing is proven
+        of the whole plan beyond the base plan's bound where that still bounds the scenario (no edits, or only
+        forbidden links the base instance did not pin), else beyond coverage and continuity at 0; the header's
+        ``bound_note`` says which, and ``local`` holds the re-planned part's own solve figures.
         With ``fewest_moves``, the base links inside the areas are pinned too (as incumbents in force), so
         only what the change requires moves: new cadres are placed, vacancies refilled (as a mid-term
         replan does); without it, the areas are re-optimised from the base plan as a hint.
         Approximation: a prefecture unit is re-seated inside the area while solving (travel of its
         links is measured from there during the solve, and from its real seat in the returned plan).
         """
-        from matcher.explain import pair_table
         from matcher.plan import Plan as PlanClass
 
         full = self.instance
@@ -689,34 +695,63 @@ class Scenario:
         plan_local = warm_solve(local.instance, _LinksOnly(local_base), forbidden=self.forbidden_links(),
                                 time_limit=time_limit, seed=seed, workers=workers)
         new = plan_local.assignments.copy()
-        # recompute the cost parts of the re-planned links on the whole instance (real seats)
-        parts = []
-        for tid, sub in new.groupby("tier", sort=False):
-            pt = pair_table(full, str(tid), helpers=sorted(set(sub["helper"])), targets=sorted(set(sub["target"]))).pairs
-            keyed = pt.set_index(["helper", "target"])
-            sub = sub.copy()
-            for col in ("distance_km", "cost_match", "cost_strength", "cost_travel"):
-                vals = [keyed.at[(h, t), col] if (h, t) in keyed.index else v
-                        for h, t, v in zip(sub["helper"], sub["target"], sub[col])]
-                sub[col] = vals
-            parts.append(sub)
-        new = pd.concat(parts, ignore_index=True) if parts else new
-        new["distance_km"] = pd.to_numeric(new["distance_km"]).round(1)
         # links the base plan already had keep its pinned flag and start year (pinned only while solving)
         prev = {(t, h, g): (p, y) for t, h, g, p, y in zip(a["tier"], a["helper"], a["target"], a["pinned"], a["start_year"])}
         keys = list(zip(new["tier"].astype(str), new["helper"].astype(str), new["target"].astype(str)))
         new["pinned"] = [prev[k][0] if k in prev else False for k in keys]
         new["start_year"] = [prev[k][1] if k in prev else y for k, y in zip(keys, new["start_year"])]
         spliced = pd.concat([a[~here], new], ignore_index=True)
-        header = {k: v for k, v in base.header.items() if k not in ("kpis", "check", "wall_s", "instance")}
-        header.update({"status": "FEASIBLE", "gap": None,
-                       "method": f"local re-plan of {', '.join(areas)} (warm-started CP-SAT); rest of the base plan kept",
+        # every link's distance and costs on the whole edited instance (real seats), on the solver's grid
+        scheme, ctx = _whole_context(full)
+        frames = {t.id: _link_pairs(ctx, t, spliced[spliced["tier"] == t.id]) for t in scheme.tiers}
+        weights = {term: scheme.objective.weight(term) for term in ("match", "strength", "travel")}
+        spliced = _links_with_costs(spliced, frames, weights)
+        shortfalls = _coverage_shortfalls(ctx, frames)
+        values = _plan_figures(full, scheme, ctx, spliced, frames, shortfalls)
+        bound, note = self._base_bound(base, values)
+        header = {k: v for k, v in base.header.items()
+                  if k not in ("kpis", "check", "wall_s", "instance", "tiers", "objective", "bound", "gap", "first_gap",
+                               "stages", "status")}
+        method = f"local re-plan of {', '.join(areas)} (warm-started CP-SAT); rest of the base plan kept"
+        header.update({"method": f"{method}; {note}",
                        "local": {"areas": areas, "status": plan_local.status, "gap": plan_local.gap,
                                  "objective": plan_local.objective, "wall_s": plan_local.header.get("wall_s")},
+                       "tiers": _tier_entries(spliced, scheme, method),
                        "scenario": self.describe()})
-        uncovered = plan_local.uncovered
+        header.update(_figures_header(values, bound, note))
+        uncovered = _uncovered_rows(ctx, spliced, shortfalls, [plan_local.uncovered, base.uncovered])
         plan = PlanClass.from_assignments(full, spliced, header, uncovered)
         return plan
+
+    def _base_bound(self, base: Plan, values: Mapping[str, float]) -> tuple[dict[str, float], str]:
+        """The base plan's proven bound, where it still bounds every plan of this scenario; else none, and why.
+
+        Source: the lexicographic objective (docs/scheme-format.md): a bound proven for the base plan's instance
+        holds for a scenario whose plans are all plans of that instance with the same costs (only forbidding links
+        it did not pin); a priority's bound counts only while every earlier priority sits at its own bound.
+        """
+        bound = base.header.get("bound")
+        why = _why_not_a_restriction(self, base)
+        if not isinstance(bound, dict) or not bound:
+            why = why or "the base plan has no proven bound"
+        if why:
+            return {}, f"no whole-plan bound: {why}; the re-planned part's own figures are under 'local'"
+        carried: dict[str, float] = {}
+        for term, value in values.items():
+            known = isinstance(bound.get(term), (int, float))
+            if not known and term not in _COUNTS:
+                break
+            b = float(bound[term]) if known else 0.0
+            b = max(b, 0.0) if term in _COUNTS else b
+            if value < b - _TOL * max(1.0, abs(b)):
+                return {}, (f"no whole-plan bound: the combined links' {term} {value:g} is below the base plan's bound "
+                            f"{b:g}, so that bound is not one of this instance")
+            carried[term] = b
+            if value > b + _TOL * max(1.0, abs(b)):
+                break  # later priorities' bounds hold only for plans at this one's bound
+        return carried, ("whole-plan bound: the base plan's, which still holds: the scenario "
+                         + ("only forbids links the base instance did not pin" if self.edits else "has no edits")
+                         + ", so each of its plans is a plan of the base plan's instance with the same costs")
 
     def save(self, folder: str | Path) -> Path:
         """Write the edited instance as a folder in docs/instance-format.md (CSV + scheme.toml), atomically per file.
@@ -839,6 +874,237 @@ def _is_subtable_list_or_map(x: Any) -> bool:
 def _is_section(v: Mapping[str, Any]) -> bool:
     # a table with scalar values that is not a filter (no list values) reads better as a section
     return bool(v) and not any(isinstance(x, list) for x in v.values()) and "table" not in v
+
+
+_TOL = 1e-9
+"""Relative tolerance when a figure is compared with a bound."""
+
+_COUNTS = ("coverage", "continuity")
+"""Priorities that count shortfalls, so are never below 0 whatever the plan (a bound no solver needs to prove)."""
+
+
+def _why_not_a_restriction(scenario: Scenario, base: Plan) -> str:
+    """Why a plan of ``scenario`` might not be a plan of ``base``'s instance at the same costs ('' when it is).
+
+    Source: docs/plan-format.md (plan.json instance.sha256: the instance a plan was solved on); Scenario.forbid_link
+    (a forbidden pair that is no incumbent only removes plans; every other edit can add plans or change costs).
+    The base instance is taken to be its folder's (same sha256, same scheme): a table edited in memory outside a
+    Scenario keeps the folder's path and is not seen here.
+    """
+    from matcher.fileio import folder_sha256
+
+    path = getattr(scenario.base, "path", None)
+    solved_on = (base.header.get("instance") or {}).get("sha256")
+    if path is None or not solved_on or not Path(path).is_dir() or folder_sha256(path) != solved_on:
+        return "the base plan was not solved on this scenario's base instance (instance sha256 differs or is missing)"
+    scheme_file = Path(path) / "scheme.toml"
+    if not scheme_file.is_file() or tomllib.loads(scheme_file.read_text("utf-8")) != scenario.base.scheme:
+        return "the scenario's base scheme is not its folder's scheme.toml (edited in memory)"
+    inc = scenario.base.incumbents
+    held = set(zip(inc["tier"].astype(str), inc["helper"].astype(str), inc["target"].astype(str)))
+    changes = sorted({e.kind for e in scenario.edits if e.kind != "forbid_link"})
+    if changes:
+        return f"the scenario changes the instance ({', '.join(changes)}), so the base plan's bound is not one of it"
+    forbids_held = [e for e in scenario.edits if tuple(str(x) for x in e.data) in held]
+    if forbids_held:
+        return "the scenario forbids an incumbent link, which the base instance kept"
+    return ""
+
+
+def _whole_context(instance: Instance) -> tuple[Scheme, Context]:
+    """The scheme and rule context of the whole (edited) instance, as the solver builds them.
+
+    Source: matcher.solver.solve (read_scheme, candidates.context_from_instance)
+    """
+    from matcher.candidates import context_from_instance
+    from matcher.scheme import read_scheme
+
+    scheme = read_scheme(instance.scheme)
+    return scheme, context_from_instance(instance, scheme)
+
+
+def _link_pairs(ctx: Context, tier: Tier, links: pd.DataFrame) -> pd.DataFrame:
+    """Pair rows (candidate-pair columns, distance and cost parts) for exactly the given links of one tier.
+
+    Source: candidates.pairs_for and build_tier_frames (tier filters ignored, so pinned links outside them are costed
+    too), joined row by row; ``link`` is each row's position in ``links`` (links naming nobody have no row).
+    """
+    import numpy as np
+
+    from matcher import candidates as cand
+    from matcher import rules
+    from matcher.scheme import Filter
+
+    every = dataclasses.replace(tier, helpers=Filter(tier.helpers.table), targets=Filter(tier.targets.table))
+    h_all, t_all = cand.helper_frame(ctx, every), cand.target_frame(ctx, every)
+    h_ids, t_ids = links["helper"].astype(str), links["target"].astype(str)
+    known = (h_ids.isin(h_all.index) & t_ids.isin(t_all.index)).to_numpy()
+    h = h_all.loc[h_ids[known].tolist()].reset_index(names="helper")
+    t = t_all.loc[t_ids[known].tolist()].reset_index(names="target")
+    pairs = pd.concat([h, t.rename(columns={c: c + "_t" for c in t.columns if c in h.columns})], axis=1)
+    pairs["tier"] = tier.id
+    for c in cand.PAIR_COLUMNS:
+        if c not in pairs.columns:
+            pairs[c] = ""
+    pairs["distance_km"] = np.nan_to_num(cand.haversine_km(pairs["seat_lon"], pairs["seat_lat"], pairs["t_lon"],
+                                                           pairs["t_lat"])) if len(pairs) else 0.0
+    pairs = pairs[cand.PAIR_COLUMNS + ["distance_km"]].copy()
+    pairs["cost_match"] = rules.match_cost(pairs, tier, ctx)
+    pairs["cost_strength"] = rules.strength_cost(pairs, tier, ctx)
+    pairs["cost_travel"] = rules.travel_cost(pairs, tier, ctx)
+    pairs["link"] = np.flatnonzero(known)
+    return pairs
+
+
+def _links_with_costs(links: pd.DataFrame, frames: Mapping[str, pd.DataFrame], weights: Mapping[str, float]
+                      ) -> pd.DataFrame:
+    """Each link's distance and cost parts as the solver counts them: from its pair row, on the model's integer grid.
+
+    Source: model.costs_on_grid (a plan's figures are its links' costs times the weights, docs/scheme-format.md)
+    """
+    from matcher.model import costs_on_grid
+
+    out = links.reset_index(drop=True).copy()
+    cols = ["distance_km", "cost_match", "cost_strength", "cost_travel"]
+    for col in cols:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    for tid, pairs in frames.items():
+        rows = out.index[out["tier"].astype(str) == tid][pairs["link"].to_numpy(dtype=int)]
+        out.loc[rows, cols] = pairs[cols].to_numpy(dtype=float)
+    out["distance_km"] = out["distance_km"].round(1)
+    return costs_on_grid(out, dict(weights))
+
+
+def _coverage_shortfalls(ctx: Context, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every coverage shortfall of the whole plan: helpers missing at a target, in a team's composition, in a quota.
+
+    Source: rules.coverage_min, rules.composition and rules.quota (the coverage priority, model.term_values)
+    """
+    from matcher import rules
+
+    found = [fn(frames[t.id], t, ctx, dict(frames)) for t in ctx.scheme.tiers
+             for fn in (rules.coverage_min, rules.composition, rules.quota)]
+    found = [f for f in found if len(f)]
+    empty = pd.DataFrame(columns=["rule", "tier", "helper", "target", "amount", "message", "message_zh"])
+    return pd.concat(found, ignore_index=True) if found else empty
+
+
+def _continuity_dropped(instance: Instance, scheme: Scheme, ctx: Context, frames: Mapping[str, pd.DataFrame]) -> float:
+    """Previous-term pairs of continuity tiers that could continue (are candidates) and are not links of the plan.
+
+    Source: rules.continuity (the continuity priority, model.term_values); candidates: explain.pair_table with no
+    failed eligibility rule
+    """
+    from matcher import rules
+    from matcher.explain import pair_table
+
+    dropped = 0
+    for tier in scheme.tiers:
+        if not tier.continuity:
+            continue
+        prev = pd.concat([rules.ended_incumbents(ctx, tier), rules.in_force_incumbents(ctx, tier)])
+        links = frames[tier.id]
+        before = set(zip(prev["helper"].astype(str), prev["target"].astype(str)))
+        gone = before - set(zip(links["helper"], links["target"]))
+        if not gone:
+            continue
+        pt = pair_table(instance, tier.id, helpers=sorted({h for h, _ in gone}), targets=sorted({t for _, t in gone}),
+                        ctx=(scheme, ctx)).pairs
+        ok = pt[pt["fails"].map(len) == 0] if len(pt) else pt
+        dropped += sum((str(h), str(t)) in gone for h, t in zip(ok["helper"], ok["target"]))
+    return float(dropped)
+
+
+def _balance(scheme: Scheme, frames: Mapping[str, pd.DataFrame]) -> float:
+    """The balance priority: per tier whose links span two units or more, the most links one unit holds, weighted.
+
+    Source: rules.balance; province._solution (balance of a plan from its links)
+    """
+    w = round(scheme.objective.weight("balance"))
+    loads = [frames[t.id].groupby("unit").size() for t in scheme.tiers]
+    return float(sum(w * int(n.max()) for n in loads if len(n) >= 2))
+
+
+def _plan_figures(instance: Instance, scheme: Scheme, ctx: Context, links: pd.DataFrame,
+                  frames: Mapping[str, pd.DataFrame], shortfalls: pd.DataFrame) -> dict[str, float]:
+    """Each priority's value for the plan's links, in the scheme's order: the figures of plan.json's ``objective``.
+
+    Source: model.term_values (coverage, continuity, match, strength, travel, balance), from the links alone
+    """
+    def weighted(term: str) -> float:
+        return scheme.objective.weight(term) * float(pd.to_numeric(links[f"cost_{term}"]).sum())
+
+    every = {"coverage": lambda: float(shortfalls["amount"].sum()),
+             "continuity": lambda: _continuity_dropped(instance, scheme, ctx, frames),
+             "match": lambda: weighted("match"), "strength": lambda: weighted("strength"),
+             "travel": lambda: weighted("travel"), "balance": lambda: _balance(scheme, frames)}
+    return {term: round(every[term](), 6) for term in scheme.objective.order if term in every}
+
+
+def _figures_header(values: Mapping[str, float], bound: Mapping[str, float], note: str) -> dict[str, Any]:
+    """plan.json's status, objective, bound, gap, first_gap and stages for figures and what is proven of them.
+
+    Source: solver._make_plan and solver._first_gap (a priority is optimal when its value meets its proven bound;
+    coverage and continuity are counts, never below 0, as province._solution proves them)
+    """
+    proven = dict(bound)
+    for term in _COUNTS:
+        if term in values:
+            proven[term] = max(proven.get(term, 0.0), 0.0)
+    stages, first = [], None
+    for term, value in values.items():
+        b = proven.get(term)
+        met = b is not None and value <= b + _TOL * max(1.0, abs(b))
+        stages.append({"term": term, "value": value, "bound": None if b is None else round(b, 6),
+                       "status": "OPTIMAL" if met else "FEASIBLE"})
+        if not met and first is None and b is not None:
+            first = {"term": term, "value": value, "bound": round(b, 6),
+                     "gap": round((value - b) / max(abs(value), 1e-9), 9)}
+    everything = all(t in proven for t in values)
+    optimal = everything and all(s["status"] == "OPTIMAL" for s in stages)
+    total = sum(values.values())
+    gap = round((total - sum(proven[t] for t in values)) / max(abs(total), 1.0), 9) if everything else None
+    return {"status": "OPTIMAL" if optimal else "FEASIBLE", "objective": dict(values),
+            "bound": {t: round(b, 6) for t, b in proven.items()}, "gap": gap, "first_gap": first,
+            "stages": stages, "bound_note": note}
+
+
+def _tier_entries(links: pd.DataFrame, scheme: Scheme, method: str) -> dict[str, Any]:
+    """plan.json's ``tiers``: each tier's links and how they were made (no per-tier bound: none is proven).
+
+    Source: solver._make_plan (header ``tiers``); a local re-plan proves nothing per tier of the whole instance
+    """
+    n = links["tier"].astype(str).value_counts()
+    return {t.id: {"links": int(n.get(t.id, 0)), "status": "FEASIBLE", "method": method} for t in scheme.tiers}
+
+
+def _uncovered_rows(ctx: Context, links: pd.DataFrame, shortfalls: pd.DataFrame,
+                    reasons_from: Sequence[pd.DataFrame | None]) -> pd.DataFrame:
+    """uncovered.csv for the whole plan: one row per target (or quota) short of helpers, with the first known reason.
+
+    Source: solver._make_plan (rows from the coverage shortfalls); reasons from the earlier lists of ``reasons_from``
+    """
+    from matcher import candidates as cand
+    from matcher import rules
+
+    reasons: dict[tuple[str, str], tuple[str, str]] = {}
+    for u in reversed([u for u in reasons_from if u is not None and len(u)]):
+        zh = u["reason_zh"] if "reason_zh" in u.columns else u["reason"]
+        reasons.update({(str(t), str(g)): (str(r), str(z))
+                        for t, g, r, z in zip(u["tier"], u["target"], u["reason"], zh)})
+    rows = []
+    for tier in ctx.scheme.tiers:
+        sub = shortfalls[shortfalls["tier"] == tier.id]
+        if not len(sub):
+            continue
+        req = rules.required_helpers(cand.target_frame(ctx, tier), tier, ctx)
+        n = links[links["tier"].astype(str) == tier.id].groupby("target").size()
+        for t, g in sub.groupby("target", sort=True):
+            a, short = int(n.get(t, 0)), int(g["amount"].sum())
+            reason, reason_zh = reasons.get((tier.id, str(t)), ("; ".join(g["message"]), "；".join(g["message_zh"])))
+            rows.append({"tier": tier.id, "target": str(t), "required": max(int(req.get(t, 0)), a + short),
+                         "assigned": a, "short": short, "reason": reason, "reason_zh": reason_zh})
+    return pd.DataFrame(rows, columns=["tier", "target", "required", "assigned", "short", "reason", "reason_zh"])
 
 
 def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[str, str, str]] | None = None,
