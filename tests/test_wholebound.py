@@ -103,3 +103,41 @@ def test_alone_w1_is_the_least_covering_assignment(seed):
         best = v if best is None else min(best, v)
     assert wholebound.alone_w1(n_h, helper, target, cost, lo, up) == best
 
+
+
+def test_earlier_rounds_as_cuts_take_the_largest_bound(one_county, monkeypatch):
+    """The priced MIP with earlier rounds' cuts minimises the largest of them (here: the same cut shifted by k)."""
+    from matcher.candidates import build_tier_frames, context_from_instance
+    from matcher.scheme import read_scheme
+
+    seen: list[wholebound.WholeBound] = []
+    real = wholebound.whole_plan_bound
+
+    def keep(*a, **k):
+        out = real(*a, **k)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(wholebound, "whole_plan_bound", keep)
+    province.solve_province(one_county, time_limit=60)
+    r = seen[0]
+    assert not r.reason
+    scheme = read_scheme(one_county.scheme)
+    ctx = context_from_instance(one_county, scheme)
+    top = scheme.tiers[0]
+    frames = build_tier_frames(ctx, top)
+    couplings = province._couplings(ctx, top)
+    priced, shift, _ = province._priced_top(r, frames.pairs)
+    alone = province._alone_priced(r)
+
+    def w1(earlier):
+        res = province._solve_top_milp(ctx, top, frames, couplings, time_limit=30, progress=None, priced=priced,
+                                       alone=alone, priced_travel=False, earlier=earlier)
+        assert res is not None
+        return next(s.value for s in res[1] if s.term == "priced_w1")
+
+    alone_only = w1(None)
+    same = province._cut_of(r, r, frames.pairs, shift)
+    assert w1([same]) == pytest.approx(alone_only, abs=1e-6)
+    assert w1([(same[0], same[1], same[2] + 7.0)]) == pytest.approx(alone_only + 7.0, abs=1e-6)
+    assert w1([(same[0], same[1], same[2] - 7.0)]) == pytest.approx(alone_only, abs=1e-6)

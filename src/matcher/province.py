@@ -260,7 +260,8 @@ def _top_by_flow(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Co
 def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling], *, time_limit: float,
                     progress: Progress | None, priced: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                     alone: tuple[np.ndarray, np.ndarray] | None = None, known: dict[str, float] | None = None,
-                    priced_travel: bool = True) -> tuple[np.ndarray, list[Stage], str, float] | None:
+                    priced_travel: bool = True, earlier: list[tuple[np.ndarray, np.ndarray, float]] | None = None
+                    ) -> tuple[np.ndarray, list[Stage], str, float] | None:
     """The top tier with its coupling rows as a HiGHS MIP, one lexicographic stage per priority (None if it finds nothing).
 
     Source: Guizhou 2012 帮联驻, 部门帮县 with 处长联乡/干部驻村 capacity inside each county
@@ -270,6 +271,9 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     :func:`alone_rows`). ``known`` gives stages whose optimum is already known (an earlier MIP with the same
     rows): they become rows at that value without a solve, as do stages whose costs are all zero.
     ``priced_travel=False`` leaves out the priced travel stage (nobody uses the choice's travel).
+    ``earlier`` (with ``priced``): earlier rounds' priced W1 as cuts (per-pair prices, alone prices, constant
+    relative to this round's): the W1 stage then minimises a variable above every round's priced W1 (each is
+    a lower bound on every plan, so their maximum is too), see :func:`cut_rows`.
     """
     from scipy import sparse
     from scipy.optimize import Bounds, LinearConstraint, milp
@@ -285,9 +289,15 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     req = rules.required_helpers(frames.targets, top, ctx).to_numpy(dtype=np.int64)
     areas = [(c, a) for c in couplings for a in c.required.index]
     ns, na = len(req), len(areas)
-    extra_at = np.flatnonzero(alone[0] > 0) if alone is not None and priced is not None else np.zeros(0, dtype=np.int64)
-    n_alone = (ns + len(extra_at)) if alone is not None and priced is not None else 0
-    nv = n + ns + na + n_alone
+    earlier = earlier if priced is not None else None
+    with_extra = [alone[0]] if alone is not None else []
+    with_extra += [e[1] for e in (earlier or [])]
+    use_alone = priced is not None and (alone is not None or any(e.any() for e in with_extra))
+    extra_at = (np.flatnonzero(np.any(np.vstack(with_extra) > 0, axis=0)) if use_alone
+                else np.zeros(0, dtype=np.int64))
+    n_alone = (ns + len(extra_at)) if use_alone else 0
+    n_eta = 1 if earlier else 0
+    nv = n + ns + na + n_alone + n_eta
     r_i: list[np.ndarray] = []
     c_i: list[np.ndarray] = []
     vals: list[np.ndarray] = []
@@ -335,16 +345,21 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
                 int(c.group_flexible.get(g, 0)) * (1 if c.child.links_min else 0)
             row(idx, pu, -np.inf, float(cap - fixed))
     if n_alone:
-        assert alone is not None
-        alone_rows(row, ti, n, ns, na, req > 0, extra_at, alone[1])
+        alone_rows(row, ti, n, ns, na, req > 0, extra_at,
+                   alone[1] if alone is not None else np.zeros(n, dtype=bool))
+    if earlier:
+        assert priced is not None
+        last_extra = alone[0] if alone is not None else np.zeros(n)
+        cut_rows(row, n, n + ns + na + ns, extra_at, nv - 1, [(priced[0], last_extra, 0.0), *earlier])
     A = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(r_i), np.concatenate(c_i))), shape=(len(lo), nv))
     ub = np.concatenate([np.where(_forbidden_mask(p, top, couplings), 0, 1), req,
-                         [int(c.required[a]) for c, a in areas], np.ones(n_alone)]).astype(float)
+                         [int(c.required[a]) for c, a in areas], np.ones(n_alone), np.full(n_eta, np.inf)]).astype(float)
     lb = np.zeros(nv)
+    lb[nv - n_eta:] = -np.inf
     lb[:n][p["pinned"].to_numpy(dtype=bool)] = 1
     cons = [LinearConstraint(A, np.array(lo), np.array(up))]
     cont = p["continues"].to_numpy(dtype=bool)
-    pad = np.zeros(n_alone)
+    pad = np.zeros(n_alone + n_eta)
     costs = {"coupling": np.concatenate([np.zeros(n + ns), np.ones(na), pad]),
              "coverage": np.concatenate([np.zeros(n), np.ones(ns), np.zeros(na), pad]),
              "continuity": np.concatenate([-cont.astype(float), np.zeros(ns + na), pad])}
@@ -359,16 +374,20 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         ub[:n][blocked] = 0
         for term in FLOW_TERMS:
             del costs[term]
-        extra = np.zeros(n_alone)
-        if n_alone:
-            assert alone is not None
-            extra[ns:] = alone[0][extra_at]
-        costs["priced_w1"] = np.concatenate([c1, np.zeros(ns + na), extra])
+        extra = np.zeros(n_alone + n_eta)
+        if earlier:  # the cuts' variable is the objective
+            extra[-1] = 1.0
+            costs["priced_w1"] = np.concatenate([np.zeros(n + ns + na), extra])
+        else:
+            if n_alone and alone is not None:
+                extra[ns:] = alone[0][extra_at]
+            costs["priced_w1"] = np.concatenate([c1, np.zeros(ns + na), extra])
         costs["priced_w2"] = np.concatenate([c2, np.zeros(ns + na), pad])
         scale.update({"priced_w1": 1, "priced_w2": 1})
         order = ["coupling", "coverage", "continuity", "priced_w1"] + (["priced_w2"] if priced_travel else [])
     integral = np.ones(nv)
     integral[n + ns + na + ns:] = 0  # the "alone" products are continuous: their cost pushes them to max(0, x + s - 1)
+    # (and so is the cuts' variable)
     t0 = time.monotonic()
     x = None
     stages: list[Stage] = []
@@ -395,7 +414,7 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
             bnd = float(getattr(res, "mip_dual_bound", None) or 0.0)
             name = "FEASIBLE"
         else:
-            x = np.rint(res.x)
+            x = np.where(integral > 0, np.rint(res.x), res.x)  # continuous columns (alone products, cuts) as they are
             val = float(costs[term] @ x)
             bnd = float(res.mip_dual_bound) if getattr(res, "mip_dual_bound", None) is not None else val
             name = "OPTIMAL" if res.status == 0 else "FEASIBLE"
@@ -440,6 +459,19 @@ def alone_rows(row: Callable[[np.ndarray, np.ndarray, float, float], None], ti: 
         row(np.array([s0 + ns + k, i, s0 + ti[i]]), np.array([1.0, -1.0, -1.0]), -1.0, np.inf)
     for i in np.flatnonzero(alone_blocked):
         row(np.array([i, s0 + ti[i]]), np.array([1.0, 1.0]), -np.inf, 1.0)
+
+
+def cut_rows(row: Callable[[np.ndarray, np.ndarray, float, float], None], n: int, y0: int, extra_at: np.ndarray,
+             eta: int, cuts: list[tuple[np.ndarray, np.ndarray, float]]) -> None:
+    """Rows eta >= c . x + e . y + k, one per round's priced W1 (a Benders-like master of Lagrangian cuts).
+
+    Source: weak duality: every round's Lagrangian bound holds for every plan, so their maximum does too
+    ``y`` are the alone products of :func:`alone_rows` (columns y0 + k for the pairs ``extra_at``).
+    """
+    for c, e, k in cuts:
+        xs = np.flatnonzero(c)
+        ys = np.flatnonzero(e[extra_at])
+        row(np.concatenate([[eta], xs, y0 + ys]), np.concatenate([[1.0], -c[xs], -e[extra_at][ys]]), float(k), np.inf)
 
 
 def _sum_of(costs: np.ndarray) -> Callable[[np.ndarray], int]:
@@ -1122,14 +1154,18 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         # the priced travel stage only breaks ties for the next round's choice (and, without alone prices,
         # may bound travel): in the last round with alone prices nothing uses it
         w2 = n_rounds < rounds_for(time_limit) or alone is None
+        earlier_rounds = [r for r in rounds[:-1] if not r.reason and r.weight == last.weight]
+        earlier = [_cut_of(r, last, top_frames.pairs, shift) for r in earlier_rounds]
         ts = time.monotonic()
         by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
-                                  progress=progress, priced=priced, alone=alone, known=known_top, priced_travel=w2)
+                                  progress=progress, priced=priced, alone=alone, known=known_top, priced_travel=w2,
+                                  earlier=earlier)
         if by_milp is None and known_top:  # the blocked pairs changed an earlier optimum: solve every stage
             by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
-                                      progress=progress, priced=priced, alone=alone, priced_travel=w2)
+                                      progress=progress, priced=priced, alone=alone, priced_travel=w2, earlier=earlier)
         if by_milp is not None:  # the MIP keeps the coupling rows: its dual bound tightens the last round's W1 bound
-            if _milp_tightens(last, by_milp, top_frames.pairs, shift, shift2, with_alone=alone is not None):
+            if _milp_tightens(last, by_milp, top_frames.pairs, shift, shift2, with_alone=alone is not None,
+                              earlier=earlier_rounds):
                 # match proven: the travel bound for plans that close needs the MIP's second stage without the
                 # alone prices (they hold for W1 only)
                 plain = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
@@ -1180,7 +1216,8 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
 
 
 def _milp_tightens(last: wholebound.WholeBound, by_milp: tuple[np.ndarray, list[Stage], str, float], pairs: pd.DataFrame,
-                   shift: int, shift2: int, *, with_alone: bool) -> bool:
+                   shift: int, shift2: int, *, with_alone: bool, earlier: list[wholebound.WholeBound] | None = None
+                   ) -> bool:
     """Tighten a round's bound with the priced top-tier MIP's dual bounds; True when the W1 bound became exact.
 
     Source: weak duality of the Lagrangian relaxation (docs/solver.md): the MIP keeps the coupling rows
@@ -1195,13 +1232,17 @@ def _milp_tightens(last: wholebound.WholeBound, by_milp: tuple[np.ndarray, list[
     exact = sum(int(v) for v in last.priced1[by_milp[0]] if v is not None)
     if with_alone:
         exact += _alone_extra(last, pairs, by_milp[0])
+    for r in earlier or []:  # the MIP minimised the largest of the rounds' priced W1: its choice's value is that
+        vals = r.priced1[by_milp[0]] if r.priced1 is not None else [None]
+        if all(v is not None for v in vals):
+            exact = max(exact, sum(int(v) for v in vals) + _alone_extra(r, pairs, by_milp[0]) + r.const1 - last.const1)
     if exact - (pb[0] * last.weight + shift) < 0.5:
         lb = exact
     last.lb1 = max(last.lb1, lb + last.const1)
     # travel: the MIP's second stage keeps the priced W1 within half a weight of its minimum, so
     # for plans whose W1 is that close, W2 >= its bound + alpha * (min W1 - const1) + const2
     pb2 = [st_.bound for st_ in by_milp[1] if st_.term == "priced_w2"]
-    if pb2 and lb == exact and not with_alone and all(a == b for a, b in zip(last.priced1, last.priced1u)):
+    if pb2 and lb == exact and not with_alone and not earlier and all(a == b for a, b in zip(last.priced1, last.priced1u)):
         v1 = last.priced1[by_milp[0]]
         v2 = last.priced2[by_milp[0]]
         ex2 = sum(int(b) - last.alpha * int(a) for a, b in zip(v1, v2))
@@ -1287,6 +1328,19 @@ def _alone_priced(bound: wholebound.WholeBound) -> tuple[np.ndarray, np.ndarray]
     if not extra.any() and not bound.alone_blocked.any():
         return None
     return extra, np.asarray(bound.alone_blocked, dtype=bool)
+
+
+def _cut_of(r: wholebound.WholeBound, last: wholebound.WholeBound, pairs: pd.DataFrame, shift: int
+            ) -> tuple[np.ndarray, np.ndarray, float]:
+    """An earlier round's priced W1 as a cut for the last round's MIP: per-pair prices, alone prices, constant.
+
+    Source: weak duality (every round's Lagrangian bound holds for every plan); the constant is relative to
+    the last round's shift and const1, in units of W1 / weight as the MIP's priced costs are
+    """
+    (c1, _c2, _blocked), shift_r, _ = _priced_top(r, pairs)
+    al = _alone_priced(r)
+    extra = al[0] if al is not None else np.zeros(len(pairs))
+    return c1, extra, (shift_r + r.const1 - shift - last.const1) / last.weight
 
 
 def _alone_extra(bound: wholebound.WholeBound, pairs: pd.DataFrame, chosen: np.ndarray) -> int:
