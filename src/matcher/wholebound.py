@@ -257,21 +257,33 @@ def alone_w1(n_h: int, helper: np.ndarray, target: np.ndarray, c1: np.ndarray, l
     shifted = c1 - base[helper]
     if int(shifted.max(initial=0)) * (n_h + n_t + 2) * 4 >= COST_LIMIT:
         return None
+    used = _one_each_flow(n_h, n_t, helper, target, shifted, lo, up)
+    if used is None:
+        return None
+    return sum(int(x) for x in shifted[used].tolist()) + sum(int(x) for x in base.tolist())
+
+
+def _one_each_flow(n_left: int, n_right: int, left: np.ndarray, right: np.ndarray, cost: np.ndarray, lo: np.ndarray,
+                   up: np.ndarray) -> np.ndarray | None:
+    """Min-cost choice of one arc per left node with every right node between lo and up arcs (used arcs; None: none).
+
+    Source: the shape shared by the bound's top tier (units -> counties) and a unit alone in its county
+    (officials -> townships): an exact OR-Tools min-cost flow
+    """
     mcf = min_cost_flow.SimpleMinCostFlow()
-    arcs = mcf.add_arcs_with_capacity_and_unit_cost((1 + helper).astype(np.int32), (1 + n_h + target).astype(np.int32),
-                                                    np.ones(len(helper), dtype=np.int64), shifted.astype(np.int64))
-    ti = np.arange(n_t)
-    mcf.add_arcs_with_capacity_and_unit_cost((1 + n_h + ti).astype(np.int32), np.zeros(n_t, dtype=np.int32),
-                                             (up - lo).astype(np.int64), np.zeros(n_t, dtype=np.int64))
-    for h in range(n_h):
+    arcs = mcf.add_arcs_with_capacity_and_unit_cost((1 + left).astype(np.int32), (1 + n_left + right).astype(np.int32),
+                                                    np.ones(len(left), dtype=np.int64), np.asarray(cost, dtype=np.int64))
+    ri = np.arange(n_right)
+    mcf.add_arcs_with_capacity_and_unit_cost((1 + n_left + ri).astype(np.int32), np.zeros(n_right, dtype=np.int32),
+                                             np.maximum(up - lo, 0).astype(np.int64), np.zeros(n_right, dtype=np.int64))
+    for h in range(n_left):
         mcf.set_node_supply(1 + h, 1)
-    for t in range(n_t):
-        mcf.set_node_supply(1 + n_h + t, -int(lo[t]))
-    mcf.set_node_supply(0, -(n_h - int(lo.sum())))
+    for t in range(n_right):
+        mcf.set_node_supply(1 + n_left + t, -int(lo[t]))
+    mcf.set_node_supply(0, -(n_left - int(lo.sum())))
     if mcf.solve() != mcf.OPTIMAL:
         return None
-    used = mcf.flows(arcs) > 0
-    return sum(int(x) for x in shifted[used].tolist()) + sum(int(x) for x in base.tolist())
+    return mcf.flows(arcs) > 0
 
 
 def _priced(c1: np.ndarray, c2: np.ndarray, p1_head: np.ndarray, p2_head: np.ndarray, alpha: int
@@ -335,21 +347,10 @@ def _top_flow(units: np.ndarray, counties: np.ndarray, cost: list[int], n_units:
     n_nodes = 1 + n_units + n_counties
     if max(shifted, default=0) * (n_nodes + 1) * 4 >= COST_LIMIT:
         return None
-    mcf = min_cost_flow.SimpleMinCostFlow()
-    arcs = mcf.add_arcs_with_capacity_and_unit_cost(
-        (1 + units).astype(np.int32), (1 + n_units + counties).astype(np.int32),
-        np.ones(len(units), dtype=np.int64), np.array(shifted, dtype=np.int64))
-    ci = np.arange(n_counties)
-    mcf.add_arcs_with_capacity_and_unit_cost((1 + n_units + ci).astype(np.int32), np.zeros(n_counties, dtype=np.int32),
-                                             np.maximum(cmax - req, 0).astype(np.int64), np.zeros(n_counties, dtype=np.int64))
-    for u in range(n_units):
-        mcf.set_node_supply(1 + u, 1)
-    for c in range(n_counties):
-        mcf.set_node_supply(1 + n_units + c, -int(req[c]))
-    mcf.set_node_supply(0, -(n_units - int(req.sum())))
-    if mcf.solve() != mcf.OPTIMAL:
+    flows = _one_each_flow(n_units, n_counties, units, counties, np.array(shifted, dtype=np.int64), req,
+                           np.full(n_counties, cmax))
+    if flows is None:
         return None
-    flows = mcf.flows(arcs) > 0
     value = sum(s for s, f in zip(shifted, flows.tolist()) if f) + sum(mins.values())
     return value, flows
 
