@@ -340,4 +340,17 @@ def test_summary_shows_each_tier_gap_beside_the_whole_plan_gap(tiny) -> None:
     plan = Plan.from_assignments(tiny, frame, header)
     en, zh = plan.summary("en"), plan.summary("zh")
     assert "Gap per tier: county 0.0 %, village 0.1 %" in en and "gap 90.0 %" in en
-    assert "各层级差距：county 0.0 %，village 0.1 %" in zh and "可行（未证明整体最优）" in zh
+    assert "各层级差距：部门帮县 0.0 %，干部驻村 0.1 %" in zh and "可行（未证明整体最优）" in zh
+
+
+def test_summary_lists_priorities_in_their_order_with_chinese_names(tiny) -> None:
+    """The objective line follows the plan's stages (not the alphabet); the Chinese summary names each priority."""
+    frame = pd.DataFrame({"tier": ["village"], "helper": [tiny.people.index[0]],
+                          "target": [next(c for c, r in tiny.localities.iterrows() if r["level"] == "village")],
+                          "start_year": [2012], "pinned": [False]})
+    header = {"status": "FEASIBLE", "objective": {"balance": 1.0, "travel": 3.0, "match": 2.0},
+              "bound": {"match": 1.0}, "stages": [{"term": "match"}, {"term": "travel"}, {"term": "balance"}]}
+    plan = Plan.from_assignments(tiny, frame, header)
+    assert "Objective: match 2, travel 3, balance 1" in plan.summary("en")
+    zh = plan.summary("zh")
+    assert "目标值：需求匹配 2，路程（公里） 3，负荷均衡 1" in zh and "下界（已证明）：需求匹配 1 (50.0 %)" in zh

@@ -219,15 +219,34 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def tier_gaps(plan: Plan) -> list[str]:
+def tier_gaps(plan: Plan, names: dict[str, str] | None = None) -> list[str]:
     """Each tier's (or tier group's) proven gap from plan.json, e.g. ``village 0.0 %``; empty if none recorded.
 
     A decomposed solve proves each tier optimal given the tiers above it, while the whole plan's gap
-    can stay unknown: both are shown so that neither is mistaken for the other.
+    can stay unknown: both are shown so that neither is mistaken for the other. ``names`` labels the tiers.
     """
     tiers = plan.header.get("tiers") or {}
-    return [f"{tid} {_pct(t['gap'])}" for tid, t in tiers.items()
+    return [f"{(names or {}).get(tid, tid)} {_pct(t['gap'])}" for tid, t in tiers.items()
             if isinstance(t, dict) and isinstance(t.get("gap"), (int, float))]
+
+
+def _term(term: str, zh: bool) -> str:
+    """An objective priority's name for the reader (Chinese labels where known)."""
+    from matcher import labels
+
+    key = f"term.{term}"
+    return labels.label(key, "zh" if zh else "en") if labels.has_label(key) else term
+
+
+def _in_priority_order(objective: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """The objective's terms in the order the plan minimised them (its stages), the rest after them by name.
+
+    Source: the scheme's [objective] order (a planner reads the priorities in the order they were decided)
+    """
+    stages = header.get("stages") if isinstance(header, dict) else None
+    order = [str(s.get("term")) for s in stages if isinstance(s, dict)] if isinstance(stages, list) else []
+    rank = {t: i for i, t in enumerate(dict.fromkeys(order))}
+    return {k: objective[k] for k in sorted(objective, key=lambda k: (rank.get(k, len(rank)), k))}
 
 
 def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> str:
@@ -238,7 +257,9 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
     name = (prog.get("name") if zh else prog.get("name_en") or prog.get("name")) or ""
     inst = h.get("instance") or {}
     gap = plan.gap
-    gaps = tier_gaps(plan)
+    tk0 = (kpis or {}).get("tiers") or {}
+    gaps = tier_gaps(plan, {tid: str(v.get("name") or tid) for tid, v in tk0.items() if isinstance(v, dict)}
+                     if zh else None)
     lines = []
     if zh:
         lines.append(f"方案：{name}" if name else "方案")
@@ -249,7 +270,7 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
             lines.append("各层级差距：" + "，".join(gaps))
         fg = h.get("first_gap")
         if isinstance(fg, dict):
-            lines.append(f"首个未证明最优的目标：{fg.get('term')} {fg.get('value'):g}，已证明下界 {fg.get('bound'):g}"
+            lines.append(f"首个未证明最优的目标：{_term(str(fg.get('term')), True)} {fg.get('value'):g}，已证明下界 {fg.get('bound'):g}"
                          f"（差距 {_pct(float(fg.get('gap', 0.0)))}）；此前各目标均已证明最优")
         if h.get("method"):
             lines.append(f"求解方法：{h['method']}")
@@ -266,14 +287,15 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
                          f"{fg.get('bound'):g} ({_pct(float(fg.get('gap', 0.0)))}); the priorities before it are optimal")
         if h.get("method"):
             lines.append(f"Method: {h['method']}")
-    obj = plan.objective
+    obj = _in_priority_order(plan.objective, plan.header)
     if obj:
-        lines.append(("目标值：" if zh else "Objective: ") + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                                                for k, v in obj.items()))
+        sep = "，" if zh else ", "
+        lines.append(("目标值：" if zh else "Objective: ") + sep.join(
+            f"{_term(k, zh)} {v:g}" if isinstance(v, (int, float)) else f"{_term(k, zh)} {v}" for k, v in obj.items()))
         bnd = plan.bound or {}
         if bnd:
-            lines.append(("下界（已证明）：" if zh else "Proven bound: ") + ", ".join(
-                f"{k} {float(bnd[k]):g}" + (f" ({_pct((float(v) - float(bnd[k])) / abs(float(v)))})"
+            lines.append(("下界（已证明）：" if zh else "Proven bound: ") + sep.join(
+                f"{_term(k, zh)} {float(bnd[k]):g}" + (f" ({_pct((float(v) - float(bnd[k])) / abs(float(v)))})"
                                             if isinstance(v, (int, float)) and v and k in bnd else "")
                 for k, v in obj.items() if k in bnd))
     lines.append("")

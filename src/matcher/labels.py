@@ -124,6 +124,13 @@ _LABELS: Final[dict[str, tuple[str, str]]] = {
     "kpi.poor_full_teams": ("一类贫困村工作组配齐", "class-1 poor villages with full teams"),
     "kpi.uncovered_places": ("未覆盖地点", "uncovered places"),
     "kpi.title": ("主要数据", "Key figures"),
+    # objective priorities (the scheme's [objective] order)
+    "term.coverage": ("覆盖缺口", "coverage"),
+    "term.continuity": ("连续性", "continuity"),
+    "term.match": ("需求匹配", "match"),
+    "term.strength": ("强弱搭配", "strength"),
+    "term.travel": ("路程（公里）", "travel"),
+    "term.balance": ("负荷均衡", "balance"),
     # sheets and pages
     "sheet.summary": ("汇总", "Summary"),
     "sheet.uncovered": ("未覆盖", "Uncovered"),
