@@ -1626,7 +1626,9 @@ def _solution(scheme: Scheme, tiers: list[Tier], tier_info: dict[str, dict[str, 
               + "; ".join(f"{p['tiers'][0]}: {p['method'].split(',')[0]}" for p in parts))
     if proven:
         method += ("; whole-plan bound: Lagrangian relaxation of the nesting (lower tiers priced by their own "
-                   f"optimal node potentials, top tier re-chosen by a min-cost flow, alpha {whole.alpha})")
+                   "optimal node potentials, a department alone in its county priced exactly, top tier re-chosen "
+                   f"by a min-cost flow and by a HiGHS MIP with its coupling rows and every round's bound as a cut, "
+                   f"alpha {whole.alpha})")
     elif whole is not None:
         method += f"; no whole-plan bound: {whole.reason}"
     status = "OPTIMAL" if all(s.status == "OPTIMAL" for s in stages) else "FEASIBLE"
