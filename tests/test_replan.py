@@ -33,7 +33,7 @@ def midterm(tiny, base):
 
 
 def test_everyone_else_keeps_the_post(base, midterm) -> None:
-    inst, dep, r = midterm
+    _inst, dep, r = midterm
     gone = set(dep["id"])
     before = {(t, h, g) for t, h, g in zip(base.assignments["tier"], base.assignments["helper"], base.assignments["target"])
               if h not in gone}
@@ -43,7 +43,7 @@ def test_everyone_else_keeps_the_post(base, midterm) -> None:
 
 
 def test_vacancies_are_refilled_with_reasons(base, midterm) -> None:
-    inst, dep, r = midterm
+    _inst, dep, r = midterm
     vacated = {(t, g) for t, h, g in zip(base.assignments["tier"], base.assignments["helper"], base.assignments["target"])
                if h in set(dep["id"])}
     fills = r.moves[r.moves["change"] == "new"]
@@ -72,7 +72,7 @@ def test_unfillable_vacancy_is_reported(tiny, base) -> None:
 
 
 def test_saved_replan_checks_clean(midterm, tmp_path: Path) -> None:
-    inst, dep, r = midterm
+    _inst, _dep, r = midterm
     folder = r.save(tmp_path / "mid")
     assert (folder / "moves.csv").exists() and (folder / "plan.json").exists()
     assert (folder / "check.txt").read_text().startswith("OK")
@@ -149,3 +149,48 @@ def test_solve_local_keeps_the_rest_of_the_plan(tiny, base) -> None:
     assert {"C02-new001", "C02-new002"} <= set(plan.assignments["helper"])
     report = check_plan(scen.instance, plan)
     assert report.ok, str(report)
+
+
+def test_fewest_moves_reports_the_figures_of_its_links(tiny, base) -> None:
+    """place_free_helpers' plan.json figures are its links' (no objective_figures warning), with no bound claimed
+    beyond coverage and continuity at 0, and bound_note saying so."""
+    from matcher.check import check_plan
+    from matcher.replan import place_free_helpers
+
+    inst = Scenario(tiny).add_staff("C02", 2).set_weight("travel", 3.0).instance
+    plan = place_free_helpers(inst, base, areas=["522727000000"])
+    report = check_plan(inst, plan)
+    assert report.ok and not len(report.warnings), str(report)
+    for term in ("match", "strength", "travel"):
+        weight = inst.scheme["objective"]["weights"][term]
+        assert plan.objective[term] == pytest.approx(weight * float(plan.assignments[f"cost_{term}"].sum()), abs=1e-6)
+    assert plan.objective["travel"] > 2 * base.objective["travel"]  # the scenario's weight 3, not the base figure
+    assert set(plan.bound) == {"coverage", "continuity"} and plan.gap is None
+    assert plan.header["bound_note"].startswith("no whole-plan bound")
+    assert plan.header["plan_year"] == base.header["plan_year"]
+
+
+@pytest.mark.parametrize("edit", ["remove_people", "forbid_link", "close_target"])
+def test_fewest_moves_drops_links_the_instance_broke(tiny, base, edit) -> None:
+    """A base link the instance no longer admits is dropped with its reason; the plan still checks clean and
+    every shortfall it leaves is in uncovered.csv."""
+    from matcher.check import check_plan
+    from matcher.replan import place_free_helpers
+
+    broken = ("village", "p13", "522728200201")
+    scen = {"remove_people": Scenario(tiny).remove_people(["p13"]),
+            "forbid_link": Scenario(tiny).forbid_link(*broken),
+            "close_target": Scenario(tiny).close_target(broken[2])}[edit]
+    plan = place_free_helpers(scen.instance, base)
+    report = check_plan(scen.instance, plan)
+    assert report.ok and not len(report.warnings), str(report)
+    a = base.assignments
+    hit = {"remove_people": a["helper"] == broken[1], "close_target": a["target"] == broken[2],
+           "forbid_link": (a["helper"] == broken[1]) & (a["target"] == broken[2])}[edit]
+    expected = set(zip(a.loc[hit, "tier"], a.loc[hit, "helper"], a.loc[hit, "target"]))
+    dropped = plan.header["fewest_moves"]["dropped"]
+    assert {(d["tier"], d["helper"], d["target"]) for d in dropped} == expected and all(d["reason"] for d in dropped)
+    links = set(zip(plan.assignments["tier"], plan.assignments["helper"], plan.assignments["target"]))
+    assert broken in expected and not expected & links
+    assert set(zip(a["tier"], a["helper"], a["target"])) - expected <= links  # nothing else moved
+    assert plan.objective["coverage"] == int(plan.uncovered["short"].sum())

@@ -292,3 +292,84 @@ def test_solve_local_lists_the_whole_plans_shortfalls(tiny) -> None:
     assert plan.objective["coverage"] == int(plan.uncovered["short"].sum())
     assert plan.objective == pytest.approx({t: v for t, v in _model_figures(scen.instance, plan).items()
                                             if t in plan.objective}, abs=1e-6)
+
+
+#: Edits that make a base link outside the re-planned county (522727) invalid, each with the county (522728) whose
+#: link it breaks: a removed, dropped or merged-away helper, a closed target, a forbidden or no longer eligible
+#: pair, a term that ended (no_return), an incumbent forced there, new staff there with no post.
+BREAKING_EDITS = {
+    "remove_people": lambda s: s.remove_people(["p17"]),
+    "drop_unit": lambda s: s.drop_unit("D03"),
+    "merge_units": lambda s: s.merge_units("D01", "D02"),
+    "close_target": lambda s: s.close_target("522728200202"),
+    "forbid_link": lambda s: s.forbid_link("village", "p13", "522728200201"),
+    "set_rule": lambda s: s.set_rule("township", "eligibility.max_distance_km", 135.0),
+    "set_plan_year": lambda s: s.set_plan_year(2015),
+    "force_link": lambda s: s.force_link("village", "p19", "522728100201"),
+    "add_staff": lambda s: s.add_staff("C01", 1),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BREAKING_EDITS))
+def test_solve_local_never_keeps_a_link_the_scenario_broke(tiny, tiny_base, kind) -> None:
+    """A base link outside the areas that the edit breaks is not kept: its county is re-planned too, the plan
+    says why, and the whole plan passes the checker with no error and no warning."""
+    from matcher.check import check_plan
+
+    scen = BREAKING_EDITS[kind](Scenario(tiny))
+    assert scen.edits[-1].kind == kind
+    plan = scen.solve_local(tiny_base, ["522727000000"], time_limit=20, workers=1)
+    report = check_plan(scen.instance, plan)
+    assert report.ok and not len(report.warnings), str(report)
+    local = plan.header["local"]
+    assert local["asked"] == ["522727000000"] and local["areas"] == ["522727000000", "522728000000"]
+    assert [w["area"] for w in local["widened"]] == ["522728000000"] and local["widened"][0]["reasons"]
+    assert "also re-planned 522728000000" in plan.header["method"]
+    assert local["dropped"] == []
+    assert plan.objective["coverage"] == int(plan.uncovered["short"].sum()) and all(plan.uncovered["reason"])
+    assert all(g.startswith("522728") for g in plan.uncovered["target"])  # a shortfall lies where a link broke
+
+
+def test_solve_local_says_which_link_broke(tiny, tiny_base) -> None:
+    """The widened county's reason names the removed cadre's link; the cadre is in no link of the plan."""
+    scen = Scenario(tiny).remove_people(["p17"])
+    plan = scen.solve_local(tiny_base, ["522727000000"], time_limit=20, workers=1)
+    reasons = plan.header["local"]["widened"][0]["reasons"]
+    assert reasons == ["village p17 -> 522728100202: p17 is no longer in the instance"]
+    assert "p17" not in set(plan.assignments["helper"])
+
+
+def test_solve_local_fewest_moves_keeps_what_still_holds(tiny, tiny_base) -> None:
+    """With fewest_moves, a removed cadre's post is refilled or reported; every other base link stays as it was."""
+    from matcher.check import check_plan
+
+    scen = Scenario(tiny).remove_people(["p17"])
+    plan = scen.solve_local(tiny_base, ["522727000000"], time_limit=20, workers=1, fewest_moves=True)
+    report = check_plan(scen.instance, plan)
+    assert report.ok and not len(report.warnings), str(report)
+    a = tiny_base.assignments
+    kept = set(zip(a["tier"], a["helper"], a["target"])) - {("village", "p17", "522728100202")}
+    assert kept <= set(zip(plan.assignments["tier"], plan.assignments["helper"], plan.assignments["target"]))
+    team = plan.assignments[plan.assignments["target"] == "522728100202"]
+    short = plan.uncovered.loc[plan.uncovered["target"] == "522728100202", "short"]
+    assert len(team) + int(short.sum()) >= 2  # the class-1 village's team of two: refilled, else declared short
+
+
+def test_solve_local_keeps_base_links_the_edits_leave_alone(tiny, tiny_base) -> None:
+    """An edit inside the areas widens nothing: every base link outside them is kept, with its pinned flag."""
+    scen = Scenario(tiny).add_staff("C02", 1)
+    plan = scen.solve_local(tiny_base, ["522727000000"], time_limit=20, workers=1, fewest_moves=True)
+    assert plan.header["local"]["widened"] == [] and plan.header["local"]["areas"] == ["522727000000"]
+    cols = ["tier", "helper", "target", "pinned", "start_year"]
+    outside = tiny_base.assignments.loc[~tiny_base.assignments["target"].str.startswith("522727"), cols]
+    after = set(map(tuple, plan.assignments[cols].astype(str).to_numpy()))
+    assert set(map(tuple, outside.astype(str).to_numpy())) <= after
+
+
+def test_solve_local_raises_rather_than_break_a_hard_rule(tiny, tiny_base) -> None:
+    """A scenario no plan can satisfy (one helper per village for more staff than villages) raises."""
+    from matcher.errors import MatcherError
+
+    scen = Scenario(tiny).set_coverage("village", maximum=1)
+    with pytest.raises(MatcherError, match="hard rules"):
+        scen.solve_local(tiny_base, ["522727000000"], time_limit=20, workers=1)

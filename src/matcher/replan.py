@@ -243,7 +243,7 @@ def replan_midterm(instance: Instance, base: Plan | None, departures: pd.DataFra
                                         "target_name", "reason", "reason_zh"])
     facts = {"unfilled": unfilled, "departed": len(gone), "vacancies": sum(len(v) for v in vac.values()),
              "kept": int((d.links["change"] == "kept").sum()),
-             "uncovered": int(len(plan.uncovered))}
+             "uncovered": len(plan.uncovered)}
     return Replan(plan, d, moves, "midterm", facts)
 
 
@@ -341,7 +341,13 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
     (within ``areas`` if given) by a small CP-SAT model of its own: eligible pairs only (every eligibility
     rule, and nesting in the base plan's parent links), each target's remaining room (coverage_max), each
     unit's remaining share cap; shortfalls below the required team size and composition are filled first,
-    then the weighted cost parts are minimised. Time budgets across tiers are left to the checker.
+    then the weighted cost parts are minimised. A base link the instance no longer admits (its helper or target
+    gone, a forbidden or no longer eligible pair) is dropped and listed in the header's ``fewest_moves.dropped``
+    with its reason; its helper, if still there, is free and placed again. A placement that breaks a hard rule
+    over all tiers (a time budget) raises SolveError rather than return a plan the checker rejects.
+    The plan's figures are those of its links as Scenario.solve_local counts them (every link costed on the
+    solver's grid, each priority summed as the model does, uncovered.csv listing every shortfall); nothing is
+    proven beyond coverage and continuity at 0, and ``bound_note`` says so.
     """
     import math as _math
 
@@ -350,11 +356,24 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
     from matcher import candidates as cand
     from matcher import rules
     from matcher.explain import _context, pair_table
-    from matcher.plan import Plan as PlanClass
+    from matcher.scenario import (
+        _hard_breaks,
+        _link_faults,
+        _link_frames,
+        _plan_with_figures,
+        _whole_context,
+        _with_terms,
+    )
 
     a = base.assignments.copy()
     for c in ("tier", "helper", "target"):
         a[c] = a[c].astype(str)
+    # base links the instance no longer admits are dropped (their helpers are free again), with the reason why
+    whole_scheme, whole = _whole_context(instance)
+    faults = _link_faults(whole, a)
+    dropped = [{"tier": t, "helper": h, "target": g, "reason": why} for t, h, g, why
+               in zip(a["tier"], a["helper"], a["target"], faults) if why]
+    a = a[(faults == "").to_numpy()].reset_index(drop=True)
     # only people with fewer links than the tiers their rank may need can be free: build the frames
     # over them alone (a superset of the free helpers; the tier filters are applied in full below)
     raw = instance.scheme.get("tiers", [])
@@ -368,10 +387,6 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
              if int(links_of.get(p, 0)) < need_of_rank.get(r, 0)]
     narrow = dataclasses.replace(instance, people=instance.people.loc[maybe])
     scheme, ctx = _context(narrow)
-    helpers_all = set(instance.people.index.astype(str)) | set(instance.units.index.astype(str))
-    places_all = set(instance.localities.index.astype(str)) | set(instance.targets.index.astype(str))
-    keep = [h in helpers_all and t in places_all for h, t in zip(a["helper"], a["target"])]
-    a = a[keep].reset_index(drop=True)
     codes: set[str] | None = None
     if areas:
         loc = instance.localities
@@ -416,7 +431,7 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
         for r in pt.itertuples(index=False):
             k = (tier.id, str(r.helper), str(r.target))
             x[k] = model.new_bool_var(f"x[{k}]")
-            cost[k] = int(round(100 * float(r.weighted)))
+            cost[k] = round(100 * float(r.weighted))
             rows[k] = r
         by_t: dict[str, list[Any]] = {}
         by_h: dict[str, list[Any]] = {}
@@ -470,18 +485,27 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
                          "distance_km": round(float(r.distance_km), 1), "cost_match": float(r.cost_match),
                          "cost_strength": float(r.cost_strength), "cost_travel": float(r.cost_travel)})
     out = pd.concat([a, pd.DataFrame(new_rows, columns=list(a.columns))], ignore_index=True) if new_rows else a
-    header = {k: v for k, v in base.header.items() if k not in ("kpis", "check", "wall_s", "instance", "diagnosis")}
-    header.update({"status": "FEASIBLE", "gap": None,
-                   "method": "fewest moves: base plan kept, helpers without a link placed by a small CP-SAT model",
-                   "fewest_moves": {"placed": len(chosen), "status": solver.status_name(st),
-                                    "unplaced_or_short": int(round(_math.fsum(solver.value(s) for s in shorts)))}})
+    out = _with_terms(whole, out)
+    frames = _link_frames(whole, out)
+    broken = _hard_breaks(whole, frames)
+    if len(broken):
+        from matcher.errors import SolveError
+
+        raise SolveError("the fewest-moves placement breaks hard rules (re-plan the areas with Scenario.solve_local):\n"
+                         + "\n".join(f"  - {m}" for m in broken["message"].head(20)))
     unc_rows = []
     for s in shorts:
         v = int(solver.value(s))
         name = s.name
         if v and name.startswith("short["):
             tid, t = name[len("short["):-1].split(",", 1)
-            unc_rows.append({"tier": tid, "target": t, "required": v, "assigned": 0, "short": v,
-                             "reason": "no free eligible helper left after the base plan"})
-    uncovered = pd.DataFrame(unc_rows, columns=["tier", "target", "required", "assigned", "short", "reason"])
-    return PlanClass.from_assignments(instance, out, header, uncovered)
+            unc_rows.append({"tier": tid, "target": t, "reason": "no free eligible helper left after the base plan",
+                             "reason_zh": "基础方案之外已无可用的合格帮扶人员"})
+    method = "fewest moves: base plan kept, helpers without a link placed by a small CP-SAT model"
+    note = ("no whole-plan bound: a fewest-moves placement is given an instance, not the edits that made it from the "
+            "base plan's, so that plan's bound is not known to hold; only coverage and continuity at 0 are proven")
+    extra = {"fewest_moves": {"placed": len(chosen), "status": solver.status_name(st), "dropped": dropped,
+                              "unplaced_or_short": round(_math.fsum(solver.value(s) for s in shorts))}}
+    return _plan_with_figures(instance, base, out, frames, whole_scheme, whole, method, lambda values: ({}, note),
+                              extra, [pd.DataFrame(unc_rows, columns=["tier", "target", "reason", "reason_zh"]),
+                                      base.uncovered])

@@ -639,31 +639,78 @@ class Scenario:
         of the whole plan beyond the base plan's bound where that still bounds the scenario (no edits, or only
         forbidden links the base instance did not pin), else beyond coverage and continuity at 0; the header's
         ``bound_note`` says which, and ``local`` holds the re-planned part's own solve figures.
-        With ``fewest_moves``, the base links inside the areas are pinned too (as incumbents in force), so
+        A base link outside ``areas`` is kept only while the edited instance still admits it: a link whose helper
+        or target the scenario removed (remove_people, drop_unit, merge_units, close_target), that it forbids or
+        no longer finds eligible (forbid_link, set_rule, set_plan_year's no_return) is not kept; its county is
+        re-planned too, with the areas. So is every county where the combined links break a hard rule (an
+        incumbent forced there, new staff of a unit there without a post, a cap exceeded), up to four times;
+        then SolveError, never a plan that breaks a hard rule. ``local.areas`` lists the counties re-planned,
+        ``local.widened`` each one added and why, ``local.dropped`` broken links no county holds (dropped);
+        a place that cannot be refilled is in uncovered.csv with the re-plan's reason. Every link is pinned
+        exactly when it is an incumbent in force of the edited instance, and starts in its plan year otherwise.
+        With ``fewest_moves``, the base links inside the areas that still hold are pinned too (as incumbents in
+        force, besides the slice's own incumbents), so
         only what the change requires moves: new cadres are placed, vacancies refilled (as a mid-term
         replan does); without it, the areas are re-optimised from the base plan as a hint.
         Approximation: a prefecture unit is re-seated inside the area while solving (travel of its
         links is measured from there during the solve, and from its real seat in the returned plan).
         """
-        from matcher.plan import Plan as PlanClass
+        from matcher.errors import SolveError
 
         full = self.instance
-        areas = [str(x) for x in areas]
-        loc = full.localities
-        inside = pd.Series(False, index=loc.index)
-        for ar in areas:
-            lvl = str(loc.at[ar, "level"])
-            inside |= loc[lvl].astype(str) == ar
-        codes = set(loc.index[inside])
-        t_loc = {str(k): str(v) for k, v in full.targets["locality"].items()} if len(full.targets) else {}
+        asked = [str(x) for x in areas]
         a = base.assignments.copy()
         for c in ("tier", "helper", "target"):
             a[c] = a[c].astype(str)
-        here = a["target"].map(lambda t: t in codes or t_loc.get(t) in codes)
+        scheme, ctx = _whole_context(full)
+        both = (full, self.base)
+        area_of = _area_finder(both)
+        faults = _link_faults(ctx, a)
+        # base links the scenario broke where no area can re-plan them (a province-level target) are dropped
+        lost = (faults != "") & a["target"].map(lambda t: area_of(t) is None)
+        dropped = [{"tier": tid, "helper": h, "target": t, "reason": why} for tid, h, t, why
+                   in zip(a.loc[lost, "tier"], a.loc[lost, "helper"], a.loc[lost, "target"], faults[lost])]
+        a, faults = a[~lost].reset_index(drop=True), faults[~lost].reset_index(drop=True)
+        areas, widened = list(asked), {}
+        broken_out = a[(faults != "") & ~_in_areas(both, a, areas)]
+        _widen(areas, widened, [(area_of(t), f"{tid} {h} -> {t}: {why}") for tid, h, t, why
+                                in zip(broken_out["tier"], broken_out["helper"], broken_out["target"],
+                                       faults[broken_out.index])])
+        for _ in range(_MAX_WIDENINGS):
+            here = _in_areas(both, a, areas)
+            plan_local = self._solve_areas(a, here, faults, areas, time_limit=time_limit, seed=seed,
+                                           workers=workers, fewest_moves=fewest_moves)
+            spliced = _with_terms(ctx, pd.concat([a[~here], plan_local.assignments], ignore_index=True))
+            frames = _link_frames(ctx, spliced)
+            broken = _hard_breaks(ctx, frames)
+            if not len(broken):
+                break
+            before = len(areas)
+            _widen(areas, widened, [(c, f"{r.rule} in tier {r.tier}: {r.message}")
+                                    for r in broken.itertuples(index=False)
+                                    for c in _areas_of_break(r, frames, ctx, area_of)])
+            if len(areas) == before:
+                raise SolveError("the local re-plan breaks hard rules in no area it can re-plan:\n"
+                                 + "\n".join(f"  - {m}" for m in broken["message"].head(20)))
+        else:
+            raise SolveError(f"the local re-plan still breaks hard rules after widening its areas "
+                             f"{_MAX_WIDENINGS} times:\n" + "\n".join(f"  - {m}" for m in broken["message"].head(20)))
+        return self._local_plan(base, spliced, frames, scheme, ctx, plan_local, asked, areas, widened, dropped)
+
+    def _solve_areas(self, a: pd.DataFrame, here: pd.Series, faults: pd.Series, areas: list[str], *,
+                     time_limit: float, seed: int, workers: int, fewest_moves: bool) -> Plan:
+        """Solve the slice of ``areas``: its staff and the base plan's helpers there, warm from their base links.
+
+        Source: Scenario.within (the slice) and warm_solve; the base links there that the scenario broke
+        (``faults``) are neither hinted nor pinned
+        """
+        full = self.instance
+        loc = full.localities
+        codes = _area_codes([full], areas)
         tiers = full.scheme.get("tiers", [])
         unit_tiers = {str(t["id"]) for t in tiers if t.get("helpers", {}).get("table") == "units"}
-        depts = sorted(set(a.loc[here & a["tier"].isin(unit_tiers), "helper"]))
-        linked_anywhere = set(a["helper"])
+        depts = sorted(set(a.loc[here & a["tier"].isin(unit_tiers), "helper"]) & set(full.units.index.astype(str)))
+        linked_anywhere = set(a.loc[~here | (faults == ""), "helper"])
         linked_here = set(a.loc[here & ~a["tier"].isin(unit_tiers), "helper"])
         unit_of = {str(k): str(v) for k, v in full.people["unit"].items()}
         level = {str(k): str(v) for k, v in full.units["level"].items()}
@@ -674,12 +721,14 @@ class Scenario:
         for ar in areas:
             ancestors |= {str(loc.at[ar, lv]) for lv in ("province", "prefecture", "county") if lv in loc.columns
                           and not pd.isna(loc.at[ar, lv])}
+
         def local_unit(u: str) -> bool:
             return u in depts or (level.get(u) != "province" and (area.get(u) in codes or area.get(u) in ancestors))
+
         free = {p for p in set(full.people.index.astype(str)) - linked_anywhere if local_unit(unit_of.get(p, ""))}
         keep_people = linked_here | free
         local = self.within(areas, departments=depts, people=keep_people)
-        local_base = a[here]
+        local_base = a[here & (faults == "")]
         if fewest_moves:
             year = int(full.scheme["program"]["plan_year"])
             local_inst = local.instance
@@ -689,39 +738,35 @@ class Scenario:
             helpers = set(local_inst.people.index.astype(str)) | set(local_inst.units.index.astype(str))
             places = set(local_inst.localities.index.astype(str)) | set(local_inst.targets.index.astype(str))
             pinned = pinned[pinned["helper"].isin(helpers) & pinned["target"].isin(places)]
+            # the slice's own incumbents first (forced links, ended terms for no_return), then the base links
+            own = local_inst.incumbents.astype({"tier": str, "helper": str, "target": str})
+            pinned = pd.concat([own, pinned], ignore_index=True).drop_duplicates(["tier", "helper", "target"])
             pinned["start_year"] = pinned["start_year"].astype(local_inst.incumbents["start_year"].dtype
                                                               if len(local_inst.incumbents) else "Int64")
             local = Scenario(_replace(local_inst, incumbents=pinned.reset_index(drop=True)), (), self.name)
-        plan_local = warm_solve(local.instance, _LinksOnly(local_base), forbidden=self.forbidden_links(),
-                                time_limit=time_limit, seed=seed, workers=workers)
-        new = plan_local.assignments.copy()
-        # links the base plan already had keep its pinned flag and start year (pinned only while solving)
-        prev = {(t, h, g): (p, y) for t, h, g, p, y in zip(a["tier"], a["helper"], a["target"], a["pinned"], a["start_year"])}
-        keys = list(zip(new["tier"].astype(str), new["helper"].astype(str), new["target"].astype(str)))
-        new["pinned"] = [prev[k][0] if k in prev else False for k in keys]
-        new["start_year"] = [prev[k][1] if k in prev else y for k, y in zip(keys, new["start_year"])]
-        spliced = pd.concat([a[~here], new], ignore_index=True)
-        # every link's distance and costs on the whole edited instance (real seats), on the solver's grid
-        scheme, ctx = _whole_context(full)
-        frames = {t.id: _link_pairs(ctx, t, spliced[spliced["tier"] == t.id]) for t in scheme.tiers}
-        weights = {term: scheme.objective.weight(term) for term in ("match", "strength", "travel")}
-        spliced = _links_with_costs(spliced, frames, weights)
-        shortfalls = _coverage_shortfalls(ctx, frames)
-        values = _plan_figures(full, scheme, ctx, spliced, frames, shortfalls)
-        bound, note = self._base_bound(base, values)
-        header = {k: v for k, v in base.header.items()
-                  if k not in ("kpis", "check", "wall_s", "instance", "tiers", "objective", "bound", "gap", "first_gap",
-                               "stages", "status")}
-        method = f"local re-plan of {', '.join(areas)} (warm-started CP-SAT); rest of the base plan kept"
-        header.update({"method": f"{method}; {note}",
-                       "local": {"areas": areas, "status": plan_local.status, "gap": plan_local.gap,
-                                 "objective": plan_local.objective, "wall_s": plan_local.header.get("wall_s")},
-                       "tiers": _tier_entries(spliced, scheme, method),
-                       "scenario": self.describe()})
-        header.update(_figures_header(values, bound, note))
-        uncovered = _uncovered_rows(ctx, spliced, shortfalls, [plan_local.uncovered, base.uncovered])
-        plan = PlanClass.from_assignments(full, spliced, header, uncovered)
-        return plan
+        return warm_solve(local.instance, _LinksOnly(local_base), forbidden=self.forbidden_links(),
+                          time_limit=time_limit, seed=seed, workers=workers)
+
+    def _local_plan(self, base: Plan, spliced: pd.DataFrame, frames: Mapping[str, pd.DataFrame], scheme: Scheme,
+                    ctx: Context, plan_local: Plan, asked: list[str], areas: list[str],
+                    widened: Mapping[str, list[str]], dropped: list[dict[str, str]]) -> Plan:
+        """The whole plan of a local re-plan: its combined links with their figures, what was widened and why.
+
+        Source: solver._make_plan (plan.json header); the figures as _plan_with_figures counts them
+        """
+        more = [c for c in areas if c not in asked]
+        method = f"local re-plan of {', '.join(asked)} (warm-started CP-SAT); rest of the base plan kept"
+        if more:
+            method += (f"; also re-planned {', '.join(more)}, where the scenario broke base links "
+                       "(see local.widened)")
+        local = {"areas": areas, "asked": asked,
+                 "widened": [{"area": c, "reasons": list(widened[c])} for c in more], "dropped": dropped,
+                 "status": plan_local.status, "gap": plan_local.gap, "objective": plan_local.objective,
+                 "wall_s": plan_local.header.get("wall_s")}
+        return _plan_with_figures(self.instance, base, spliced, frames, scheme, ctx, method,
+                                  lambda values: self._base_bound(base, values),
+                                  {"local": local, "scenario": self.describe()},
+                                  [plan_local.uncovered, base.uncovered])
 
     def _base_bound(self, base: Plan, values: Mapping[str, float]) -> tuple[dict[str, float], str]:
         """The base plan's proven bound, where it still bounds every plan of this scenario; else none, and why.
@@ -878,6 +923,212 @@ def _is_section(v: Mapping[str, Any]) -> bool:
 
 _TOL = 1e-9
 """Relative tolerance when a figure is compared with a bound."""
+
+_MAX_WIDENINGS = 4
+"""How many times a local re-plan widens its areas to the counties where its combined links break a hard rule."""
+
+
+def _area_codes(instances: Sequence[Instance], areas: Sequence[str]) -> set[str]:
+    """Every locality code inside ``areas`` (county or prefecture codes), in any of ``instances``.
+
+    Source: Scenario.within (a place is inside an area when its ancestor at the area's level is the area)
+    """
+    codes: set[str] = set()
+    for inst in instances:
+        loc = inst.localities
+        for ar in areas:
+            if ar in loc.index:
+                lvl = str(loc.at[ar, "level"])
+                codes |= set(loc.index[loc[lvl].astype(str) == ar]) if lvl in loc.columns else {ar}
+    return codes
+
+
+def _in_areas(instances: Sequence[Instance], links: pd.DataFrame, areas: Sequence[str]) -> pd.Series:
+    """Links whose target (a locality, or a target's locality) lies inside ``areas``, in any of ``instances``.
+
+    Source: Scenario.solve_local (the links a local re-plan moves); the base instance too, for closed places
+    """
+    codes = _area_codes(instances, areas)
+    t_loc: dict[str, str] = {}
+    for inst in instances:
+        if len(inst.targets):
+            t_loc.update({str(k): str(v) for k, v in inst.targets["locality"].items()})
+    return links["target"].map(lambda t: t in codes or t_loc.get(t) in codes).astype(bool)
+
+
+def _area_finder(instances: Sequence[Instance]) -> Callable[[str], str | None]:
+    """The area a place is re-planned in: its county, else its prefecture (None above that).
+
+    Source: Scenario.within (areas are county or prefecture codes); the base instance too, for closed places
+    """
+    found: dict[str, str] = {}
+    for inst in reversed(list(instances)):
+        for table in (inst.localities, inst.targets):
+            for lvl in ("prefecture", "county"):
+                if len(table) and lvl in table.columns:
+                    found.update({str(k): str(v) for k, v in table[lvl].items() if not pd.isna(v) and str(v)})
+    return found.get
+
+
+def _widen(areas: list[str], widened: dict[str, list[str]], found: Iterable[tuple[str | None, str]]) -> None:
+    """Add each area of ``found`` to ``areas`` (once), and its reason to ``widened`` for every added area.
+
+    Source: Scenario.solve_local (the places a scenario's edits break are re-planned, and the plan says why)
+    """
+    for area, why in found:
+        if area is None:
+            continue
+        if area not in areas:
+            areas.append(area)
+            widened[area] = []
+        if area in widened and why not in widened[area]:
+            widened[area].append(why)
+
+
+def _link_faults(ctx: Context, links: pd.DataFrame) -> pd.Series:
+    """Why each link no longer holds on the edited instance ('' where it does), one reason per link.
+
+    Source: candidates.build_tier_frames (a candidate is a helper and a target of its tier passing every
+    eligibility rule, never a forbidden pair; an incumbent in force is pinned whatever the rules say)
+    """
+    out = pd.Series("", index=links.index, dtype=object)
+    known = set(ctx.scheme.tier_ids)
+    out[~links["tier"].astype(str).isin(known)] = "its tier is no longer in the scheme"
+    for tier in ctx.scheme.tiers:
+        sub = links[links["tier"].astype(str) == tier.id]
+        if len(sub):
+            out[sub.index] = _tier_link_faults(ctx, tier, sub)
+    return out
+
+
+def _tier_link_faults(ctx: Context, tier: Tier, links: pd.DataFrame) -> list[str]:
+    """Why each link of one tier is no candidate of the edited instance ('' where it is, or where it is pinned).
+
+    Source: candidates.helper_frame and target_frame (the tier's pools), tiers[].forbidden, rules.RULES of kind
+    eligibility, rules.pinned_mask (in-force incumbents exempt)
+    """
+    import numpy as np
+
+    from matcher import candidates as cand
+    from matcher import rules
+
+    pools = []
+    for what, build in (("helpers", cand.helper_frame), ("targets", cand.target_frame)):
+        if (what, tier.id) not in ctx.cache:
+            ctx.cache[(what, tier.id)] = build(ctx, tier)
+        pools.append(set(ctx.cache[(what, tier.id)].index.astype(str)))
+    helpers, targets = pools
+    h_table = ctx.units if tier.helpers.table == "units" else ctx.people
+    t_table = ctx.target_tables.get(tier.targets.table, pd.DataFrame())
+    banned = set(tier.forbidden)
+    why = []
+    for h, t in zip(links["helper"].astype(str), links["target"].astype(str)):
+        why.append(f"{h} is no longer in the instance" if h not in h_table.index
+                   else f"{h} is no longer a helper of tier {tier.id}" if h not in helpers
+                   else f"{t} is no longer in the instance" if t not in t_table.index
+                   else f"{t} is no longer a target of tier {tier.id}" if t not in targets
+                   else "the scheme forbids this link" if (h, t) in banned else "")
+    pairs = _link_pairs(ctx, tier, links.reset_index(drop=True))
+    if len(pairs):
+        pairs["days"] = rules.link_days(pairs, tier, ctx)
+        for name, spec in rules.RULES.items():
+            if spec.kind != "eligibility":
+                continue
+            for i in np.flatnonzero(~spec.function(pairs, tier, ctx).to_numpy(dtype=bool)):
+                j = int(pairs["link"].iat[i])
+                why[j] = why[j] or f"it breaks the eligibility rule {name}"
+    pinned = rules.pinned_mask(links.astype({"helper": str, "target": str}), tier, ctx).to_numpy(dtype=bool)
+    return ["" if p else w for p, w in zip(pinned, why)]
+
+
+def _with_terms(ctx: Context, links: pd.DataFrame) -> pd.DataFrame:
+    """The links with ``pinned`` and ``start_year`` of the edited instance: an incumbent in force is pinned with its
+    own start year, every other link starts in the plan year.
+
+    Source: rules.in_force_incumbents; the checker's rules incumbent_kept, pinned and start_year
+    """
+    from matcher import rules
+
+    held: dict[tuple[str, str, str], int] = {}
+    for tier in ctx.scheme.tiers:
+        inc = rules.in_force_incumbents(ctx, tier)
+        held.update({(tier.id, h, t): int(y) for h, t, y in zip(inc["helper"], inc["target"], inc["start_year"])})
+    out = links.reset_index(drop=True).copy()
+    keys = list(zip(out["tier"].astype(str), out["helper"].astype(str), out["target"].astype(str)))
+    out["pinned"] = [k in held for k in keys]
+    out["start_year"] = [held.get(k, ctx.plan_year) for k in keys]
+    return out
+
+
+def _link_frames(ctx: Context, links: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each tier's pair rows for exactly the plan's links, with the days each link costs its helper.
+
+    Source: _link_pairs; rules.link_days (the time budget rule reads ``days``)
+    """
+    from matcher import rules
+
+    frames = {}
+    for tier in ctx.scheme.tiers:
+        pairs = _link_pairs(ctx, tier, links[links["tier"].astype(str) == tier.id])
+        pairs["days"] = rules.link_days(pairs, tier, ctx) if len(pairs) else 0.0
+        frames[tier.id] = pairs
+    return frames
+
+
+def _hard_breaks(ctx: Context, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every hard-rule violation of a plan's links (pinned incumbents, coverage_max, links, unit share, nesting, days).
+
+    Source: rules.evaluate, the rows of rules of kind hard
+    """
+    from matcher import rules
+
+    found = rules.evaluate(ctx, dict(frames))
+    return found[found["rule"].map(lambda r: rules.RULES[r].kind == "hard")].reset_index(drop=True)
+
+
+def _areas_of_break(row: Any, frames: Mapping[str, pd.DataFrame], ctx: Context,
+                    area_of: Callable[[str], str | None]) -> list[str | None]:
+    """The areas a hard-rule violation lies in: its target's, else those of its helper's (or unit's) links or unit.
+
+    Source: rules (a violation names its target, or its helper / unit when the rule counts links)
+    """
+    if row.target:
+        return [area_of(str(row.target))]
+    f = frames.get(str(row.tier), pd.DataFrame(columns=["helper", "unit", "target"]))
+    mine = f[(f["helper"] == row.helper) | (f["unit"] == row.helper)]
+    if len(mine):
+        return sorted({area_of(str(t)) for t in mine["target"]} - {None})
+    unit = str(ctx.people.at[row.helper, "unit"]) if row.helper in ctx.people.index else str(row.helper)
+    held = [area_of(str(t)) for g in frames.values() for t in g.loc[g["helper"] == unit, "target"]]
+    seat = ctx.units.at[unit, "area"] if unit in ctx.units.index and "area" in ctx.units.columns else None
+    return held + [area_of(str(seat))] if seat is not None and not pd.isna(seat) else held
+
+
+def _plan_with_figures(instance: Instance, base: Plan, links: pd.DataFrame, frames: Mapping[str, pd.DataFrame],
+                       scheme: Scheme, ctx: Context, method: str,
+                       bound_of: Callable[[Mapping[str, float]], tuple[dict[str, float], str]],
+                       extra: Mapping[str, Any], reasons_from: Sequence[pd.DataFrame | None]) -> Plan:
+    """A plan of ``links`` (built from ``base``) whose header figures are those links': costs, priorities, bound.
+
+    Source: solver._make_plan (plan.json header, uncovered.csv); every link costed on the solver's grid
+    (_links_with_costs), each priority counted as model.term_values does (_plan_figures); ``bound_of`` says what
+    is proven of those figures and why (plan.json ``bound_note``)
+    """
+    from matcher.plan import Plan as PlanClass
+
+    weights = {term: scheme.objective.weight(term) for term in ("match", "strength", "travel")}
+    links = _links_with_costs(links, frames, weights)
+    shortfalls = _coverage_shortfalls(ctx, frames)
+    values = _plan_figures(instance, scheme, ctx, links, frames, shortfalls)
+    bound, note = bound_of(values)
+    header = {k: v for k, v in base.header.items()
+              if k not in ("kpis", "check", "wall_s", "instance", "tiers", "objective", "bound", "gap", "first_gap",
+                           "stages", "status", "diagnosis", "bound_note")}
+    header.update({"method": f"{method}; {note}", "plan_year": ctx.plan_year, "tiers": _tier_entries(links, scheme, method),
+                   **extra})
+    header.update(_figures_header(values, bound, note))
+    uncovered = _uncovered_rows(ctx, links, shortfalls, reasons_from)
+    return PlanClass.from_assignments(instance, links, header, uncovered)
 
 _COUNTS = ("coverage", "continuity")
 """Priorities that count shortfalls, so are never below 0 whatever the plan (a bound no solver needs to prove)."""
