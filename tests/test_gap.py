@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from matcher import gaplocal as gl
 from matcher import gapsearch as gs
 from matcher.errors import InstanceError
 from matcher.gap import (
@@ -183,3 +184,50 @@ def test_hint_is_a_start_the_solver_keeps_or_beats() -> None:
     sol = solve_problem(prob, time_limit=1.0, seed=0, workers=1, hint=assignment_hint(prob, x))
     assert sol.status in ("OPTIMAL", "FEASIBLE")
     assert gap_cost(g, prob.pairs[sol.chosen]) <= independent_check(path, x)
+
+
+@pytest.mark.parametrize("name", ["d10100", "e20100", "gap8-5"])
+def test_tabu_search_keeps_capacities_and_never_returns_worse(name: str) -> None:
+    """The compiled tabu search walks through overloads but returns a feasible assignment no worse than its start."""
+    path = GAP / "instances" / name
+    g = read_gap(path)
+    x, _, _ = gs.lagrangian_start(g, iterations=30, seed=0)
+    assert x is not None
+    start = independent_check(path, x)
+    y = gl.tabu_search(g, x, iterations=3000, seed=0)
+    assert independent_check(path, y) == gs.assignment_cost(g, y) <= start
+    assert best_known(GAP)[(name, "min")] <= gs.assignment_cost(g, y)
+
+
+def test_tabu_search_rejects_an_infeasible_start() -> None:
+    g = read_gap(GAP / "instances" / "d10100")
+    with pytest.raises(ValueError, match="overloads"):
+        gl.tabu_search(g, np.argmin(g.cost, axis=0), iterations=10)
+
+
+def test_tabu_search_is_deterministic_however_sliced() -> None:
+    """Same seed and iteration count: the same assignment, whether run at once or in slices; another seed differs."""
+    g = read_gap(GAP / "instances" / "d10100")
+    x, _, _ = gs.lagrangian_start(g, iterations=30, seed=0)
+    assert x is not None
+    whole = gl.TabuSearch(g, x, seed=3)
+    a = whole.run(2000)
+    sliced = gl.TabuSearch(g, x, seed=3)
+    for _ in range(4):
+        b = sliced.run(500)
+    assert np.array_equal(a, b) and np.array_equal(whole.x, sliced.x) and whole.iterations == sliced.iterations == 2000
+    other = gl.TabuSearch(g, x, seed=4)
+    other.run(2000)
+    assert not np.array_equal(whole.x, other.x)
+
+
+def test_tabu_pool_search_is_feasible_and_deterministic() -> None:
+    """Stopped by iteration and round counts, the pool search is reproducible; it never returns worse than its start."""
+    path = GAP / "instances" / "d10100"
+    g = read_gap(path)
+    x, _, _ = gs.lagrangian_start(g, iterations=30, seed=0)
+    assert x is not None
+    runs = [gs.tabu_pool_search(g, x, time_limit=60, seed=5, rounds=2, pool=3, tabu_iterations=800, lns_steps=4,
+                                merge_time=0.3, threads=2) for _ in range(2)]
+    assert np.array_equal(runs[0], runs[1])
+    assert independent_check(path, runs[0]) <= independent_check(path, x)

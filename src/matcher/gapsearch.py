@@ -9,10 +9,14 @@ The steps of :func:`solve_gap`:
 2. A CP-SAT probe (:func:`matcher.model.solve_problem` with the start as ``hint``): easy instances
    end here, proven optimal; when its plan is within 0.5 % of its proven bound, CP-SAT simply goes on
    (step 3 is skipped).
-3. :func:`elite_search`: rounds of :func:`job_lns`, a large-neighbourhood search that frees a few dozen
-   jobs and reassigns them, in the room the other jobs leave, optimally with a small single-worker
-   CP-SAT model; each round's result is merged (:func:`merge`: jobs where two assignments agree stay,
-   the others are re-solved) with a pool of the best. Rounds run on ``workers`` threads.
+3. :func:`tabu_pool_search` (the default ``search="tabu"``): a pool of assignments found by the compiled
+   tabu search of :mod:`matcher.gaplocal` (shift, swap and ejection-chain moves through overloaded
+   assignments, capacity excess penalised with adaptive weights), recombined by :func:`merge` (jobs
+   where two assignments agree stay, the others are re-solved exactly by a small single-worker CP-SAT
+   model); each child is polished by a short tabu search or by :func:`job_lns` (a large-neighbourhood
+   search that frees a few dozen jobs and re-solves them exactly), in turn. ``search="lns"`` runs the
+   earlier :func:`elite_search` instead: rounds of :func:`job_lns` merged with a pool of the best.
+   Either runs on ``workers`` threads.
 4. CP-SAT again from the best assignment (``hint``) for the rest of the time: its own search
    continues from there and it proves a lower bound. The returned plan is never worse than the start.
 
@@ -432,21 +436,102 @@ def elite_search(g: GapInstance, start: np.ndarray, *, time_limit: float, seed: 
     return best
 
 
+def tabu_pool_search(g: GapInstance, start: np.ndarray, *, time_limit: float, seed: int = 0, rounds: int = 10**9,
+                     pool: int = 8, tabu_time: float = 3.0, polish_time: float = 2.0, merge_time: float = 1.0,
+                     lns_time: float = 2.0, lns_patience: int = 30, lns_steps: int = 20,
+                     tabu_iterations: int | None = None, threads: int = 1,
+                     history: list[tuple[str, float, int]] | None = None, t0: float | None = None) -> np.ndarray:
+    """A pool of tabu-search optima, recombined by exact merges, each child polished by a tabu search or a job LNS.
+
+    Path relinking over :func:`matcher.gaplocal.tabu_search` and :func:`merge`: first ``pool`` tabu searches
+    from ``start`` (seeds ``seed``, ``seed + 1``, ...; ``tabu_time`` seconds each), then rounds of: two
+    members drawn at random and merged; the child is polished, by turns of its seed's parity, by a tabu
+    search of ``polish_time`` seconds or by :func:`job_lns` (``lns_time`` seconds, ``lns_patience``), and
+    takes the place of the worst member when it is cheaper and new. ``threads`` children are made at
+    once (the compiled kernel and CP-SAT release the GIL). With ``tabu_iterations`` the tabu searches stop
+    after that many iterations (a polish after a fifth of them) and a job LNS after ``lns_steps``
+    sub-problems instead of on the clock: the result is then deterministic for a seed and a round count.
+    Stops after ``time_limit`` seconds or ``rounds`` children; returns the cheapest assignment seen.
+    """
+    # numba compiles the kernel on first use: only when this search runs
+    from matcher.gaplocal import tabu_search
+
+    t_start = time.monotonic() if t0 is None else t0
+    deadline = time.monotonic() + time_limit
+    rng = np.random.default_rng(seed)
+    best, best_cost = start.copy(), assignment_cost(g, start)
+
+    def left() -> float:
+        return deadline - time.monotonic()
+
+    def note(z: np.ndarray, phase: str) -> None:
+        nonlocal best, best_cost
+        cz = assignment_cost(g, z)
+        if cz < best_cost:
+            best, best_cost = z.copy(), cz
+            if history is not None:
+                history.append((phase, time.monotonic() - t_start, cz))
+
+    def tabu(x: np.ndarray, s: int, seconds: float, share: int) -> np.ndarray:
+        if tabu_iterations is not None:
+            return tabu_search(g, x, iterations=max(1, tabu_iterations // share), seed=s)
+        return tabu_search(g, x, time_limit=max(0.0, min(seconds, left())), seed=s)
+
+    def child(s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        z = merge(g, a, b, sub_time=merge_time, seed=s)
+        if s % 2 == 0:
+            return tabu(z, s, polish_time, 5)
+        lns_iterations = 10**9 if tabu_iterations is None else lns_steps
+        return job_lns(g, z, time_limit=max(0.0, min(lns_time, left())), seed=s, patience=lns_patience,
+                       max_iterations=lns_iterations)
+
+    elite: list[np.ndarray] = []
+
+    def admit(z: np.ndarray) -> None:
+        if any(np.array_equal(z, e) for e in elite):
+            return
+        if len(elite) >= pool and assignment_cost(g, z) >= assignment_cost(g, elite[-1]):
+            return
+        elite.append(z)
+        elite.sort(key=lambda v: assignment_cost(g, v))
+        del elite[pool:]
+
+    with ThreadPoolExecutor(max(1, threads)) as ex:
+        firsts = list(ex.map(lambda s: tabu(start, s, tabu_time, 1), [seed + k for k in range(pool)]))
+        for z in firsts:
+            note(z, "tabu")
+            admit(z)
+        r = 0
+        while r < rounds and left() > 0.5 and len(elite) >= 2:
+            k = min(max(1, threads), rounds - r)
+            picks = [rng.choice(len(elite), size=2, replace=False) for _ in range(k)]
+            seeds = [seed + pool + r + t for t in range(k)]
+            r += k
+            kids = list(ex.map(lambda sp: child(sp[0], elite[sp[1][0]], elite[sp[1][1]]), zip(seeds, picks)))
+            for z in kids:
+                note(z, "pool")
+                admit(z)
+    return best
+
+
 def solve_gap(g: GapInstance, *, time_limit: float = 60.0, seed: int = 0, workers: int = 2,
               deterministic: bool = False, probe_share: float = 0.15, final_share: float = 0.1,
-              cp_gap: float = 0.005, lagrangian_iterations: int = 300, rounds: int = 10**9) -> GapResult:
-    """Lagrangian start, a CP-SAT probe, the elite search when CP-SAT is far off, then CP-SAT from the best assignment.
+              cp_gap: float = 0.005, lagrangian_iterations: int = 300, rounds: int = 10**9,
+              search: str = "tabu") -> GapResult:
+    """Lagrangian start, a CP-SAT probe, the pool search when CP-SAT is far off, then CP-SAT from the best assignment.
 
     The probe (``probe_share`` of the time, hint = the Lagrangian start) ends the run when CP-SAT proves
     the instance optimal. When its plan is already within ``cp_gap`` of its proven bound, CP-SAT is
     closing the gap by itself and continues from its plan for the rest of the time; otherwise
-    :func:`elite_search` runs until ``1 - final_share`` of the time and CP-SAT continues from the best
-    assignment (hint). The returned assignment is the cheapest seen; the bound is the best of CP-SAT's
+    :func:`tabu_pool_search` (``search="tabu"``) or :func:`elite_search` (``search="lns"``) runs until
+    ``1 - final_share`` of the time and CP-SAT continues from the best assignment (hint). The returned assignment is the cheapest seen; the bound is the best of CP-SAT's
     proven bounds and the Lagrangian bound.
     """
     t0 = time.monotonic()
     history: list[tuple[str, float, int]] = []
     prob = gap_problem(g)
+    if search not in ("tabu", "lns"):
+        raise ValueError(f"search must be 'tabu' or 'lns', not {search!r}")
     x, lag_lb, _ = lagrangian_start(g, iterations=lagrangian_iterations, seed=seed)
     best: np.ndarray | None = x
     best_cost = assignment_cost(g, x) if x is not None else None
@@ -476,8 +561,12 @@ def solve_gap(g: GapInstance, *, time_limit: float = 60.0, seed: int = 0, worker
         closing = best_cost is not None and best_cost - bound <= cp_gap * max(1, best_cost)
         left = (1.0 - final_share) * time_limit - (time.monotonic() - t0)
         if left > 1.0 and not closing:
-            y = elite_search(g, best, time_limit=left, seed=seed, rounds=rounds, threads=workers, history=history,
-                             t0=t0)
+            if search == "tabu":
+                y = tabu_pool_search(g, best, time_limit=left, seed=seed, rounds=rounds, threads=workers,
+                                     history=history, t0=t0)
+            else:
+                y = elite_search(g, best, time_limit=left, seed=seed, rounds=rounds, threads=workers,
+                                 history=history, t0=t0)
             if assignment_cost(g, y) < int(best_cost or 0):
                 best, best_cost = y, assignment_cost(g, y)
         start_cost = int(best_cost or 0)
