@@ -36,16 +36,32 @@ from matcher.gap import (
 from matcher.gapsearch import solve_gap
 from matcher.model import solve_problem
 
-HEADER = ["instance", "agents", "jobs", "method", "cost", "bound", "best_known", "gap_to_best_pct", "status", "seconds"]
+HEADER = [
+    "instance",
+    "agents",
+    "jobs",
+    "method",
+    "cost",
+    "bound",
+    "best_known",
+    "gap_to_best_pct",
+    "status",
+    "seconds",
+]
 
 
 def names(folder: Path, which: str) -> list[str]:
     """Instance names of a set (small = gap1-12, cde = types C/D/E up to 20 x 200, large = the bigger C/D/E)."""
     small = [f"gap{k}-{i}" for k in range(1, 13) for i in range(1, 6)]
     cde = [f"{t}{a:02d}{j}" for t in "cde" for a in (5, 10, 20) for j in (100, 200)]
-    large = sorted(p.name for p in (folder / "instances").iterdir()
-                   if p.name[0] in "cde" and p.name not in cde)
-    return {"small": small, "cde": cde, "large": large, "all": small + cde + large}[which]
+    large = sorted(
+        p.name
+        for p in (folder / "instances").iterdir()
+        if p.name[0] in "cde" and p.name not in cde
+    )
+    return {"small": small, "cde": cde, "large": large, "all": small + cde + large}[
+        which
+    ]
 
 
 def checked_cost(g: GapInstance, chosen: np.ndarray, prob_pairs: object) -> int:
@@ -54,23 +70,39 @@ def checked_cost(g: GapInstance, chosen: np.ndarray, prob_pairs: object) -> int:
     jobs = p["target"].str[1:].astype(int).to_numpy()
     agents = p["helper"].str[1:].astype(int).to_numpy()
     if sorted(jobs.tolist()) != list(range(g.jobs)):
-        raise SystemExit(f"{g.name}: the plan does not give every job exactly one agent")
+        raise SystemExit(
+            f"{g.name}: the plan does not give every job exactly one agent"
+        )
     used = np.bincount(agents, weights=g.load[agents, jobs], minlength=g.agents)
     if np.any(used > g.capacity):
-        raise SystemExit(f"{g.name}: the plan overloads agents {np.flatnonzero(used > g.capacity).tolist()}")
+        raise SystemExit(
+            f"{g.name}: the plan overloads agents {np.flatnonzero(used > g.capacity).tolist()}"
+        )
     return gap_cost(g, p)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--set", default="all", choices=["small", "cde", "large", "all"])
-    ap.add_argument("--only", nargs="*", default=[], help="run only these instances of the set")
-    ap.add_argument("--baseline", action="store_true", help="also run plain CP-SAT (no hint) on each instance")
+    ap.add_argument(
+        "--only", nargs="*", default=[], help="run only these instances of the set"
+    )
+    ap.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run plain CP-SAT (no hint) on each instance",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="")
-    ap.add_argument("--deterministic", action="store_true", help="interleaved CP-SAT workers (reproducible, slower)")
+    ap.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="interleaved CP-SAT workers (reproducible, slower)",
+    )
     a = ap.parse_args()
     folder = default_gap_folder()
     known = best_known(folder)
@@ -93,23 +125,43 @@ def main() -> None:
             t0 = time.monotonic()
             if method == "cp-sat":
                 prob = gap_problem(g)
-                sol = solve_problem(prob, time_limit=a.time_limit, seed=a.seed, workers=a.workers,
-                                    deterministic=a.deterministic)
+                sol = solve_problem(
+                    prob,
+                    time_limit=a.time_limit,
+                    seed=a.seed,
+                    workers=a.workers,
+                    deterministic=a.deterministic,
+                )
                 secs = time.monotonic() - t0
                 ok = sol.status in ("OPTIMAL", "FEASIBLE")
                 cost = checked_cost(g, sol.chosen, prob.pairs) if ok else None
                 bound = round(sol.bound.get("travel", 0.0) * 10) if sol.stages else None
                 status = sol.status
             else:
-                res = solve_gap(g, time_limit=a.time_limit, seed=a.seed, workers=a.workers,
-                                deterministic=a.deterministic)
+                res = solve_gap(
+                    g,
+                    time_limit=a.time_limit,
+                    seed=a.seed,
+                    workers=a.workers,
+                    deterministic=a.deterministic,
+                )
                 secs = time.monotonic() - t0
                 prob = res.problem if res.problem is not None else gap_problem(g)
                 cost = checked_cost(g, assignment_hint(prob, res.assign), prob.pairs)
                 bound, status = res.bound, res.status
             gap = None if cost is None or bk is None else 100.0 * (cost - bk) / bk
-            row = [name, g.agents, g.jobs, method, cost, bound, bk, None if gap is None else round(gap, 3), status,
-                   round(secs, 1)]
+            row = [
+                name,
+                g.agents,
+                g.jobs,
+                method,
+                cost,
+                bound,
+                bk,
+                None if gap is None else round(gap, 3),
+                status,
+                round(secs, 1),
+            ]
             rows.append(row)
             print(",".join("" if v is None else str(v) for v in row), flush=True)
     if a.out:

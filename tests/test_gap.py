@@ -22,10 +22,24 @@ from matcher.gap import (
 from matcher.model import solve_problem
 
 GAP = default_gap_folder()
-pytestmark = pytest.mark.skipif(not (GAP / "best_known.csv").exists(), reason=f"GAP benchmark folder absent: {GAP}")
+pytestmark = pytest.mark.skipif(
+    not (GAP / "best_known.csv").exists(), reason=f"GAP benchmark folder absent: {GAP}"
+)
 
-SAMPLE = ["gap1-1", "gap2-3", "gap3-5", "gap4-2", "gap5-1", "gap6-4", "gap7-2", "gap8-5",
-          "gap9-1", "gap10-3", "gap11-4", "gap12-2"]
+SAMPLE = [
+    "gap1-1",
+    "gap2-3",
+    "gap3-5",
+    "gap4-2",
+    "gap5-1",
+    "gap6-4",
+    "gap7-2",
+    "gap8-5",
+    "gap9-1",
+    "gap10-3",
+    "gap11-4",
+    "gap12-2",
+]
 
 
 def independent_check(path: Path, assign: np.ndarray) -> int:
@@ -35,9 +49,9 @@ def independent_check(path: Path, assign: np.ndarray) -> int:
     """
     vals = [int(t) for t in path.read_text(encoding="utf-8").split()]
     m, n = vals[0], vals[1]
-    cost = [vals[2 + i * n: 2 + (i + 1) * n] for i in range(m)]
-    load = [vals[2 + m * n + i * n: 2 + m * n + (i + 1) * n] for i in range(m)]
-    cap = vals[2 + 2 * m * n:]
+    cost = [vals[2 + i * n : 2 + (i + 1) * n] for i in range(m)]
+    load = [vals[2 + m * n + i * n : 2 + m * n + (i + 1) * n] for i in range(m)]
+    cap = vals[2 + 2 * m * n :]
     agents = [int(v) for v in assign]
     assert len(agents) == n, "one agent per job"
     assert all(0 <= i < m for i in agents), "agents in range"
@@ -82,7 +96,11 @@ def test_bad_file_names_the_problem(tmp_path: Path) -> None:
 
 def test_reader_shapes() -> None:
     g = read_gap(GAP / "instances" / "c05100")
-    assert (g.agents, g.jobs) == (5, 100) and g.capacity.shape == (5,) and np.all(g.load > 0)
+    assert (
+        (g.agents, g.jobs) == (5, 100)
+        and g.capacity.shape == (5,)
+        and np.all(g.load > 0)
+    )
 
 
 @pytest.mark.parametrize("name", ["c10100", "d20100", "e20100", "d05200"])
@@ -94,7 +112,9 @@ def test_heuristic_solutions_are_feasible(name: str) -> None:
     assert x is not None
     start = independent_check(path, x)
     assert start == gs.assignment_cost(g, x)
-    assert lag <= best_known(GAP)[(name, "min")] <= start  # a true lower bound below a true plan
+    assert (
+        lag <= best_known(GAP)[(name, "min")] <= start
+    )  # a true lower bound below a true plan
     y = gs.job_lns(g, x, time_limit=30, max_iterations=12, seed=1)
     assert independent_check(path, y) <= start
     z = gs.merge(g, x, y, sub_time=0.5)
@@ -110,7 +130,9 @@ def test_heuristic_solutions_are_feasible(name: str) -> None:
 def test_repair_fixes_an_overloaded_assignment() -> None:
     path = GAP / "instances" / "d10100"
     g = read_gap(path)
-    cheapest = np.argmin(g.cost, axis=0)  # every job on its cheapest agent: far over capacity for type D
+    cheapest = np.argmin(
+        g.cost, axis=0
+    )  # every job on its cheapest agent: far over capacity for type D
     with pytest.raises(AssertionError, match="capacity"):
         independent_check(path, cheapest)
     fixed = gs.repair(g, cheapest)
@@ -123,10 +145,17 @@ def test_search_then_solver_reaches_published_minimum(name: str) -> None:
     path = GAP / "instances" / name
     g = read_gap(path)
     res = gs.solve_gap(g, time_limit=10, seed=0, workers=2, deterministic=True)
-    assert independent_check(path, res.assign) == res.cost == best_known(GAP)[(name, "min")]
+    assert (
+        independent_check(path, res.assign)
+        == res.cost
+        == best_known(GAP)[(name, "min")]
+    )
     assert res.status == "OPTIMAL" and res.bound == res.cost
     assert res.problem is not None
-    assert gap_cost(g, res.problem.pairs[assignment_hint(res.problem, res.assign)]) == res.cost
+    assert (
+        gap_cost(g, res.problem.pairs[assignment_hint(res.problem, res.assign)])
+        == res.cost
+    )
 
 
 @pytest.mark.parametrize(("name", "rounds"), [("gap12-2", 4), ("gap10-3", 2)])
@@ -136,8 +165,12 @@ def test_search_alone_reaches_published_minimum(name: str, rounds: int) -> None:
     g = read_gap(path)
     x, _, _ = gs.lagrangian_start(g, seed=0)
     assert x is not None
-    assert independent_check(path, x) > best_known(GAP)[(name, "min")]  # the start is not optimal yet
-    y = gs.elite_search(g, x, time_limit=60, rounds=rounds, round_time=60, threads=2, seed=0)
+    assert (
+        independent_check(path, x) > best_known(GAP)[(name, "min")]
+    )  # the start is not optimal yet
+    y = gs.elite_search(
+        g, x, time_limit=60, rounds=rounds, round_time=60, threads=2, seed=0
+    )
     assert independent_check(path, y) == best_known(GAP)[(name, "min")]
 
 
@@ -150,7 +183,12 @@ def test_search_is_deterministic() -> None:
         y = gs.job_lns(g, x, time_limit=60, max_iterations=10, seed=7)
         runs.append((x, lag, u, y))
     (x1, l1, u1, y1), (x2, l2, u2, y2) = runs
-    assert np.array_equal(x1, x2) and l1 == l2 and np.array_equal(u1, u2) and np.array_equal(y1, y2)
+    assert (
+        np.array_equal(x1, x2)
+        and l1 == l2
+        and np.array_equal(u1, u2)
+        and np.array_equal(y1, y2)
+    )
     # a different seed walks elsewhere (the seed is used)
     _, _, u3 = gs.lagrangian_start(g, iterations=80, seed=8)
     assert not np.array_equal(u1, u3)
@@ -181,7 +219,9 @@ def test_hint_is_a_start_the_solver_keeps_or_beats() -> None:
     x, _, _ = gs.lagrangian_start(g, iterations=30, seed=0)
     assert x is not None
     prob = gap_problem(g)
-    sol = solve_problem(prob, time_limit=1.0, seed=0, workers=1, hint=assignment_hint(prob, x))
+    sol = solve_problem(
+        prob, time_limit=1.0, seed=0, workers=1, hint=assignment_hint(prob, x)
+    )
     assert sol.status in ("OPTIMAL", "FEASIBLE")
     assert gap_cost(g, prob.pairs[sol.chosen]) <= independent_check(path, x)
 
@@ -215,7 +255,11 @@ def test_tabu_search_is_deterministic_however_sliced() -> None:
     sliced = gl.TabuSearch(g, x, seed=3)
     for _ in range(4):
         b = sliced.run(500)
-    assert np.array_equal(a, b) and np.array_equal(whole.x, sliced.x) and whole.iterations == sliced.iterations == 2000
+    assert (
+        np.array_equal(a, b)
+        and np.array_equal(whole.x, sliced.x)
+        and whole.iterations == sliced.iterations == 2000
+    )
     other = gl.TabuSearch(g, x, seed=4)
     other.run(2000)
     assert not np.array_equal(whole.x, other.x)
@@ -227,7 +271,20 @@ def test_tabu_pool_search_is_feasible_and_deterministic() -> None:
     g = read_gap(path)
     x, _, _ = gs.lagrangian_start(g, iterations=30, seed=0)
     assert x is not None
-    runs = [gs.tabu_pool_search(g, x, time_limit=60, seed=5, rounds=2, pool=3, tabu_iterations=800, lns_steps=4,
-                                merge_time=0.3, threads=2) for _ in range(2)]
+    runs = [
+        gs.tabu_pool_search(
+            g,
+            x,
+            time_limit=60,
+            seed=5,
+            rounds=2,
+            pool=3,
+            tabu_iterations=800,
+            lns_steps=4,
+            merge_time=0.3,
+            threads=2,
+        )
+        for _ in range(2)
+    ]
     assert np.array_equal(runs[0], runs[1])
     assert independent_check(path, runs[0]) <= independent_check(path, x)

@@ -47,17 +47,37 @@ def read_gap(path: str | os.PathLike[str]) -> GapInstance:
     try:
         vals = [int(t) for t in tokens]
     except ValueError as exc:
-        raise InstanceError([Problem(path.name, None, None, f"expected whitespace-separated integers ({exc})")]) from exc
+        raise InstanceError(
+            [
+                Problem(
+                    path.name,
+                    None,
+                    None,
+                    f"expected whitespace-separated integers ({exc})",
+                )
+            ]
+        ) from exc
     if len(vals) < 2:
-        raise InstanceError([Problem(path.name, None, None, "expected 'm n' at the start")])
+        raise InstanceError(
+            [Problem(path.name, None, None, "expected 'm n' at the start")]
+        )
     m, n = vals[0], vals[1]
     want = 2 + 2 * m * n + m
     if len(vals) != want:
-        raise InstanceError([Problem(path.name, None, None, f"expected {want} numbers for {m} agents x {n} jobs, found {len(vals)}")])
+        raise InstanceError(
+            [
+                Problem(
+                    path.name,
+                    None,
+                    None,
+                    f"expected {want} numbers for {m} agents x {n} jobs, found {len(vals)}",
+                )
+            ]
+        )
     a = np.array(vals[2:], dtype=np.int64)
     cost = a[: m * n].reshape(m, n)
-    load = a[m * n: 2 * m * n].reshape(m, n)
-    cap = a[2 * m * n:]
+    load = a[m * n : 2 * m * n].reshape(m, n)
+    cap = a[2 * m * n :]
     return GapInstance(path.name, cost, load, cap)
 
 
@@ -74,16 +94,53 @@ def gap_problem(g: GapInstance, sense: str = "min") -> AssignmentProblem:
     c = g.cost[ii, jj].astype(float)
     if sense == "max":
         c = float(g.cost.max()) - c
-    pairs = pd.DataFrame({
-        "tier": "gap", "helper": [f"a{i}" for i in ii], "target": [f"j{j}" for j in jj], "unit": [f"a{i}" for i in ii],
-        "pinned": False, "continues": False, "visiting": True, "load": g.load[ii, jj].astype(np.int64),
-        "cost_match": 0.0, "cost_strength": 0.0, "cost_travel": c / 10.0,  # travel is scaled by 10: exact integers
-    })
-    targets = pd.DataFrame({"tier": "gap", "target": [f"j{j}" for j in range(n)], "required": 1, "max": 1, "hard": True})
-    helpers = pd.DataFrame({"tier": "gap", "helper": [f"a{i}" for i in range(m)], "links_min": 0, "links_max": n})
-    budgets = pd.DataFrame({"helper": [f"a{i}" for i in range(m)], "min_load": 0, "max_load": g.capacity.astype(np.int64)})
-    return AssignmentProblem(pairs=pairs, targets=targets, helpers=helpers, budgets=budgets,
-                             order=("travel",), weights={"travel": 1.0})
+    pairs = pd.DataFrame(
+        {
+            "tier": "gap",
+            "helper": [f"a{i}" for i in ii],
+            "target": [f"j{j}" for j in jj],
+            "unit": [f"a{i}" for i in ii],
+            "pinned": False,
+            "continues": False,
+            "visiting": True,
+            "load": g.load[ii, jj].astype(np.int64),
+            "cost_match": 0.0,
+            "cost_strength": 0.0,
+            "cost_travel": c / 10.0,  # travel is scaled by 10: exact integers
+        }
+    )
+    targets = pd.DataFrame(
+        {
+            "tier": "gap",
+            "target": [f"j{j}" for j in range(n)],
+            "required": 1,
+            "max": 1,
+            "hard": True,
+        }
+    )
+    helpers = pd.DataFrame(
+        {
+            "tier": "gap",
+            "helper": [f"a{i}" for i in range(m)],
+            "links_min": 0,
+            "links_max": n,
+        }
+    )
+    budgets = pd.DataFrame(
+        {
+            "helper": [f"a{i}" for i in range(m)],
+            "min_load": 0,
+            "max_load": g.capacity.astype(np.int64),
+        }
+    )
+    return AssignmentProblem(
+        pairs=pairs,
+        targets=targets,
+        helpers=helpers,
+        budgets=budgets,
+        order=("travel",),
+        weights={"travel": 1.0},
+    )
 
 
 def gap_cost(g: GapInstance, chosen_pairs: pd.DataFrame) -> int:
@@ -96,7 +153,10 @@ def gap_cost(g: GapInstance, chosen_pairs: pd.DataFrame) -> int:
 def best_known(folder: str | os.PathLike[str]) -> dict[tuple[str, str], int]:
     """best_known.csv as {(instance, sense): value}."""
     with open(Path(folder) / "best_known.csv", encoding="utf-8", newline="") as fh:
-        return {(r["instance"], r["sense"]): int(r["best_known"]) for r in csv.DictReader(fh)}
+        return {
+            (r["instance"], r["sense"]): int(r["best_known"])
+            for r in csv.DictReader(fh)
+        }
 
 
 def default_gap_folder() -> Path:

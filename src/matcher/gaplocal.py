@@ -49,9 +49,24 @@ def _over(used: int, cap: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _tabu_steps(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, x: np.ndarray, used: np.ndarray,
-                weight: np.ndarray, tabu: np.ndarray, best: np.ndarray, state: np.ndarray, steps: int,
-                tenure: int, restart: int, up: float, down: float, chains: bool, kicks: int) -> None:
+def _tabu_steps(
+    cost: np.ndarray,
+    load: np.ndarray,
+    cap: np.ndarray,
+    x: np.ndarray,
+    used: np.ndarray,
+    weight: np.ndarray,
+    tabu: np.ndarray,
+    best: np.ndarray,
+    state: np.ndarray,
+    steps: int,
+    tenure: int,
+    restart: int,
+    up: float,
+    down: float,
+    chains: bool,
+    kicks: int,
+) -> None:
     """Run ``steps`` iterations of the tabu search on the state arrays (see the module docstring).
 
     The state: ``x`` (agent per job) and ``used`` (load per agent) of the walk, the penalty ``weight``
@@ -72,7 +87,12 @@ def _tabu_steps(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, x: np.ndarr
         for i in range(m):
             total_over += _over(used[i], cap[i])
         bv = np.inf
-        bj, bi, bk, br = -1, -1, -1, -1  # move: job bj to agent bi, then job bk (or -1) to agent br
+        bj, bi, bk, br = (
+            -1,
+            -1,
+            -1,
+            -1,
+        )  # move: job bj to agent bi, then job bk (or -1) to agent br
         ties = 0
         # shift j: p -> i; gain1/to1 (gain2/to2): the best (second best) non-tabu arrival of each job
         for j in range(n):
@@ -129,7 +149,9 @@ def _tabu_steps(cost: np.ndarray, load: np.ndarray, cap: np.ndarray, x: np.ndarr
         if chains:
             for j in range(n):
                 p = x[j]
-                dp = weight[p] * (_over(used[p] - load[p, j], cap[p]) - _over(used[p], cap[p]))
+                dp = weight[p] * (
+                    _over(used[p] - load[p, j], cap[p]) - _over(used[p], cap[p])
+                )
                 for k in range(n):
                     q = x[k]
                     if q == p or tabu[q, j] > it:
@@ -219,19 +241,27 @@ class TabuSearch:
         g = self.g
         self.cost = np.ascontiguousarray(g.cost, dtype=np.int64)
         big = np.int64(1) << 40
-        self.cost = np.where(g.load > g.capacity[:, None], big, self.cost)  # a pair that can never fit
+        self.cost = np.where(
+            g.load > g.capacity[:, None], big, self.cost
+        )  # a pair that can never fit
         self.load = np.ascontiguousarray(g.load, dtype=np.int64)
         self.cap = np.ascontiguousarray(g.capacity, dtype=np.int64)
         self.x = np.asarray(self.start, dtype=np.int64).copy()
         self.best = self.x.copy()
-        self.used = np.bincount(self.x, weights=self.load[self.x, np.arange(g.jobs)], minlength=g.agents).astype(np.int64)
+        self.used = np.bincount(
+            self.x, weights=self.load[self.x, np.arange(g.jobs)], minlength=g.agents
+        ).astype(np.int64)
         if np.any(self.used > self.cap):
-            raise ValueError(f"{g.name}: the start of the tabu search overloads an agent")
+            raise ValueError(
+                f"{g.name}: the start of the tabu search overloads an agent"
+            )
         scale = float(np.mean(g.cost)) / max(1.0, float(np.mean(g.load)))
         self.weight = np.full(g.agents, max(scale, 1e-3))
         self.tabu = np.zeros((g.agents, g.jobs), dtype=np.int64)
         c0 = int(self.cost[self.x, np.arange(g.jobs)].sum())
-        seed = (int(self.seed) * 0x9E3779B97F4A7C15 + 0x2545F4914F6CDD1D) & ((1 << 63) - 1) or 1
+        seed = (int(self.seed) * 0x9E3779B97F4A7C15 + 0x2545F4914F6CDD1D) & (
+            (1 << 63) - 1
+        ) or 1
         self.state = np.array([0, seed, c0, 0, c0], dtype=np.int64)
 
     @property
@@ -246,12 +276,29 @@ class TabuSearch:
 
     def run(self, iterations: int) -> np.ndarray:
         """Advance the search by ``iterations`` steps; returns the best assignment (a copy)."""
-        _tabu_steps(self.cost, self.load, self.cap, self.x, self.used, self.weight, self.tabu, self.best,
-                    self.state, int(iterations), self.tenure, self.restart, self.up, self.down,
-                    self.chains, self.kicks)
+        _tabu_steps(
+            self.cost,
+            self.load,
+            self.cap,
+            self.x,
+            self.used,
+            self.weight,
+            self.tabu,
+            self.best,
+            self.state,
+            int(iterations),
+            self.tenure,
+            self.restart,
+            self.up,
+            self.down,
+            self.chains,
+            self.kicks,
+        )
         return self.best.copy()
 
-    def run_for(self, seconds: float, *, max_iterations: int = 10**12, slice_: int = 500) -> np.ndarray:
+    def run_for(
+        self, seconds: float, *, max_iterations: int = 10**12, slice_: int = 500
+    ) -> np.ndarray:
         """Advance the search for ``seconds`` of wall clock (checked every ``slice_`` steps) or ``max_iterations``."""
         deadline = time.monotonic() + seconds
         done = 0
@@ -262,8 +309,14 @@ class TabuSearch:
         return self.best.copy()
 
 
-def tabu_search(g: GapInstance, start: np.ndarray, *, iterations: int = 10**12, time_limit: float = float("inf"),
-                seed: int = 0) -> np.ndarray:
+def tabu_search(
+    g: GapInstance,
+    start: np.ndarray,
+    *,
+    iterations: int = 10**12,
+    time_limit: float = float("inf"),
+    seed: int = 0,
+) -> np.ndarray:
     """The best feasible assignment a tabu search from ``start`` finds in ``iterations`` steps or ``time_limit`` seconds.
 
     Never worse than ``start`` (which must be feasible); deterministic for a seed when stopped by ``iterations``.
@@ -274,5 +327,10 @@ def tabu_search(g: GapInstance, start: np.ndarray, *, iterations: int = 10**12, 
 
 def warm_up() -> None:
     """Compile the kernel (or load it from numba's cache) on a tiny instance."""
-    g = GapInstance("warm-up", np.array([[1, 2], [2, 1]]), np.array([[1, 1], [1, 1]]), np.array([2, 2]))
+    g = GapInstance(
+        "warm-up",
+        np.array([[1, 2], [2, 1]]),
+        np.array([[1, 1], [1, 1]]),
+        np.array([2, 2]),
+    )
     tabu_search(g, np.array([0, 0]), iterations=2)

@@ -50,7 +50,9 @@ class GapResult:
     cost: int
     bound: int  # best proven lower bound (CP-SAT's, or the Lagrangian one when larger)
     status: str  # OPTIMAL when cost == bound, FEASIBLE otherwise
-    history: list[tuple[str, float, int]] = field(default_factory=list)  # (phase, seconds, cost) at each improvement
+    history: list[tuple[str, float, int]] = field(
+        default_factory=list
+    )  # (phase, seconds, cost) at each improvement
     lagrangian_bound: int = 0
     start_cost: int = 0  # cost handed to CP-SAT
     solution: Solution | None = None
@@ -66,7 +68,9 @@ def _costs(g: GapInstance) -> np.ndarray:
 
 def loads(g: GapInstance, assign: np.ndarray) -> np.ndarray:
     """Load carried by each agent under an assignment."""
-    return np.bincount(assign, weights=g.load[assign, np.arange(g.jobs)], minlength=g.agents).astype(np.int64)
+    return np.bincount(
+        assign, weights=g.load[assign, np.arange(g.jobs)], minlength=g.agents
+    ).astype(np.int64)
 
 
 def assignment_cost(g: GapInstance, assign: np.ndarray) -> int:
@@ -95,7 +99,11 @@ def regret_greedy(g: GapInstance, desire: np.ndarray) -> np.ndarray | None:
         cols = np.flatnonzero(open_)
         fit = a[:, cols] <= slack[:, None]
         f = np.where(fit, d[:, cols], np.inf)
-        part = np.partition(f, 1, axis=0) if m > 1 else np.vstack([f, np.full_like(f, np.inf)])
+        part = (
+            np.partition(f, 1, axis=0)
+            if m > 1
+            else np.vstack([f, np.full_like(f, np.inf)])
+        )
         best, second = part[0], part[1]
         if not np.all(np.isfinite(best)):
             return None
@@ -135,7 +143,11 @@ def repair(g: GapInstance, assign: np.ndarray) -> np.ndarray | None:
     room = g.capacity - load
     sub = GapInstance(g.name, g.cost[:, free], a[:, free], room)
     usable = a[:, free] <= room[:, None]
-    for desire in (c[:, free], c[:, free] * a[:, free], a[:, free] / np.maximum(room, 1)[:, None]):
+    for desire in (
+        c[:, free],
+        c[:, free] * a[:, free],
+        a[:, free] / np.maximum(room, 1)[:, None],
+    ):
         y = regret_greedy(sub, np.where(usable & (c[:, free] < BIG), desire, np.inf))
         if y is not None:
             x[free] = y
@@ -146,7 +158,9 @@ def repair(g: GapInstance, assign: np.ndarray) -> np.ndarray | None:
     return regret_greedy(g, np.where(c < BIG, share, np.inf))
 
 
-def local_search(g: GapInstance, assign: np.ndarray, max_moves: int = 100000) -> np.ndarray:
+def local_search(
+    g: GapInstance, assign: np.ndarray, max_moves: int = 100000
+) -> np.ndarray:
     """Best-improvement shift (one job to another agent) and swap (two jobs exchange agents) moves, capacities kept.
 
     Stops at a local optimum for both moves (or after ``max_moves``).
@@ -189,8 +203,9 @@ def local_search(g: GapInstance, assign: np.ndarray, max_moves: int = 100000) ->
     return x
 
 
-def lagrangian_start(g: GapInstance, *, iterations: int = 300, seed: int = 0,
-                     repair_every: int = 5) -> tuple[np.ndarray | None, int, np.ndarray]:
+def lagrangian_start(
+    g: GapInstance, *, iterations: int = 300, seed: int = 0, repair_every: int = 5
+) -> tuple[np.ndarray | None, int, np.ndarray]:
     """Best feasible assignment found along a subgradient walk on the capacity multipliers, the bound, the multipliers.
 
     L(u) = sum_j min_i (c_ij + u_i a_ij) - sum_i u_i b_i <= optimum for any u >= 0. Every
@@ -209,7 +224,10 @@ def lagrangian_start(g: GapInstance, *, iterations: int = 300, seed: int = 0,
     target = float(c.min(axis=0).sum()) * 1.05
     step_scale = 2.0
     seen: set[bytes] = set()
-    for desire in (a / b[:, None], c * a):  # load-led starts: feasible even when capacities are tight
+    for desire in (
+        a / b[:, None],
+        c * a,
+    ):  # load-led starts: feasible even when capacities are tight
         y = regret_greedy(g, np.where(c < BIG, desire, np.inf))
         if y is not None:
             y = local_search(g, y)
@@ -247,18 +265,28 @@ def lagrangian_start(g: GapInstance, *, iterations: int = 300, seed: int = 0,
         goal = best_cost if best_cost < math.inf else target
         t = step_scale * max(goal - lb, 1e-6) / norm
         u = np.maximum(0.0, u + t * sub * (1.0 + 0.01 * rng.standard_normal(g.agents)))
-    if not math.isfinite(best_lb):  # no step taken: L(0), every job at its cheapest agent
+    if not math.isfinite(
+        best_lb
+    ):  # no step taken: L(0), every job at its cheapest agent
         best_lb = float(c.min(axis=0).sum())
     return best_x, math.ceil(best_lb - 1e-6), u
 
 
-def _related_agents(g: GapInstance, assign: np.ndarray, first: int, k: int, rng: np.random.Generator,
-                    c: np.ndarray) -> np.ndarray:
+def _related_agents(
+    g: GapInstance,
+    assign: np.ndarray,
+    first: int,
+    k: int,
+    rng: np.random.Generator,
+    c: np.ndarray,
+) -> np.ndarray:
     """``first`` and ``k - 1`` agents chosen with weight on those whose costs for ``first``'s jobs are closest."""
     mine = np.flatnonzero(assign == first)
     m = g.agents
     if len(mine):
-        gap = np.sort(c[:, mine] - c[first, mine][None, :], axis=1)[:, : max(1, min(3, len(mine)))].mean(axis=1)
+        gap = np.sort(c[:, mine] - c[first, mine][None, :], axis=1)[
+            :, : max(1, min(3, len(mine)))
+        ].mean(axis=1)
         gap = gap.astype(float)
     else:
         gap = np.zeros(m)
@@ -276,8 +304,14 @@ def _related_agents(g: GapInstance, assign: np.ndarray, first: int, k: int, rng:
     return np.sort(np.concatenate([[first], pick])).astype(np.int64)
 
 
-def _solve_jobs(g: GapInstance, assign: np.ndarray, jobs: np.ndarray, time_limit: float,
-                seed: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray | None, bool]:
+def _solve_jobs(
+    g: GapInstance,
+    assign: np.ndarray,
+    jobs: np.ndarray,
+    time_limit: float,
+    seed: int,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, bool]:
     """Reassign ``jobs`` (any agent, in the room the other jobs leave) at least cost with CP-SAT (one worker).
 
     Returns the new assignment (None when not better) and whether CP-SAT proved the sub-problem optimal.
@@ -286,8 +320,11 @@ def _solve_jobs(g: GapInstance, assign: np.ndarray, jobs: np.ndarray, time_limit
     cc = g.cost
     fixed = np.ones(g.jobs, dtype=bool)
     fixed[jobs] = False
-    room = g.capacity - np.bincount(assign[fixed], weights=g.load[assign[fixed], np.flatnonzero(fixed)],
-                                    minlength=g.agents).astype(np.int64)
+    room = g.capacity - np.bincount(
+        assign[fixed],
+        weights=g.load[assign[fixed], np.flatnonzero(fixed)],
+        minlength=g.agents,
+    ).astype(np.int64)
     model = cp_model.CpModel()
     a_sub = g.load[:, jobs]
     ok = a_sub <= room[:, None]
@@ -307,9 +344,15 @@ def _solve_jobs(g: GapInstance, assign: np.ndarray, jobs: np.ndarray, time_limit
         model.add_exactly_one(row)
     for agent, ts in by_agent.items():
         if int(a_sub[agent, kk[ts]].sum()) > int(room[agent]):
-            model.add(cp_model.LinearExpr.weighted_sum([xs[t] for t in ts], [int(a_sub[agent, kk[t]]) for t in ts])
-                      <= int(room[agent]))
-    obj = cp_model.LinearExpr.weighted_sum(xs, [int(cc[i, jobs[k]]) for i, k in zip(ii, kk)])
+            model.add(
+                cp_model.LinearExpr.weighted_sum(
+                    [xs[t] for t in ts], [int(a_sub[agent, kk[t]]) for t in ts]
+                )
+                <= int(room[agent])
+            )
+    obj = cp_model.LinearExpr.weighted_sum(
+        xs, [int(cc[i, jobs[k]]) for i, k in zip(ii, kk)]
+    )
     before = int(cc[assign[jobs], jobs].sum())
     model.add(obj <= before - 1)  # only a strictly better reassignment is of use
     model.minimize(obj)
@@ -320,7 +363,10 @@ def _solve_jobs(g: GapInstance, assign: np.ndarray, jobs: np.ndarray, time_limit
     solver.parameters.max_time_in_seconds = 4 * time_limit
     st = solver.solve(model)
     proved = st in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
-    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or round(solver.objective_value) >= before:
+    if (
+        st not in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        or round(solver.objective_value) >= before
+    ):
         return None, proved
     out = assign.copy()
     for v, i, k in zip(xs, ii, kk):
@@ -329,9 +375,19 @@ def _solve_jobs(g: GapInstance, assign: np.ndarray, jobs: np.ndarray, time_limit
     return out, proved
 
 
-def job_lns(g: GapInstance, assign: np.ndarray, *, time_limit: float, seed: int = 0, max_iterations: int = 10**9,
-            jobs_per_sub: int = 30, sub_time: float = 0.2, patience: int = 60,
-            history: list[tuple[str, float, int]] | None = None, t0: float | None = None) -> np.ndarray:
+def job_lns(
+    g: GapInstance,
+    assign: np.ndarray,
+    *,
+    time_limit: float,
+    seed: int = 0,
+    max_iterations: int = 10**9,
+    jobs_per_sub: int = 30,
+    sub_time: float = 0.2,
+    patience: int = 60,
+    history: list[tuple[str, float, int]] | None = None,
+    t0: float | None = None,
+) -> np.ndarray:
     """Improve a feasible assignment by re-solving a few dozen jobs exactly while the others stay; see the module docstring.
 
     Three neighbourhoods take turns: jobs drawn at random, jobs drawn from the jobs of half the agents
@@ -364,13 +420,22 @@ def job_lns(g: GapInstance, assign: np.ndarray, *, time_limit: float, seed: int 
         if y is not None:
             x, idle = y, 0
             if history is not None:
-                history.append(("lns", time.monotonic() - t_start, assignment_cost(g, x)))
+                history.append(
+                    ("lns", time.monotonic() - t_start, assignment_cost(g, x))
+                )
         else:
             idle += 1
     return x
 
 
-def merge(g: GapInstance, x: np.ndarray, y: np.ndarray, *, sub_time: float = 1.0, seed: int = 0) -> np.ndarray:
+def merge(
+    g: GapInstance,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    sub_time: float = 1.0,
+    seed: int = 0,
+) -> np.ndarray:
     """The best assignment that keeps every job on which ``x`` and ``y`` agree and re-solves the others (any agent).
 
     Both parents lie in this neighbourhood, so the result costs no more than the cheaper of the two.
@@ -383,9 +448,20 @@ def merge(g: GapInstance, x: np.ndarray, y: np.ndarray, *, sub_time: float = 1.0
     return better.copy() if z is None else z
 
 
-def elite_search(g: GapInstance, start: np.ndarray, *, time_limit: float, seed: int = 0, rounds: int = 10**9,
-                 pool: int = 4, round_time: float = 8.0, merge_time: float = 1.0, threads: int = 1,
-                 history: list[tuple[str, float, int]] | None = None, t0: float | None = None) -> np.ndarray:
+def elite_search(
+    g: GapInstance,
+    start: np.ndarray,
+    *,
+    time_limit: float,
+    seed: int = 0,
+    rounds: int = 10**9,
+    pool: int = 4,
+    round_time: float = 8.0,
+    merge_time: float = 1.0,
+    threads: int = 1,
+    history: list[tuple[str, float, int]] | None = None,
+    t0: float | None = None,
+) -> np.ndarray:
     """Rounds of :func:`job_lns` with a new seed each, each local optimum merged with a pool of the best.
 
     Rounds start from ``start`` until the pool is full, then from the pool's members in turn. A round's local optimum is merged (:func:`merge`) with every pool member, and a merge cheaper than
@@ -415,17 +491,43 @@ def elite_search(g: GapInstance, start: np.ndarray, *, time_limit: float, seed: 
         while r < rounds and left() > 0.5:
             seeds = [seed + r + t for t in range(min(max(1, threads), rounds - r))]
             r += len(seeds)
-            froms = [start if len(elite) < pool else elite[(s // 2) % len(elite)] for s in seeds]
-            ys = list(ex.map(lambda sf: job_lns(g, sf[1], time_limit=min(round_time, max(0.0, left())), seed=sf[0]),
-                             zip(seeds, froms)))
+            froms = [
+                start if len(elite) < pool else elite[(s // 2) % len(elite)]
+                for s in seeds
+            ]
+            ys = list(
+                ex.map(
+                    lambda sf: job_lns(
+                        g,
+                        sf[1],
+                        time_limit=min(round_time, max(0.0, left())),
+                        seed=sf[0],
+                    ),
+                    zip(seeds, froms),
+                )
+            )
             for s, y in zip(seeds, ys):
                 note(y, "lns")
                 if elite and left() > 0:
-                    zs = list(ex.map(lambda ke, y=y, s=s: merge(g, y, ke[1], sub_time=merge_time, seed=1000 * s + ke[0]),
-                                     enumerate(elite)))
+                    zs = list(
+                        ex.map(
+                            lambda ke, y=y, s=s: merge(
+                                g, y, ke[1], sub_time=merge_time, seed=1000 * s + ke[0]
+                            ),
+                            enumerate(elite),
+                        )
+                    )
                     z = min(zs, key=lambda v: assignment_cost(g, v))
-                    if assignment_cost(g, z) < min(assignment_cost(g, e) for e in [y, *elite]):
-                        z = job_lns(g, z, time_limit=max(0.0, min(2.0, left())), seed=s, patience=20)
+                    if assignment_cost(g, z) < min(
+                        assignment_cost(g, e) for e in [y, *elite]
+                    ):
+                        z = job_lns(
+                            g,
+                            z,
+                            time_limit=max(0.0, min(2.0, left())),
+                            seed=s,
+                            patience=20,
+                        )
                         note(z, "merge")
                     if assignment_cost(g, z) < assignment_cost(g, y):
                         y = z
@@ -436,11 +538,25 @@ def elite_search(g: GapInstance, start: np.ndarray, *, time_limit: float, seed: 
     return best
 
 
-def tabu_pool_search(g: GapInstance, start: np.ndarray, *, time_limit: float, seed: int = 0, rounds: int = 10**9,
-                     pool: int = 8, tabu_time: float = 3.0, polish_time: float = 2.0, merge_time: float = 1.0,
-                     lns_time: float = 2.0, lns_patience: int = 30, lns_steps: int = 20,
-                     tabu_iterations: int | None = None, threads: int = 1,
-                     history: list[tuple[str, float, int]] | None = None, t0: float | None = None) -> np.ndarray:
+def tabu_pool_search(
+    g: GapInstance,
+    start: np.ndarray,
+    *,
+    time_limit: float,
+    seed: int = 0,
+    rounds: int = 10**9,
+    pool: int = 8,
+    tabu_time: float = 3.0,
+    polish_time: float = 2.0,
+    merge_time: float = 1.0,
+    lns_time: float = 2.0,
+    lns_patience: int = 30,
+    lns_steps: int = 20,
+    tabu_iterations: int | None = None,
+    threads: int = 1,
+    history: list[tuple[str, float, int]] | None = None,
+    t0: float | None = None,
+) -> np.ndarray:
     """A pool of tabu-search optima, recombined by exact merges, each child polished by a tabu search or a job LNS.
 
     Path relinking over :func:`matcher.gaplocal.tabu_search` and :func:`merge`: first ``pool`` tabu searches
@@ -474,7 +590,9 @@ def tabu_pool_search(g: GapInstance, start: np.ndarray, *, time_limit: float, se
 
     def tabu(x: np.ndarray, s: int, seconds: float, share: int) -> np.ndarray:
         if tabu_iterations is not None:
-            return tabu_search(g, x, iterations=max(1, tabu_iterations // share), seed=s)
+            return tabu_search(
+                g, x, iterations=max(1, tabu_iterations // share), seed=s
+            )
         return tabu_search(g, x, time_limit=max(0.0, min(seconds, left())), seed=s)
 
     def child(s: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -482,22 +600,34 @@ def tabu_pool_search(g: GapInstance, start: np.ndarray, *, time_limit: float, se
         if s % 2 == 0:
             return tabu(z, s, polish_time, 5)
         lns_iterations = 10**9 if tabu_iterations is None else lns_steps
-        return job_lns(g, z, time_limit=max(0.0, min(lns_time, left())), seed=s, patience=lns_patience,
-                       max_iterations=lns_iterations)
+        return job_lns(
+            g,
+            z,
+            time_limit=max(0.0, min(lns_time, left())),
+            seed=s,
+            patience=lns_patience,
+            max_iterations=lns_iterations,
+        )
 
     elite: list[np.ndarray] = []
 
     def admit(z: np.ndarray) -> None:
         if any(np.array_equal(z, e) for e in elite):
             return
-        if len(elite) >= pool and assignment_cost(g, z) >= assignment_cost(g, elite[-1]):
+        if len(elite) >= pool and assignment_cost(g, z) >= assignment_cost(
+            g, elite[-1]
+        ):
             return
         elite.append(z)
         elite.sort(key=lambda v: assignment_cost(g, v))
         del elite[pool:]
 
     with ThreadPoolExecutor(max(1, threads)) as ex:
-        firsts = list(ex.map(lambda s: tabu(start, s, tabu_time, 1), [seed + k for k in range(pool)]))
+        firsts = list(
+            ex.map(
+                lambda s: tabu(start, s, tabu_time, 1), [seed + k for k in range(pool)]
+            )
+        )
         for z in firsts:
             note(z, "tabu")
             admit(z)
@@ -507,17 +637,32 @@ def tabu_pool_search(g: GapInstance, start: np.ndarray, *, time_limit: float, se
             picks = [rng.choice(len(elite), size=2, replace=False) for _ in range(k)]
             seeds = [seed + pool + r + t for t in range(k)]
             r += k
-            kids = list(ex.map(lambda sp: child(sp[0], elite[sp[1][0]], elite[sp[1][1]]), zip(seeds, picks)))
+            kids = list(
+                ex.map(
+                    lambda sp: child(sp[0], elite[sp[1][0]], elite[sp[1][1]]),
+                    zip(seeds, picks),
+                )
+            )
             for z in kids:
                 note(z, "pool")
                 admit(z)
     return best
 
 
-def solve_gap(g: GapInstance, *, time_limit: float = 60.0, seed: int = 0, workers: int = 2,
-              deterministic: bool = False, probe_share: float = 0.15, final_share: float = 0.1,
-              cp_gap: float = 0.005, lagrangian_iterations: int = 300, rounds: int = 10**9,
-              search: str = "tabu") -> GapResult:
+def solve_gap(
+    g: GapInstance,
+    *,
+    time_limit: float = 60.0,
+    seed: int = 0,
+    workers: int = 2,
+    deterministic: bool = False,
+    probe_share: float = 0.15,
+    final_share: float = 0.1,
+    cp_gap: float = 0.005,
+    lagrangian_iterations: int = 300,
+    rounds: int = 10**9,
+    search: str = "tabu",
+) -> GapResult:
     """Lagrangian start, a CP-SAT probe, the pool search when CP-SAT is far off, then CP-SAT from the best assignment.
 
     The probe (``probe_share`` of the time, hint = the Lagrangian start) ends the run when CP-SAT proves
@@ -542,8 +687,14 @@ def solve_gap(g: GapInstance, *, time_limit: float = 60.0, seed: int = 0, worker
     def run_cp(seconds: float, phase: str) -> Solution:
         nonlocal best, best_cost, bound
         hint = assignment_hint(prob, best) if best is not None else None
-        sol = solve_problem(prob, time_limit=max(0.5, seconds), seed=seed, workers=workers,
-                            deterministic=deterministic, hint=hint)
+        sol = solve_problem(
+            prob,
+            time_limit=max(0.5, seconds),
+            seed=seed,
+            workers=workers,
+            deterministic=deterministic,
+            hint=hint,
+        )
         if sol.status in ("OPTIMAL", "FEASIBLE"):
             y = assignment_from_chosen(g, prob, sol.chosen)
             cy = assignment_cost(g, y)
@@ -552,35 +703,70 @@ def solve_gap(g: GapInstance, *, time_limit: float = 60.0, seed: int = 0, worker
                 history.append((phase, time.monotonic() - t0, cy))
             bound = max(bound, math.ceil(sol.bound.get("travel", 0.0) * 10 - 1e-6))
         elif sol.status == "INFEASIBLE":
-            raise SolveError(f"{g.name}: CP-SAT proved that no assignment fits the capacities")
+            raise SolveError(
+                f"{g.name}: CP-SAT proved that no assignment fits the capacities"
+            )
         return sol
 
     sol = run_cp(probe_share * time_limit, "cp-sat probe")
     start_cost = int(best_cost) if best_cost is not None else 0
     if sol.status != "OPTIMAL" and best is not None:
-        closing = best_cost is not None and best_cost - bound <= cp_gap * max(1, best_cost)
+        closing = best_cost is not None and best_cost - bound <= cp_gap * max(
+            1, best_cost
+        )
         left = (1.0 - final_share) * time_limit - (time.monotonic() - t0)
         if left > 1.0 and not closing:
             if search == "tabu":
-                y = tabu_pool_search(g, best, time_limit=left, seed=seed, rounds=rounds, threads=workers,
-                                     history=history, t0=t0)
+                y = tabu_pool_search(
+                    g,
+                    best,
+                    time_limit=left,
+                    seed=seed,
+                    rounds=rounds,
+                    threads=workers,
+                    history=history,
+                    t0=t0,
+                )
             else:
-                y = elite_search(g, best, time_limit=left, seed=seed, rounds=rounds, threads=workers,
-                                 history=history, t0=t0)
+                y = elite_search(
+                    g,
+                    best,
+                    time_limit=left,
+                    seed=seed,
+                    rounds=rounds,
+                    threads=workers,
+                    history=history,
+                    t0=t0,
+                )
             if assignment_cost(g, y) < int(best_cost or 0):
                 best, best_cost = y, assignment_cost(g, y)
         start_cost = int(best_cost or 0)
         sol = run_cp(time_limit - (time.monotonic() - t0), "cp-sat")
     if best is None or best_cost is None:
-        raise SolveError(f"{g.name}: no feasible assignment found in {time_limit:.0f} s")
+        raise SolveError(
+            f"{g.name}: no feasible assignment found in {time_limit:.0f} s"
+        )
     bound = min(bound, best_cost)
-    return GapResult(best, best_cost, bound, "OPTIMAL" if bound == best_cost else "FEASIBLE", history, lag_lb,
-                     start_cost, sol, prob)
+    return GapResult(
+        best,
+        best_cost,
+        bound,
+        "OPTIMAL" if bound == best_cost else "FEASIBLE",
+        history,
+        lag_lb,
+        start_cost,
+        sol,
+        prob,
+    )
 
 
-def assignment_from_chosen(g: GapInstance, prob: AssignmentProblem, chosen: np.ndarray) -> np.ndarray:
+def assignment_from_chosen(
+    g: GapInstance, prob: AssignmentProblem, chosen: np.ndarray
+) -> np.ndarray:
     """The assignment (agent per job) of a chosen set of :func:`matcher.gap.gap_problem` pairs."""
     p = prob.pairs[chosen]
     x = np.full(g.jobs, -1, dtype=np.int64)
-    x[p["target"].str[1:].astype(int).to_numpy()] = p["helper"].str[1:].astype(int).to_numpy()
+    x[p["target"].str[1:].astype(int).to_numpy()] = (
+        p["helper"].str[1:].astype(int).to_numpy()
+    )
     return x
