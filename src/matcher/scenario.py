@@ -1078,12 +1078,20 @@ def _link_frames(ctx: Context, links: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def _hard_breaks(ctx: Context, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Every hard-rule violation of a plan's links (pinned incumbents, coverage_max, links, unit share, nesting, days).
 
-    Source: rules.evaluate, the rows of rules of kind hard
+    Source: rules.evaluate, the rules of kind hard; time_budget reads only the helpers with a link in a tier with
+    visits (it skips every other helper), so it is given only those (on Guizhou 1 s instead of 9 s)
     """
     from matcher import rules
 
-    found = rules.evaluate(ctx, dict(frames))
-    return found[found["rule"].map(lambda r: rules.RULES[r].kind == "hard")].reset_index(drop=True)
+    visiting = {t.id for t in ctx.scheme.tiers if t.helpers.table == "people" and (t.visit_days or t.visits_per_year)}
+    visitors = set().union(*(set(frames[t]["helper"]) for t in visiting if t in frames))
+    budgeted = {t: f[f["helper"].isin(visitors)] for t, f in frames.items()}
+    found = [spec.function(frames[tier.id], tier, ctx, budgeted if name == "time_budget" else dict(frames))
+             for tier in ctx.scheme.tiers if tier.id in frames
+             for name, spec in rules.RULES.items() if spec.kind == "hard"]
+    found = [f for f in found if len(f)]
+    return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["rule", "tier", "helper", "target",
+                                                                                   "amount", "message", "message_zh"])
 
 
 def _areas_of_break(row: Any, frames: Mapping[str, pd.DataFrame], ctx: Context,
@@ -1187,7 +1195,10 @@ def _link_pairs(ctx: Context, tier: Tier, links: pd.DataFrame) -> pd.DataFrame:
     from matcher.scheme import Filter
 
     every = dataclasses.replace(tier, helpers=Filter(tier.helpers.table), targets=Filter(tier.targets.table))
-    h_all, t_all = cand.helper_frame(ctx, every), cand.target_frame(ctx, every)
+    if ("every helper", tier.id) not in ctx.cache:  # the unfiltered frames, built once per context
+        ctx.cache[("every helper", tier.id)] = cand.helper_frame(ctx, every)
+        ctx.cache[("every target", tier.id)] = cand.target_frame(ctx, every)
+    h_all, t_all = ctx.cache[("every helper", tier.id)], ctx.cache[("every target", tier.id)]
     h_ids, t_ids = links["helper"].astype(str), links["target"].astype(str)
     known = (h_ids.isin(h_all.index) & t_ids.isin(t_all.index)).to_numpy()
     h = h_all.loc[h_ids[known].tolist()].reset_index(names="helper")
