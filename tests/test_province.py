@@ -262,3 +262,16 @@ def test_forbidden_pairs_are_never_used(tiny, tiny_plan):
     # and the checker would have caught the old plan under the new rules
     old = check_plan(inst, tiny_plan).violations
     assert set(old.loc[old["rule"] == "forbidden", "tier"]) == set(banned)
+
+
+def test_solve_hints_at_a_longer_time_limit_only_where_a_round_is_left():
+    """matcher solve says which --time-limit buys one more round, for a province plan with a gap only."""
+    from matcher.commands.solve import _more_rounds_hint
+
+    header = {"first_gap": {"term": "match", "gap": 0.039}, "tier_order": ["county", "township", "village"],
+              "method": "province: ...; whole-plan bound: Lagrangian relaxation of the nesting (...)"}
+    assert "--time-limit 150 " in _more_rounds_hint(header, 60)
+    assert "--time-limit 300 " in _more_rounds_hint(header, 150)
+    assert _more_rounds_hint(header, 300) == ""  # MAX_ROUNDS reached
+    assert _more_rounds_hint({**header, "first_gap": None}, 60) == ""  # proven optimal
+    assert _more_rounds_hint({**header, "method": "cp-sat"}, 60) == ""  # not the province solver

@@ -87,6 +87,24 @@ def solve(
     console.print(f"[green bold]plan written to {escape(str(out))}[/green bold]: status {h['status']}, "
                   f"gap {h['gap']:.4%}{per_tier}{first}, {len(plan.uncovered)} target(s) uncovered, "
                   f"{h['wall_s']:.1f} s")
+    hint = _more_rounds_hint(h, time_limit)
+    if hint:
+        console.print(f"[dim]{escape(hint)}[/dim]")
+
+
+def _more_rounds_hint(header: dict[str, Any], time_limit: float) -> str:
+    """A province plan with a gap and rounds to spare: say which --time-limit buys one more round ('' otherwise)."""
+    from matcher.province import MAX_ROUNDS, ROUND_SECONDS, rounds_for
+
+    fg = header.get("first_gap")
+    if not isinstance(fg, dict) or "whole-plan bound" not in str(header.get("method", "")):
+        return ""
+    n = rounds_for(time_limit)
+    if n >= MAX_ROUNDS:
+        return ""
+    more = ROUND_SECONDS * n
+    return (f"hint: --time-limit {more:g} adds a round that re-chooses the {header.get('tier_order', ['top'])[0]} "
+            f"tier with the lower tiers' prices and usually narrows the {fg['term']} gap (docs/solver.md)")
 
 
 def register(app: typer.Typer) -> None:
