@@ -3,8 +3,8 @@
 Usage: python3 bench/bench_gap.py [--time-limit 60] [--workers 2] [--set small|cde|large|all] [--only NAME ...]
                                   [--baseline] [--out CSV] [--deterministic]
 
-Each instance runs through :func:`matcher.gapsearch.solve_gap` (Lagrangian start, job LNS with an elite
-pool, CP-SAT from the best assignment); with ``--baseline`` the plain CP-SAT model
+Each instance runs through :func:`matcher.gapsearch.solve_gap` (Lagrangian start, CP-SAT probe, a pool
+of compiled tabu searches recombined by exact merges, CP-SAT from the best assignment); with ``--baseline`` the plain CP-SAT model
 (:func:`matcher.model.solve_problem`, no hint) runs on the same instance right before it, in the same
 process and time limit. Every cost is re-computed by :func:`matcher.gap.gap_cost` from the chosen pairs,
 after an independent feasibility check (every job once, capacities kept). Prints one row per run:

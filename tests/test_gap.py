@@ -288,3 +288,9 @@ def test_tabu_pool_search_is_feasible_and_deterministic() -> None:
     ]
     assert np.array_equal(runs[0], runs[1])
     assert independent_check(path, runs[0]) <= independent_check(path, x)
+
+
+def test_solve_gap_names_an_unknown_search() -> None:
+    g = read_gap(GAP / "instances" / "gap1-1")
+    with pytest.raises(ValueError, match="search must be"):
+        gs.solve_gap(g, time_limit=1, search="annealing")
