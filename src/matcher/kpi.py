@@ -10,7 +10,14 @@ import math
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
-from matcher.check import Context, InstanceView, build_context, cell_values, link_days, norm_value
+from matcher.check import (
+    Context,
+    InstanceView,
+    build_context,
+    cell_values,
+    link_days,
+    norm_value,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matcher.plan import Plan
@@ -257,9 +264,9 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
     name = (prog.get("name") if zh else prog.get("name_en") or prog.get("name")) or ""
     inst = h.get("instance") or {}
     gap = plan.gap
-    tk0 = (kpis or {}).get("tiers") or {}
-    gaps = tier_gaps(plan, {tid: str(v.get("name") or tid) for tid, v in tk0.items() if isinstance(v, dict)}
-                     if zh else None)
+    tk = (kpis or {}).get("tiers") or {}
+    names = {tid: (str(tk[tid].get("name") or tid) if zh else tid) if tid in tk else tid for tid in plan.tier_order}
+    gaps = tier_gaps(plan, names)
     lines = []
     if zh:
         lines.append(f"方案：{name}" if name else "方案")
@@ -300,8 +307,6 @@ def summary_text(plan: Plan, kpis: dict[str, Any] | None, lang: str = "en") -> s
                 for k, v in obj.items() if k in bnd))
     lines.append("")
     a = plan.assignments
-    tk = (kpis or {}).get("tiers") or {}
-    names = {tid: (str(tk[tid].get("name") or tid) if zh else tid) if tid in tk else tid for tid in plan.tier_order}
     w = max([_width(n) for n in names.values()] + [8]) + 2
     if zh:
         lines.append(_pad("层级", w) + _pad("结对", 8, True) + _pad("帮扶者", 8, True) + "  覆盖（已覆盖/对象数）")

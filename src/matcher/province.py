@@ -35,6 +35,7 @@ for nested tiers solved in order).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -1157,19 +1158,17 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         earlier_rounds = [r for r in rounds[:-1] if not r.reason and r.weight == last.weight]
         earlier = [_cut_of(r, last, top_frames.pairs, shift) for r in earlier_rounds]
         ts = time.monotonic()
-        by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
-                                  progress=progress, priced=priced, alone=alone, known=known_top, priced_travel=w2,
-                                  earlier=earlier)
+        priced_milp = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings,
+                                        time_limit=max(1.0, time_limit * 0.25), progress=progress, priced=priced)
+        by_milp = priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier)
         if by_milp is None and known_top:  # the blocked pairs changed an earlier optimum: solve every stage
-            by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
-                                      progress=progress, priced=priced, alone=alone, priced_travel=w2, earlier=earlier)
+            by_milp = priced_milp(alone=alone, priced_travel=w2, earlier=earlier)
         if by_milp is not None:  # the MIP keeps the coupling rows: its dual bound tightens the last round's W1 bound
             if _milp_tightens(last, by_milp, top_frames.pairs, shift, shift2, with_alone=alone is not None,
                               earlier=earlier_rounds):
                 # match proven: the travel bound for plans that close needs the MIP's second stage without the
                 # alone prices (they hold for W1 only)
-                plain = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=max(1.0, time_limit * 0.25),
-                                        progress=progress, priced=priced)
+                plain = priced_milp()
                 if plain is not None:
                     _milp_tightens(last, plain, top_frames.pairs, shift, shift2, with_alone=False)
             timings["bound"] = timings.get("bound", 0.0) + time.monotonic() - ts
@@ -1229,13 +1228,13 @@ def _milp_tightens(last: wholebound.WholeBound, by_milp: tuple[np.ndarray, list[
     lb = math.floor((pb[0] - tol) * last.weight) + shift
     # the priced W1 are integers: when HiGHS's optimum is within half a unit of its dual bound,
     # the exact integer value of its choice is the minimum
-    exact = sum(int(v) for v in last.priced1[by_milp[0]] if v is not None)
-    if with_alone:
-        exact += _alone_extra(last, pairs, by_milp[0])
+    exact = _choice_w1(last, pairs, by_milp[0], with_alone=with_alone)
+    if exact is None:  # cannot happen: the MIP's bounds keep the last round's blocked pairs out
+        return False
     for r in earlier or []:  # the MIP minimised the largest of the rounds' priced W1: its choice's value is that
-        vals = r.priced1[by_milp[0]] if r.priced1 is not None else [None]
-        if all(v is not None for v in vals):
-            exact = max(exact, sum(int(v) for v in vals) + _alone_extra(r, pairs, by_milp[0]) + r.const1 - last.const1)
+        v = _choice_w1(r, pairs, by_milp[0], with_alone=True)
+        if v is not None:
+            exact = max(exact, v + r.const1 - last.const1)
     if exact - (pb[0] * last.weight + shift) < 0.5:
         lb = exact
     last.lb1 = max(last.lb1, lb + last.const1)
@@ -1341,6 +1340,14 @@ def _cut_of(r: wholebound.WholeBound, last: wholebound.WholeBound, pairs: pd.Dat
     al = _alone_priced(r)
     extra = al[0] if al is not None else np.zeros(len(pairs))
     return c1, extra, (shift_r + r.const1 - shift - last.const1) / last.weight
+
+
+def _choice_w1(r: wholebound.WholeBound, pairs: pd.DataFrame, chosen: np.ndarray, *, with_alone: bool) -> int | None:
+    """A round's priced W1 (without its constant) of a top-tier choice, alone prices included (None: a pair is blocked)."""
+    vals = r.priced1[chosen] if r.priced1 is not None else [None]
+    if any(v is None for v in vals):
+        return None
+    return sum(int(v) for v in vals) + (_alone_extra(r, pairs, chosen) if with_alone else 0)
 
 
 def _alone_extra(bound: wholebound.WholeBound, pairs: pd.DataFrame, chosen: np.ndarray) -> int:

@@ -481,7 +481,8 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
             h0 = {k: _per_helper_min(loc, b.costs[k], len(npos)) for k in terms}
             unit_of_pair = unit_code[loc]
             t_lo = np.minimum(np.asarray(tf.required)[tpos], tmax)
-            if exact_alone:
+            side_here = int(sum(side1[tpos])) if side1 is not None else 0  # the county's targets' side constant
+            if side1 is not None:
                 for u in sorted(set(range(len(units))) - set(np.unique(unit_code).tolist())):
                     i = pair_at.get((u, int(c)))
                     if i is not None and t_lo.sum() > 0:  # a unit without helpers in this tier cannot cover alone
@@ -500,16 +501,17 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
                     blocked[i] = True
                     continue
                 plain = sum(int(x) for x in h1[mine].tolist())
+                priced_here = max(cap if cap is not None else plain, plain)
                 g1u[i] += plain
-                g1[i] += max(cap if cap is not None else plain, plain)
-                if exact_alone and side1 is not None:
+                g1[i] += priced_here
+                if side1 is not None:
                     f = alone_w1(int(mine.sum()), np.searchsorted(np.flatnonzero(mine), loc[at]),
                                  np.searchsorted(tpos, b.target[at]),
                                  c1[at], t_lo, np.full(len(tpos), tmax))
                     if f is None:
                         alone_blocked[i] = True
                     else:
-                        d = f - int(sum(side1[tpos])) - max(cap if cap is not None else plain, plain)
+                        d = f - side_here - priced_here
                         if d < 0:
                             out.reason = f"internal: tier '{tf.tier.id}': exact value below its Lagrangian bound"
                             return out
