@@ -72,12 +72,19 @@ def _codes(values: list[pd.Series]) -> list[np.ndarray]:
     return out
 
 
+def profile_text(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
+    """Each row's ``cols`` as one text, joined by '|' (equal texts, equal profile); column-wise, not row by row."""
+    text = frame[cols[0]].astype(str).astype(object)
+    for c in cols[1:]:
+        text = text + "|" + frame[c].astype(str).astype(object)
+    return text
+
+
 def _profile_codes(frame: pd.DataFrame, cols: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
     """One code per row for equal ``cols`` (the match profile), and one representative row per code."""
     if not len(frame):
         return np.zeros(0, dtype=np.int64), frame[list(cols)].iloc[:0]
-    text = frame[list(cols)].astype(str).agg("|".join, axis=1)
-    codes, uniq = pd.factorize(text, sort=True)
+    codes, uniq = pd.factorize(profile_text(frame, cols), sort=True)
     first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
     return codes.astype(np.int64), frame[list(cols)].iloc[first].reset_index(drop=True)
 

@@ -672,8 +672,7 @@ def profile_codes(frame: pd.DataFrame, cols: tuple[str, ...]) -> pd.Series:
     """One integer per row of ``frame``, equal for rows whose ``cols`` are equal (the match-cost profile)."""
     if not len(frame):
         return pd.Series(dtype=np.int64)
-    text = frame[list(cols)].astype(str).agg("|".join, axis=1)
-    return pd.Series(pd.factorize(text, sort=True)[0], index=frame.index)
+    return pd.Series(pd.factorize(pairarrays.profile_text(frame, cols), sort=True)[0], index=frame.index)
 
 
 def match_by_profile(pairs: pd.DataFrame, helper_codes: pd.Series, target_codes: pd.Series, tier: Tier,

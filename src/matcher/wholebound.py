@@ -311,6 +311,10 @@ def _capacitated_min(helper: np.ndarray, target: np.ndarray, price: np.ndarray, 
     ts, ti = np.unique(target, return_inverse=True)
     if len(hs) > cap * len(ts):
         return False, None
+    best = np.lexsort((price, hi))  # each helper's cheapest target first
+    first = best[np.r_[True, hi[best][1:] != hi[best][:-1]]]
+    if np.bincount(ti[first], minlength=len(ts)).max() <= cap:
+        return True, sum(int(x) for x in price[first].tolist())  # the unconstrained choice already fits: optimal
     big = float(2**52)
     span = int(np.abs(price).max()) * (len(hs) + 1)
     if span >= 2**51:
