@@ -104,6 +104,31 @@ def test_alone_w1_is_the_least_covering_assignment(seed):
     assert wholebound.alone_w1(n_h, helper, target, cost, lo, up) == best
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_capacitated_min_is_the_least_assignment_within_capacity(seed):
+    """_capacitated_min equals brute force: each helper one target, at most cap helpers at a target."""
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    n_h, n_t, cap = 5, 3, int(rng.integers(1, 3))
+    grid = [(h, t) for h in range(n_h) for t in range(n_t) if rng.random() < 0.7]
+    helper = np.array([10 + 3 * h for h, _ in grid], dtype=np.int64)  # sorted, not 0..n-1
+    target = np.array([100 + t for _, t in grid], dtype=np.int64)
+    price = rng.integers(-20, 50 if seed % 2 else 3, len(grid)).astype(np.int64)  # few values: ties
+    arcs = {(h, t): c for (h, t), c in zip(grid, price.tolist())}
+    hs = sorted({h for h, _ in grid})
+    best = None
+    for choice in itertools.product(range(n_t), repeat=len(hs)):
+        if any((h, t) not in arcs for h, t in zip(hs, choice)):
+            continue
+        if np.bincount(np.array(choice), minlength=n_t).max() > cap:
+            continue
+        v = sum(arcs[(h, t)] for h, t in zip(hs, choice))
+        best = v if best is None else min(best, v)
+    fits, value = wholebound._capacitated_min(helper, target, price, cap)
+    assert (fits, value) == ((best is not None), best)
+
+
 
 def test_earlier_rounds_as_cuts_take_the_largest_bound(one_county, monkeypatch):
     """The priced MIP with earlier rounds' cuts minimises the largest of them (here: the same cut shifted by k)."""

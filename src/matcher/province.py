@@ -66,6 +66,15 @@ Progress = Callable[[str, dict[str, Any]], None]
 COST_LIMIT = 2**62
 """Largest |arc cost| x (nodes + 1) a min-cost flow may use (OR-Tools scales costs by the node count)."""
 
+STAGE_LIMIT = 2**46
+"""Largest |arc cost| x (nodes + 1) one lexicographic flow solve takes on before the next term gets its own solve.
+
+Cost scaling runs one refinement phase per factor of its cost range, so two solves over narrower
+ranges beat one over their product: on the Guizhou village groups [coverage, match] + [strength,
+travel] solve faster than [coverage, match, strength] + [travel], to the same optimum
+(bench/bench_flow_stages.py; figures in bench/RESULTS.md).
+"""
+
 FLOW_TERMS = ("match", "strength", "travel")
 
 
@@ -1010,7 +1019,7 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
             trial = group + [terms[k + len(group)]]
             w_ = lexicographic_weights([span(x) for x in trial])
             mag = sum(wx * int(np.abs(term_cost[x][active]).max(initial=0)) for x, wx in zip(trial, w_))
-            if max(mag, 1) * (n_nodes + 1) * 4 >= COST_LIMIT:
+            if max(mag, 1) * (n_nodes + 1) * 4 >= min(COST_LIMIT, STAGE_LIMIT):
                 break
             group = trial
         w = lexicographic_weights([span(x) for x in group])

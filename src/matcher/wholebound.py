@@ -301,27 +301,32 @@ def _capacitated_min(helper: np.ndarray, target: np.ndarray, price: np.ndarray, 
     """Least total price placing each helper once with at most ``cap`` of them at a target: (fits, value or None).
 
     Source: a relaxation of the shared target capacity (coverage_max): one unit's helpers alone may not
-    exceed it either; solved exactly as an assignment to capacity slots (float64 is exact below 2**52)
+    exceed it either; solved exactly as an assignment to capacity slots (float64 is exact below 2**52).
+    ``helper`` is sorted (pairs come in (helper, target) order).
     """
     from scipy.optimize import linear_sum_assignment
 
     if not len(helper):
         return True, 0
-    hs, hi = np.unique(helper, return_inverse=True)
+    new_h = np.r_[True, helper[1:] != helper[:-1]]
+    starts = np.flatnonzero(new_h)
+    hi = np.cumsum(new_h) - 1
+    n_h = len(starts)
+    mins = np.minimum.reduceat(price, starts)
+    at_min = np.flatnonzero(price == mins[hi])
+    first = at_min[np.r_[True, hi[at_min][1:] != hi[at_min][:-1]]]  # each helper's first cheapest target
+    if np.unique(target[first], return_counts=True)[1].max() <= cap:
+        return True, sum(int(x) for x in mins.tolist())  # the unconstrained choice already fits: optimal
     ts, ti = np.unique(target, return_inverse=True)
-    if len(hs) > cap * len(ts):
+    if n_h > cap * len(ts):
         return False, None
-    best = np.lexsort((price, hi))  # each helper's cheapest target first
-    first = best[np.r_[True, hi[best][1:] != hi[best][:-1]]]
-    if np.bincount(ti[first], minlength=len(ts)).max() <= cap:
-        return True, sum(int(x) for x in price[first].tolist())  # the unconstrained choice already fits: optimal
     big = float(2**52)
-    span = int(np.abs(price).max()) * (len(hs) + 1)
+    span = int(np.abs(price).max()) * (n_h + 1)
     if span >= 2**51:
         return True, None  # out of float64's exact range: the caller keeps the uncapacitated figure
-    m = np.full((len(hs), len(ts)), big)
+    m = np.full((n_h, len(ts)), big)
     m[hi, ti] = price.astype(float)
-    cols = np.repeat(np.arange(len(ts)), min(cap, len(hs)))
+    cols = np.repeat(np.arange(len(ts)), min(cap, n_h))
     rows_, cols_ = linear_sum_assignment(m[:, cols])
     chosen = m[rows_, cols[cols_]]
     if (chosen >= big).any():
