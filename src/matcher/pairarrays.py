@@ -206,7 +206,7 @@ def _eligible(tt: TierTables, hp: np.ndarray, tp: np.ndarray, dist: np.ndarray, 
 
     ok = np.ones(len(hp), dtype=bool)
     for ulevel, area in tier.eligibility.stay_in_area:
-        m = tt.h_unit_level[hp] == ulevel
+        m = (tt.h_unit_level == ulevel)[hp]  # compare per helper (text), then spread to pairs
         ok &= ~m | (tt.h_area[area][hp] == tt.t_area[area][tp])
     apply("stay_in_area", ok)
     lv = tier.eligibility.hometown_avoid
@@ -232,7 +232,7 @@ def _eligible(tt: TierTables, hp: np.ndarray, tp: np.ndarray, dist: np.ndarray, 
         days = rules.link_days(pd.DataFrame({"distance_km": dist}), tier, ctx).to_numpy(dtype=float)
         for rank, rb in ctx.scheme.budget.ranks:
             if rb.max_days is not None:
-                ok &= ~(tt.h_rank[hp] == rank) | (days <= rb.max_days + 1e-9)
+                ok &= ~(tt.h_rank == rank)[hp] | (days <= rb.max_days + 1e-9)
     apply("link_budget", ok)
     return keep, dropped
 
