@@ -2,10 +2,11 @@
 
 Run from the repository root:
 
-    python3 bench/bench_province.py [--time-limit 60] [--seed 0] [--out bench/RESULTS-province.md]
+    python3 bench/bench_province.py [--time-limit 60] [--seed 0] [--flow-processes N] [--out bench/RESULTS-province.md]
 
 Prints and writes a Markdown report: command, date, machine, load average (other engineers share
-the 2 cores), each stage's seconds, peak RSS, objective per priority, per-tier gaps, the checker's verdict.
+the 2 cores), each stage's seconds, peak RSS of this process and peak memory with the flow worker
+processes (sum of PSS), objective per priority, per-tier gaps, the checker's verdict.
 """
 
 from __future__ import annotations
@@ -22,19 +23,74 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class _PssSampler:
+    """Largest sum of proportional set sizes of this process and its children, sampled in a thread.
+
+    RSS counts pages a forked worker shares with its parent twice; PSS splits them, so the sum is
+    the memory the run holds.
+    """
+
+    EVERY = 0.5
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _pss(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        out: list[int] = []
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                out += [int(x) for x in task.read_text().split()]
+            except OSError:
+                pass
+        return out
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._halt.wait(self.EVERY):
+            self.peak = max(self.peak, self._pss(me) + sum(self._pss(c) for c in self._children(me)))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._thread.join()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instance", default=str(ROOT / "instances" / "guizhou"))
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--flow-processes", type=int, default=None,
+                    help="set matcher.province.FLOW_PROCESSES (processes for the lower tiers' flow groups)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-province.md"))
     args = ap.parse_args(argv)
 
     from matcher.check import check_plan
     from matcher.fileio import atomic_write_text
     from matcher.instance import read_instance
+    from matcher import province
     from matcher.province import solve_province
+
+    if args.flow_processes is not None:
+        province.FLOW_PROCESSES = args.flow_processes
 
     load_before = os.getloadavg()
     events: dict[str, object] = {}
@@ -48,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             log.append(line)
             print("  " + line, flush=True)
 
+    sampler = _PssSampler()
+    sampler.start()
     t0 = time.monotonic()
     inst = read_instance(args.instance)
     t_read = time.monotonic() - t0
@@ -59,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     report = check_plan(inst, plan)
     t_check = time.monotonic() - t2
     rss_all = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    sampler.stop()
     load_after = os.getloadavg()
     v = report.violations
     errors = int((v["kind"] == "error").sum()) if len(v) else 0
@@ -87,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         f"| check_plan | {t_check:.1f} |",
         "",
         f"- peak RSS after solving: {rss_solve:.2f} GiB; after checking too: {rss_all:.2f} GiB",
+        f"- flow processes (matcher.province.FLOW_PROCESSES): {province.FLOW_PROCESSES}",
+        f"- peak memory of this process and its flow worker processes together (sum of PSS, sampled every "
+        f"{_PssSampler.EVERY} s): {sampler.peak / 1024**3:.2f} GiB",
         f"- status: {h['status']}; method: {h['method']}",
         f"- objective: {', '.join(f'{k} {val:g}' for k, val in h['objective'].items())}",
         f"- whole-plan bound: {', '.join(f'{k} {val:g}' for k, val in h['bound'].items())}",

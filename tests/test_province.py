@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,33 @@ def test_tiny_deterministic(tiny, tiny_plan):
     again = solve_province(tiny, time_limit=20, seed=0)
     assert again._assignments_csv() == tiny_plan._assignments_csv()
     assert again._uncovered_csv() == tiny_plan._uncovered_csv()
+
+
+_SOLVED_BY: list[Path] = []
+_REAL_SOLVE_FLOW = province._solve_flow
+
+
+def _solve_flow_noting_the_process(*args, **kwargs):
+    """province._solve_flow that appends the solving process id to _SOLVED_BY[0] (picklable by name)."""
+    with open(_SOLVED_BY[0], "a") as f:
+        f.write(f"{os.getpid()}\n")
+    return _REAL_SOLVE_FLOW(*args, **kwargs)
+
+
+def test_flow_groups_in_worker_processes_give_the_same_plan(tiny, tiny_plan, monkeypatch, tmp_path):
+    """Solving the flow groups in forked processes changes nothing in the plan (same links, same header figures)."""
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    _SOLVED_BY[:] = [tmp_path / "pids.txt"]
+    monkeypatch.setattr(province, "FLOW_PROCESSES", 2)
+    monkeypatch.setattr(province, "PARALLEL_MIN_PAIRS", 0)
+    monkeypatch.setattr(province.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(province, "_solve_flow", _solve_flow_noting_the_process)
+    plan = solve_province(tiny, time_limit=20, seed=0, workers=2)
+    pids = set(_SOLVED_BY[0].read_text().split())
+    assert pids - {str(os.getpid())}, "no flow group went to a worker process"
+    assert plan.assignments.equals(tiny_plan.assignments)
+    assert plan.header["objective"] == tiny_plan.header["objective"]
 
 
 def test_saved_plan_reloads_and_checks(tiny, tiny_plan, tmp_path):

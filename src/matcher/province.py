@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1074,6 +1075,54 @@ class _FlowInfeasible(Exception):
     pass
 
 
+FLOW_PROCESSES = 1
+"""Processes that solve a lower tier's flow groups (at most ``workers``); 1 solves them in this process.
+
+Measured on Guizhou (bench/RESULTS.md, 2026-12-02): 2 processes take the village flows from 17.0 to
+12.0 s but the run's peak memory (PSS of the process and its workers) from 1.67 to 2.32 GiB, above the
+2 GB budget, so the default is 1. Set it to 2 where memory allows; the plan is the same either way.
+"""
+
+PARALLEL_MIN_PAIRS = 1_000_000
+"""Candidate pairs of a tier below which its flow groups are solved in this process, one after another."""
+
+_FLOW_ARGS: list[tuple] = []
+"""The flow groups a forked worker process solves (set just before the fork, read by _solve_flow_at)."""
+
+
+def _solve_flow_at(i: int) -> FlowResult:
+    """Solve flow group ``i`` of _FLOW_ARGS (run in a forked worker process)."""
+    return _solve_flow(*_FLOW_ARGS[i])
+
+
+def _solve_flows(flow_args: list[tuple], workers: int) -> list[FlowResult]:
+    """Each flow group's exact result, in the groups' order; large tiers may use forked processes (FLOW_PROCESSES).
+
+    Source: the groups share no helper and no target, so they are independent problems; each is solved
+    by the same deterministic code wherever it runs, so the plan does not depend on ``workers``.
+    OR-Tools' min-cost flow holds the GIL, so threads would not overlap: processes (fork, where the
+    platform has it) inherit the groups' arrays without copying them. Largest groups go first.
+    """
+    import multiprocessing as mp
+
+    n_pairs = sum(len(a[6]) for a in flow_args)
+    n_proc = min(FLOW_PROCESSES, int(workers), len(flow_args), os.cpu_count() or 1)
+    if n_proc < 2 or n_pairs < PARALLEL_MIN_PAIRS or "fork" not in mp.get_all_start_methods():
+        return [_solve_flow(*a) for a in flow_args]
+    global _FLOW_ARGS
+    _FLOW_ARGS = flow_args
+    try:
+        order = sorted(range(len(flow_args)), key=lambda i: (-len(flow_args[i][6]), i))
+        with mp.get_context("fork").Pool(n_proc) as pool:
+            out = pool.map(_solve_flow_at, order, chunksize=1)
+    finally:
+        _FLOW_ARGS = []
+    results: list[FlowResult | None] = [None] * len(flow_args)
+    for i, r in zip(order, out):
+        results[i] = r
+    return results  # type: ignore[return-value]
+
+
 # --------------------------------------------------------------------------- the whole solve
 
 
@@ -1131,7 +1180,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
 
     def round_for(chosen_top: np.ndarray, top_stages: list[Stage], top_status: str, top_method: str) -> dict[str, Any]:
         """The lower tiers given a top-tier choice, and the whole-plan bound from their potentials."""
-        st = _lower_given_top(ctx, tiers, top, top_frames, chosen_top, say, timings)
+        st = _lower_given_top(ctx, tiers, top, top_frames, chosen_top, say, timings, workers=workers)
         st["tier_info"][top.id] = {"stages": top_stages, "status": top_status, "pairs": len(top_frames.pairs),
                                    "method": top_method}
         ts_ = time.monotonic()
@@ -1283,7 +1332,7 @@ def rounds_for(time_limit: float) -> int:
 
 
 def _lower_given_top(ctx: Context, tiers: list[Tier], top: Tier, top_frames: TierFrames, chosen_top: np.ndarray,
-                     say: Progress, timings: dict[str, float]) -> dict[str, Any]:
+                     say: Progress, timings: dict[str, float], workers: int = 1) -> dict[str, Any]:
     """Every lower tier solved exactly given the top tier's chosen pairs."""
     from matcher.solver import InfeasibleError
 
@@ -1296,7 +1345,8 @@ def _lower_given_top(ctx: Context, tiers: list[Tier], top: Tier, top_frames: Tie
         ts = time.monotonic()
         say("phase", {"text": f"tier {tier.id}: candidate pairs by county"})
         res = _solve_lower(ctx, tier, parent_frames if tier.nest_in else None,
-                           parent_links if tier.nest_in else None, top if tier.nest_in else None, say)
+                           parent_links if tier.nest_in else None, top if tier.nest_in else None, say,
+                           workers=workers)
         if len(res["unplaced_findings"]):
             raise InfeasibleError(f"tier '{tier.id}': some helpers cannot be placed:", res["unplaced_findings"])
         out["findings"].extend(res["findings"])
@@ -1422,11 +1472,11 @@ def _scheme_only(ctx: Context, scheme: Scheme, tiers: list[Tier]) -> Context:
 
 
 def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, parent_links: pd.DataFrame | None,
-                 parent: Tier | None, say: Progress, one_group: bool = False) -> dict[str, Any]:
+                 parent: Tier | None, say: Progress, one_group: bool = False, workers: int = 1) -> dict[str, Any]:
     """One lower tier: chunks by county, groups of chunks sharing helpers, one min-cost flow per group.
 
     ``one_group`` solves all chunks as one flow (the benchmark's baseline: one exact min-cost flow over
-    every candidate pair of the tier).
+    every candidate pair of the tier); ``workers`` > 1 solves large groups in that many processes.
     """
     from matcher.solver import Finding
 
@@ -1520,12 +1570,20 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     seen_helpers = np.zeros(len(helpers), dtype=bool)
     kept: list[wholebound.GroupFlow] = []
     pin_any = any(bool(ch.pinned.any()) for ch in chunks)
+    n_chunks = len(chunks)
+    elig = np.zeros(len(targets), dtype=np.int64)  # distinct eligible helpers per target (for the findings)
+    for ch in chunks:  # a chunk holds each (helper, target) pair once
+        elig += np.bincount(ch.target, minlength=len(targets))
+    prepared: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    flow_args: list[tuple] = []
     for g, members in sorted(groups.items()):
         hp = np.concatenate([chunks[i].helper for i in members])
         tp = np.concatenate([chunks[i].target for i in members])
         lead = np.concatenate([chunks[i].lead for i in members])
         pin = np.concatenate([chunks[i].pinned for i in members])
         costs = {k: np.concatenate([chunks[i].costs[k] for i in members]) for k in FLOW_TERMS}
+        for i in members:
+            chunks[i] = None  # type: ignore[call-overload]  # the group's arrays now hold its pairs: free the copy
         g_h = np.unique(hp)
         g_t = np.unique(np.concatenate([chunk_targets[i] for i in members]))
         seen_helpers[g_h] = True
@@ -1534,12 +1592,16 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         order = np.lexsort((tl, hl))  # deterministic arc order: by helper, then target
         hl, tl, lead, pin, hp, tp = hl[order], tl[order], lead[order], pin[order], hp[order], tp[order]
         costs = {k: v[order] for k, v in costs.items()}
-        try:
-            r = _solve_flow(len(g_h), must_all[g_h], len(g_t), req[g_t], comp_min[g_t], tier.coverage_max,
-                            hl, tl, lead, pin, costs)
-        except _FlowInfeasible as exc:
-            raise SolveError(f"tier '{tier.id}': the min-cost flow failed ({exc}); every helper has a candidate, "
-                             f"so this is a capacity problem: the targets they may reach take fewer helpers") from exc
+        prepared.append((g_h, hp, tp, lead, costs))
+        flow_args.append((len(g_h), must_all[g_h], len(g_t), req[g_t], comp_min[g_t], tier.coverage_max,
+                          hl.astype(np.int32), tl.astype(np.int32), lead, pin, costs))
+    try:
+        results = _solve_flows(flow_args, workers)
+    except _FlowInfeasible as exc:
+        raise SolveError(f"tier '{tier.id}': the min-cost flow failed ({exc}); every helper has a candidate, "
+                         f"so this is a capacity problem: the targets they may reach take fewer helpers") from exc
+    del flow_args
+    for (g_h, hp, tp, lead, costs), r in zip(prepared, results):
         unplaced_all.extend(g_h[r.unplaced].tolist())
         kept.append(wholebound.GroupFlow(hp.astype(np.int32), tp.astype(np.int32), lead, costs, r.chosen))
         chosen_keys_h.append(hp[r.chosen])
@@ -1577,9 +1639,6 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     say("phase", {"text": f"tier {tier.id}: links rebuilt ({time.monotonic() - t_start - t_pairs - t_flow:.1f} s)"})
     # counting findings per target (fewer distinct eligible helpers than required)
     findings = []
-    elig = np.zeros(len(targets), dtype=np.int64)
-    for ch in chunks:  # a chunk holds each (helper, target) pair once
-        elig += np.bincount(ch.target, minlength=len(targets))
     for j in np.flatnonzero(elig < req):
         tid = str(targets.index[int(j)])
         nm = str(targets.at[tid, "name"]) if "name" in targets.columns else tid
@@ -1592,7 +1651,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     for k in FLOW_TERMS:
         stages.append(Stage(k, values[k] / SCALES[k], values[k] / SCALES[k], "OPTIMAL", 0.0))
     most = max(solves, key=len) if solves else []
-    method = (f"min-cost flow (OR-Tools), {len(groups)} independent group(s) of {len(chunks)} county chunk(s), "
+    method = (f"min-cost flow (OR-Tools), {len(groups)} independent group(s) of {n_chunks} county chunk(s), "
               f"up to {len(most)} solve(s) per group ({' then '.join(most)}) each restricted to the previous optimal "
               "face by node potentials; exact lexicographic optimum given the parent tier's links; "
               "balance is fixed (each helper holds exactly one link)")
