@@ -474,6 +474,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
         area = tab.targets["t_" + level].astype(str).to_numpy()
         by_area = pd.Series(np.arange(len(area))).groupby(area).indices
         pair_at = {(int(u), int(c)): i for i, (u, c) in enumerate(zip(u_of, c_of))}
+        members = {int(u): np.flatnonzero(unit_code == u) for u in np.unique(unit_code)}  # each unit's helpers
         for c_code, tpos in sorted(by_area.items()):
             c = counties.get_loc(c_code) if c_code in counties else -1
             if c < 0:
@@ -496,15 +497,16 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
                     i = pair_at.get((u, int(c)))
                     if i is not None and t_lo.sum() > 0:  # a unit without helpers in this tier cannot cover alone
                         alone_blocked[i] = True
-            for u in np.unique(unit_code):
-                i = pair_at.get((int(u), int(c)))
+            by_unit = np.argsort(unit_of_pair, kind="stable")  # the county's pairs unit by unit, in pair order
+            cuts = np.searchsorted(unit_of_pair[by_unit], np.arange(len(units) + 1))
+            for u, mine in members.items():
+                i = pair_at.get((u, int(c)))
                 if i is None:
                     continue
-                mine = unit_code == u
                 if missing[mine].any():
                     blocked[i] = True
                     continue
-                at = unit_of_pair == u
+                at = by_unit[cuts[u]:cuts[u + 1]]
                 fits, cap = _capacitated_min(loc[at], b.target[at], q1[at], int(tf.tier.coverage_max))
                 if not fits:  # the unit's helpers do not fit in the county's targets: no plan gives it the county
                     blocked[i] = True
@@ -514,7 +516,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
                 g1u[i] += plain
                 g1[i] += priced_here
                 if side1 is not None:
-                    f = alone_w1(int(mine.sum()), np.searchsorted(np.flatnonzero(mine), loc[at]),
+                    f = alone_w1(len(mine), np.searchsorted(mine, loc[at]),
                                  np.searchsorted(tpos, b.target[at]),
                                  c1[at], t_lo, np.full(len(tpos), tmax))
                     if f is None:
