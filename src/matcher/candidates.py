@@ -68,8 +68,24 @@ def filter_mask(frame: pd.DataFrame, flt: Filter | dict[str, Iterable[Any]]) -> 
                 return False
             return _norm(v) in allowed_set or str(v) in allowed_str
 
-        mask &= ser.map(ok).astype(bool)
+        mask &= pd.Series(_map_cached(ser.to_numpy(dtype=object), ok), index=frame.index)
     return mask
+
+
+def _map_cached(values: np.ndarray, fn: Callable[[Any], bool]) -> np.ndarray:
+    """``fn`` of every value, computed once per distinct (type, value): columns repeat few values many times."""
+    out = np.empty(len(values), dtype=bool)
+    seen: dict[tuple[type, Any], bool] = {}
+    for j, v in enumerate(values):
+        try:
+            key = (type(v), v)
+            r = seen.get(key)
+            if r is None:
+                r = seen[key] = bool(fn(v))
+        except TypeError:  # an unhashable cell (a list): no cache
+            r = bool(fn(v))
+        out[j] = r
+    return out
 
 
 def haversine_km(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> np.ndarray:
