@@ -98,6 +98,27 @@ def test_formula_shaped_names_stay_text(tmp_path: Path) -> None:
     assert out.read_bytes() == again.read_bytes()  # no timestamps
 
 
+def test_diff_workbook_bytes_do_not_depend_on_the_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """openpyxl stamps docProps/core.xml with the save time: the diff workbook must not carry it."""
+    import datetime as real_dt
+    import types
+
+    import openpyxl.writer.excel as excel_writer
+
+    a = _links([("village", "h1", "v1")])
+    b = _links([("village", "h1", "v2")])
+    first = diff_plans(a, b).to_excel(tmp_path / "d.xlsx").read_bytes()
+
+    class Later(real_dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: ANN001, ANN206
+            return real_dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=tz)
+
+    monkeypatch.setattr(excel_writer, "datetime", types.SimpleNamespace(datetime=Later, timezone=real_dt.timezone))
+    later = diff_plans(a, b).to_excel(tmp_path / "d2.xlsx").read_bytes()
+    assert first == later
+
+
 def test_cli_diff_prints_and_writes(tiny_plans, tiny_path: Path, tmp_path: Path) -> None:
     from matcher.cli import app
 

@@ -12,7 +12,6 @@ import datetime
 import html
 import io
 import math
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from matcher.errors import PlanError
-from matcher.fileio import atomic_path
+from matcher.fileio import atomic_path, normalised_xlsx
 
 if TYPE_CHECKING:  # pragma: no cover
     import folium
@@ -277,7 +276,7 @@ class PlanDiff:
         buf = io.BytesIO()
         wb.save(buf)
         with atomic_path(path) as tmp:
-            tmp.write_bytes(_fixed_zip(buf.getvalue()))
+            tmp.write_bytes(normalised_xlsx(buf.getvalue(), stamp))
         return path
 
     def map(self, instance: Instance, lang: str = "zh") -> folium.Map:
@@ -300,18 +299,6 @@ def _plain(v: Any) -> Any:
     if hasattr(v, "item") and not isinstance(v, str):
         return v.item()
     return v
-
-
-def _fixed_zip(data: bytes) -> bytes:
-    """Rewrite an xlsx (zip) with fixed entry times, so the same diff gives the same bytes."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
-    return out.getvalue()
 
 
 def _localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import sqlite3
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from matcher.errors import MatcherError, PlanError
-from matcher.fileio import atomic_path
+from matcher.fileio import atomic_path, normalised_xlsx
 from matcher.labels import check_lang, label, poverty_label, program_name, rank_label, tier_name
 
 LEVELS = ("province", "prefecture", "county", "township", "village")
@@ -623,29 +622,10 @@ def write_workbook(plan: PlanLike, instance: Instance, out: str | Path, lang: st
     wb.properties.creator = "matcher"
     buf = io.BytesIO()
     wb.save(buf)
-    data = _normalise_zip(buf.getvalue(), stamp)
+    data = normalised_xlsx(buf.getvalue(), stamp)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return out
-
-
-def _normalise_zip(data: bytes, stamp: dt.datetime) -> bytes:
-    """Rewrite an xlsx zip with fixed entry times and document dates, so equal plans give equal bytes."""
-    iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-    src = zipfile.ZipFile(io.BytesIO(data))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                import re
-
-                body = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>" + iso.encode() + rb"\g<3>", body)
-            zi = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = 0o600 << 16
-            dst.writestr(zi, body)
-    return buf.getvalue()
 
 
 def place_layers(instance: Instance, plan: PlanLike, lang: str = "zh") -> dict[str, Any]:

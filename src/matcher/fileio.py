@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import os
 import tempfile
@@ -71,3 +72,27 @@ def folder_sha256(folder: str | os.PathLike[str]) -> str:
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """Hash one file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def normalised_xlsx(data: bytes, stamp: datetime.datetime) -> bytes:
+    """An xlsx (zip) with fixed entry times and document dates, so equal workbooks give equal bytes.
+
+    openpyxl stamps docProps/core.xml with the save time whatever the workbook's properties say.
+    """
+    import io
+    import re
+    import zipfile
+
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>" + iso + rb"\g<3>", body)
+            zi = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o600 << 16
+            dst.writestr(zi, body)
+    return buf.getvalue()
