@@ -10,7 +10,7 @@ and every eligibility rule of :mod:`matcher.rules` prunes them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -1476,7 +1476,8 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     """One lower tier: chunks by county, groups of chunks sharing helpers, one min-cost flow per group.
 
     ``one_group`` solves all chunks as one flow (the benchmark's baseline: one exact min-cost flow over
-    every candidate pair of the tier); ``workers`` > 1 solves large groups in that many processes.
+    every candidate pair of the tier); ``workers`` caps the processes that solve the groups (see
+    FLOW_PROCESSES, 1 by default).
     """
     from matcher.solver import Finding
 
