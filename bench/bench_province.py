@@ -2,11 +2,13 @@
 
 Run from the repository root:
 
-    python3 bench/bench_province.py [--time-limit 60] [--seed 0] [--flow-processes N] [--out bench/RESULTS-province.md]
+    python3 bench/bench_province.py [--time-limit 60] [--seed 0] [--flow-processes N] [--bound-processes N] [--pss]
+                                    [--out bench/RESULTS-province.md]
 
 Prints and writes a Markdown report: command, date, machine, load average (other engineers share
-the 2 cores), each stage's seconds, peak RSS of this process (and, with flow worker processes, the
-peak of their summed PSS), objective per priority, per-tier gaps, the checker's verdict.
+the 2 cores), each stage's seconds, peak RSS of this process (and, with ``--pss``, the peak of the
+summed PSS of this process and its worker processes), objective per priority, per-tier gaps, the
+checker's verdict.
 """
 
 from __future__ import annotations
@@ -84,17 +86,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--flow-processes", type=int, default=None,
                     help="set matcher.province.FLOW_PROCESSES (processes for the lower tiers' flow groups)")
+    ap.add_argument("--bound-processes", type=int, default=None,
+                    help="set matcher.wholebound.PROCESSES (processes that price the bound's (unit, county) pairs)")
+    ap.add_argument("--pss", action="store_true",
+                    help="sample the summed PSS of this process and its workers (the run's memory; costs 2-4 s)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-province.md"))
     args = ap.parse_args(argv)
 
+    from matcher import province, wholebound
     from matcher.check import check_plan
     from matcher.fileio import atomic_write_text
     from matcher.instance import read_instance
-    from matcher import province
     from matcher.province import solve_province
 
     if args.flow_processes is not None:
         province.FLOW_PROCESSES = args.flow_processes
+    if args.bound_processes is not None:
+        wholebound.PROCESSES = args.bound_processes
 
     load_before = os.getloadavg()
     events: dict[str, object] = {}
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + line, flush=True)
 
     sampler = _PssSampler()
-    if province.FLOW_PROCESSES > 1:  # worker processes: RSS undercounts, sample the sum of PSS (it costs 2-4 s)
+    if args.pss:  # with worker processes RSS undercounts: sample the sum of PSS (it costs 2-4 s)
         sampler.start()
     t0 = time.monotonic()
     inst = read_instance(args.instance)
@@ -151,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         f"| check_plan | {t_check:.1f} |",
         "",
         f"- peak RSS after solving: {rss_solve:.2f} GiB; after checking too: {rss_all:.2f} GiB",
-        f"- flow processes (matcher.province.FLOW_PROCESSES): {province.FLOW_PROCESSES}",
-        (f"- peak memory of this process and its flow worker processes together (sum of PSS, sampled every "
+        f"- flow processes (matcher.province.FLOW_PROCESSES): {province.FLOW_PROCESSES}; bound processes "
+        f"(matcher.wholebound.PROCESSES): {wholebound.PROCESSES}",
+        (f"- peak memory of this process and its worker processes together (sum of PSS, sampled every "
          f"{_PssSampler.EVERY} s): {sampler.peak / 1024**3:.2f} GiB" if sampler.started else
-         "- one process: its peak RSS above is the run's peak memory (PSS not sampled: it slows the run by 2-4 s)"),
+         "- PSS not sampled (`--pss` samples it, which slows the run by 2-4 s): with worker processes the RSS above "
+         "is this process's only"),
         f"- status: {h['status']}; method: {h['method']}",
         f"- objective: {', '.join(f'{k} {val:g}' for k, val in h['objective'].items())}",
         f"- whole-plan bound: {', '.join(f'{k} {val:g}' for k, val in h['bound'].items())}",

@@ -74,6 +74,49 @@ def test_bellman_ford_potentials_certify_an_optimal_flow_and_refuse_a_worse_one(
         wholebound.bellman_ford(n_nodes, u, v, w)
 
 
+def _textbook_distances(n: int, arcs: list[tuple[int, int, int]]) -> list[int] | None:
+    """Bellman-Ford from a root joined to every node at cost 0, one arc at a time (None: a negative cycle)."""
+    dist = [0] * n
+    for _ in range(n):
+        new = list(dist)
+        for x, y, c in arcs:
+            new[y] = min(new[y], dist[x] + c)
+        if new == dist:
+            return dist
+        dist = new
+    return None
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_residual_distances_are_the_shortest_distances(seed):
+    """residual_distances gives the textbook shortest distances over the residual arcs, or refuses a negative cycle."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 25))
+    m = int(rng.integers(1, 4 * n))
+    tails, heads = rng.integers(0, n, m), rng.integers(0, n, m)
+    lo = rng.integers(0, 2, m)
+    up = lo + rng.integers(0, 3, m)
+    flow = lo + (rng.random(m) * (up - lo + 1)).astype(np.int64)
+    arcs = rng.random(m) < 0.9
+    if seed % 2:  # random costs: often a negative residual cycle
+        cost = rng.integers(-3, 20, m)
+    else:  # reduced costs non-negative under random potentials pi: no negative cycle, and arcs of every kind
+        pi = rng.integers(-40, 40, n)
+        extra = rng.integers(0, 20, m)
+        fwd, bwd = flow < up, flow > lo
+        cost = pi[tails] - pi[heads] + np.where(fwd & bwd, 0, np.where(fwd, extra, -extra))
+    res = [(int(t), int(h), int(c)) for t, h, c, a_, f, u_ in zip(tails, heads, cost, arcs, flow, up) if a_ and f < u_]
+    res += [(int(h), int(t), -int(c)) for t, h, c, a_, f, l_ in zip(tails, heads, cost, arcs, flow, lo) if a_ and f > l_]
+    ref = _textbook_distances(n, res)
+    if ref is None:
+        with pytest.raises(ValueError):
+            wholebound.residual_distances(n, tails, heads, lo, up, flow, cost, arcs)
+        return
+    assert wholebound.residual_distances(n, tails, heads, lo, up, flow, cost, arcs).tolist() == ref
+    u, v, w = wholebound.residual(tails, heads, lo, up, flow, cost, arcs)
+    assert wholebound.bellman_ford(n, u, v, w).tolist() == ref
+
+
 def test_rounds_depend_on_the_time_limit_only():
     assert [province.rounds_for(t) for t in (10, 60, 149, 150, 299, 300, 10_000)] == [1, 1, 1, 2, 2, 3, 3]
 
@@ -166,3 +209,55 @@ def test_earlier_rounds_as_cuts_take_the_largest_bound(one_county, monkeypatch):
     assert w1([same]) == pytest.approx(alone_only, abs=1e-6)
     assert w1([(same[0], same[1], same[2] + 7.0)]) == pytest.approx(alone_only + 7.0, abs=1e-6)
     assert w1([(same[0], same[1], same[2] - 7.0)]) == pytest.approx(alone_only, abs=1e-6)
+
+
+_PRICED_BY: list[Path] = []
+_REAL_COUNTY_PART = wholebound._county_part
+
+
+def _county_part_noting_the_process(*args, **kwargs):
+    """wholebound._county_part that writes its process id to a file first (to see which process ran a job)."""
+    import os
+
+    with open(_PRICED_BY[0], "a") as f:
+        f.write(f"{os.getpid()}\n")
+    return _REAL_COUNTY_PART(*args, **kwargs)
+
+
+def _bounds_of_a_solve(instance, monkeypatch) -> list[wholebound.WholeBound]:
+    seen: list[wholebound.WholeBound] = []
+    real = wholebound.whole_plan_bound
+
+    def keep(*a, **k):
+        out = real(*a, **k)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(wholebound, "whole_plan_bound", keep)
+    province.solve_province(instance, time_limit=60, workers=2)
+    monkeypatch.setattr(wholebound, "whole_plan_bound", real)
+    return seen
+
+
+def test_bound_priced_in_worker_processes_is_the_same(one_county, monkeypatch, tmp_path):
+    """Pricing the (unit, county) pairs in forked processes gives the same bound, pair for pair."""
+    import os
+
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    monkeypatch.setattr(wholebound, "PROCESSES", 1)
+    here = _bounds_of_a_solve(one_county, monkeypatch)
+    _PRICED_BY[:] = [tmp_path / "pids.txt"]
+    monkeypatch.setattr(wholebound, "PROCESSES", 2)
+    monkeypatch.setattr(wholebound, "PARALLEL_MIN_PAIRS", 0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(wholebound, "_county_part", _county_part_noting_the_process)
+    forked = _bounds_of_a_solve(one_county, monkeypatch)
+    pids = set(_PRICED_BY[0].read_text().split())
+    assert pids - {str(os.getpid())}, "no county job went to a worker process"
+    assert len(here) == len(forked) >= 1
+    for a, b in zip(here, forked):
+        assert not a.reason and not b.reason
+        assert (a.lb1, a.lb2, a.alone, a.bounds) == (b.lb1, b.lb2, b.alone, b.bounds)
+        for name in ("priced1", "priced1u", "priced2", "alone_extra1", "alone_blocked"):
+            assert list(getattr(a, name)) == list(getattr(b, name)), name

@@ -924,14 +924,14 @@ def _potentials(n_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.nda
 
     Source: min-cost flow optimality (no negative residual cycle <=> potentials with non-negative reduced costs)
 
-    The distances are computed by Bellman-Ford rounds over all residual arcs at once (numpy), from a
-    root joined to every node by a zero-cost arc (so every distance starts at 0). A flow that is not
+    The distances are computed by Bellman-Ford rounds over the residual arcs (wholebound.residual_distances),
+    from a root joined to every node by a zero-cost arc (so every distance starts at 0). A flow that is not
     optimal has a negative residual cycle and never settles: that is an error.
     """
     lo = np.zeros(len(tails), dtype=np.int64)
-    u, v, w = wholebound.residual(tails, heads, lo, caps, flow, cost.astype(np.int64), np.ones(len(tails), dtype=bool))
     try:
-        return wholebound.bellman_ford(n_nodes, u, v, w)
+        return wholebound.residual_distances(n_nodes, tails, heads, lo, caps, flow, cost,
+                                             np.ones(len(tails), dtype=bool))
     except ValueError as exc:
         raise _FlowInfeasible("potentials: the residual graph has a negative cycle (the flow is not optimal)") from exc
 
@@ -1189,7 +1189,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         if flows and all(f is not None for f in flows):
             say("phase", {"text": "whole-plan bound (Lagrangian relaxation of the nesting)"})
             st["bound"] = wholebound.whole_plan_bound(ctx, top, top_frames.pairs, allowed_top, chosen_top,
-                                                      top_frames.targets, top_required, flows)
+                                                      top_frames.targets, top_required, flows, workers=workers)
             say("phase", {"text": f"whole-plan bound: {st['bound'].bounds or st['bound'].reason} "
                                   f"({time.monotonic() - ts_:.1f} s)"})
         timings["bound"] = timings.get("bound", 0.0) + time.monotonic() - ts_

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from ortools.graph.python import min_cost_flow
 
 from matcher import pairarrays
@@ -102,20 +103,59 @@ class WholeBound:
         return {k: min(value[k], max(0, held[k], self.alone.get(k, 0))) for k in held}
 
 
-def bellman_ford(n_nodes: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Shortest distances from a root joined to every node at cost 0 (Bellman-Ford rounds over all arcs)."""
+@njit(cache=True, nogil=True)
+def _settle(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
+            cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Shortest distances in a flow's residual graph from a root joined to every node at cost 0; (distances, settled).
+
+    Each arc ``a`` with ``arcs[a]`` gives a forward residual arc (tail -> head, cost) while its flow is
+    below ``up`` and a backward one (head -> tail, -cost) while it is above ``lo``. Bellman-Ford rounds
+    relax every residual arc in place; with no negative cycle the distances settle within ``n_nodes``
+    rounds (they are the unique shortest distances, whatever the order of relaxation).
+    """
     dist = np.zeros(n_nodes, dtype=np.int64)
     for _ in range(n_nodes + 1):
-        new = dist.copy()
-        np.minimum.at(new, v, dist[u] + w)
-        if np.array_equal(new, dist):
-            return dist
-        dist = new
-    raise ValueError("negative residual cycle: the flow is not optimal for these costs")
+        changed = False
+        for a in range(len(tails)):
+            if not arcs[a]:
+                continue
+            t, h, c = tails[a], heads[a], cost[a]
+            if flow[a] < up[a] and dist[t] + c < dist[h]:
+                dist[h] = dist[t] + c
+                changed = True
+            if flow[a] > lo[a] and dist[h] - c < dist[t]:
+                dist[t] = dist[h] - c
+                changed = True
+        if not changed:
+            return dist, True
+    return dist, False
+
+
+def residual_distances(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray,
+                       flow: np.ndarray, cost: np.ndarray, arcs: np.ndarray) -> np.ndarray:
+    """Node potentials proving a flow optimal: shortest distances from a root in its residual graph (restricted to ``arcs``).
+
+    Source: min-cost flow optimality (no negative residual cycle <=> potentials with non-negative reduced
+    costs). A flow that is not optimal has a negative residual cycle and never settles: ValueError.
+    """
+    # integer arrays keep their own dtype (no int64 copies of the province's arcs): numba compiles per dtype
+    ints = [np.ascontiguousarray(x if np.asarray(x).dtype.kind in "iu" else np.asarray(x, dtype=np.int64))
+            for x in (tails, heads, lo, up, flow)]
+    dist, settled = _settle(n_nodes, *ints, np.ascontiguousarray(cost, dtype=np.int64),
+                            np.ascontiguousarray(arcs, dtype=np.bool_))
+    if not settled:
+        raise ValueError("negative residual cycle: the flow is not optimal for these costs")
+    return dist
+
+
+def bellman_ford(n_nodes: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Shortest distances from a root joined to every node at cost 0 over the arcs u -> v of cost w."""
+    n = len(u)
+    return residual_distances(n_nodes, u, v, np.zeros(n), np.ones(n), np.zeros(n), w, np.ones(n, dtype=bool))
 
 
 def residual(tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
-              cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Residual arcs of a flow with lower bounds, restricted to ``arcs`` (bool)."""
     fwd = arcs & (flow < up)
     bwd = arcs & (flow > lo)
@@ -143,6 +183,13 @@ class _TierNet:
     p1: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     p2: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     alpha: int = 0
+
+    def drop_arcs(self) -> None:
+        """Free the arc arrays and the plan's flow; keep the sizes, the potentials and alpha."""
+        empty = np.zeros(0, dtype=np.int64)
+        self.tails = self.heads = self.lo = self.up = self.flow = self.c1 = self.c2 = empty
+        self.pair_helper = self.chosen = empty
+        self.costs = {}
 
     def lead_node(self, t: np.ndarray) -> np.ndarray:
         return 1 + self.n_helpers + t
@@ -196,27 +243,46 @@ def _potentials(net: _TierNet) -> str:
         return "a lower tier's plan leaves a target short (coverage is not full)"
     allarcs = np.ones(len(net.tails), dtype=bool)
     try:
-        p1 = bellman_ford(n_nodes, *residual(net.tails, net.heads, net.lo, net.up, net.flow, net.c1, allarcs))
+        p1 = residual_distances(n_nodes, net.tails, net.heads, net.lo, net.up, net.flow, net.c1, allarcs)
     except ValueError:
         return "a lower tier's flow is not optimal for match and strength"
     p1 = p1 - p1[0]
-    rc1 = net.c1 + p1[net.tails] - p1[net.heads]
-    face = rc1 == 0
+    face = _zero_reduced(net.tails, net.heads, net.c1, p1)
     try:
-        p2 = bellman_ford(n_nodes, *residual(net.tails, net.heads, net.lo, net.up, net.flow, net.c2, face))
+        p2 = residual_distances(n_nodes, net.tails, net.heads, net.lo, net.up, net.flow, net.c2, face)
     except ValueError:
         return "a lower tier's flow is not optimal for travel on the optimal face of match and strength"
     p2 = p2 - p2[0]
-    rc2 = net.c2 + p2[net.tails] - p2[net.heads]
-    alpha = 0
-    pos = (rc1 > 0) & (rc2 < 0)
-    if pos.any():
-        alpha = max(alpha, int(np.max(-(rc2[pos] // rc1[pos]))))  # ceil(-rc2 / rc1)
-    neg = (rc1 < 0) & (rc2 > 0)
-    if neg.any():
-        alpha = max(alpha, int(np.max(-((-rc2[neg]) // (-rc1[neg])))))  # ceil(rc2 / -rc1)
-    net.p1, net.p2, net.alpha = p1, p2, alpha
+    net.p1, net.p2, net.alpha = p1, p2, int(_least_alpha(net.tails, net.heads, net.c1, p1, net.c2, p2))
     return ""
+
+
+@njit(cache=True, nogil=True)
+def _zero_reduced(tails: np.ndarray, heads: np.ndarray, cost: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per arc: its reduced cost ``cost + p[tail] - p[head]`` is 0 (the optimal face of the first stage)."""
+    out = np.empty(len(tails), dtype=np.bool_)
+    for a in range(len(tails)):
+        out[a] = cost[a] + p[tails[a]] - p[heads[a]] == 0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _least_alpha(tails: np.ndarray, heads: np.ndarray, c1: np.ndarray, p1: np.ndarray, c2: np.ndarray,
+                 p2: np.ndarray) -> int:
+    """The least alpha >= 0 for which ``alpha * rc1 + rc2`` has the sign of rc1 wherever rc1 is not 0 (rc: reduced costs).
+
+    Source: combining the two stages' potentials as ``alpha * p1 + p2`` keeps the plan's flow optimal for
+    W2 = alpha * W1 + travel (module docstring); ceil(-rc2 / rc1) where the signs differ.
+    """
+    alpha = 0
+    for a in range(len(tails)):
+        r1 = c1[a] + p1[tails[a]] - p1[heads[a]]
+        r2 = c2[a] + p2[tails[a]] - p2[heads[a]]
+        if r1 > 0 and r2 < 0:
+            alpha = max(alpha, -(r2 // r1))  # ceil(-r2 / r1)
+        elif r1 < 0 and r2 > 0:
+            alpha = max(alpha, -((-r2) // (-r1)))  # ceil(r2 / -r1)
+    return alpha
 
 
 def _side_by_target(net: _TierNet, alpha: int, stage: int) -> np.ndarray:
@@ -376,12 +442,207 @@ def _max_strength(tt: pairarrays.TierTables, helpers: np.ndarray) -> np.ndarray:
     return best
 
 
+@dataclass
+class _Nested:
+    """A lower tier's helpers nested in the top tier's units: what each county's job of the bound reads."""
+
+    tf: TierFlows
+    net: _TierNet
+    npos: np.ndarray                  # the nested helpers' positions in the tier
+    unit_code: np.ndarray             # each nested helper's unit (position in the top tier's units)
+    members: dict[int, np.ndarray]    # per unit: its helpers' places in npos
+    side1: np.ndarray | None          # per target: W1's side constant (None: no exact alone value in this tier)
+    n_units: int
+    w: int
+    alpha: int
+    pair_at: dict[tuple[int, int], int]  # (unit, county) -> top-tier pair
+
+
+@dataclass
+class _CountyPart:
+    """One (tier, county) job's contributions to the top tier's priced pairs."""
+
+    rows: list[tuple[int, int, int, int, int, int, int, int]] = field(default_factory=list)
+    """(pair, W1 uncapacitated, W1, W2, match alone, strength alone, travel alone, exact-alone extra)"""
+    blocked: list[int] = field(default_factory=list)        # pairs no plan can choose
+    alone_blocked: list[int] = field(default_factory=list)  # pairs whose unit cannot be the county's only one
+    reason: str = ""                                         # why no bound (an internal inconsistency)
+
+
+def _free_helper_terms(net: _TierNet, free: np.ndarray, n_h: int, alpha: int) -> tuple[int, int, dict[str, int]] | None:
+    """The Lagrangian terms of helpers outside the top tier's units: each at his cheapest reduced price (None: one has no arc).
+
+    Source: Lagrangian relaxation of the nested tiers; a helper whose unit the top tier does not place
+    (a county's own staff) has the same arcs whatever the top tier chooses, so his term is a constant.
+    Returns the W1 and W2 constants and, per priority, the constant with potentials 0 (each priority alone).
+    """
+    terms = ("match", "strength", "travel")
+    m1 = np.full(n_h, np.iinfo(np.int64).max, dtype=np.int64)
+    m2 = m1.copy()
+    m0 = {k: m1.copy() for k in terms}
+    for lo in range(0, net.n_pairs, BLOCK_PAIRS):  # in slices: whole-tier temporaries would cost 0.4 GiB on Guizhou
+        at = slice(lo, min(lo + BLOCK_PAIRS, net.n_pairs))
+        hp, heads = net.pair_helper[at], net.heads[at]
+        r1, r2 = _priced(net.c1[at], net.c2[at], net.p1[heads], net.p2[heads], alpha)
+        np.minimum.at(m1, hp, r1)
+        np.minimum.at(m2, hp, r2)
+        for k in terms:
+            np.minimum.at(m0[k], hp, net.costs[k][at])
+    if (m1[free] == np.iinfo(np.int64).max).any():
+        return None
+    total = lambda v: sum(int(x) for x in v[free].tolist())
+    return total(m1), total(m2), {k: total(m0[k]) for k in terms}
+
+
+BLOCK_PAIRS = 1_000_000
+"""Grid pairs (helpers x targets) a county job builds at once: it prices the county's units in blocks of this size."""
+
+
+def _unit_blocks(members: dict[int, np.ndarray], n_targets: int) -> list[list[int]]:
+    """The units in order, cut into runs whose helpers times ``n_targets`` stay within BLOCK_PAIRS (a larger unit alone)."""
+    blocks: list[list[int]] = []
+    size = 0
+    for u, mine in members.items():
+        if not blocks or size + len(mine) * n_targets > BLOCK_PAIRS:
+            blocks.append([])
+            size = 0
+        blocks[-1].append(u)
+        size += len(mine) * n_targets
+    return blocks
+
+
+def _county_part(nt: _Nested, c: int, tpos: np.ndarray) -> _CountyPart:
+    """Price every unit's nested helpers in county ``c`` at the tier's potentials (one term per top-tier pair).
+
+    Source: Lagrangian relaxation of the nesting (部门帮县 -> 处长联乡/干部驻村): a unit's helpers may only
+    go to its county, so their cheapest reduced prices there are a cost of the (unit, county) pair.
+    The units are priced in blocks (BLOCK_PAIRS), each block's candidate pairs built at once.
+    """
+    tf = nt.tf
+    out = _CountyPart()
+    t_lo = np.minimum(np.asarray(tf.required)[tpos], int(tf.tier.coverage_max))
+    if nt.side1 is not None and t_lo.sum() > 0:
+        for u in sorted(set(range(nt.n_units)) - set(nt.members)):
+            i = nt.pair_at.get((u, c))
+            if i is not None:  # a unit without helpers in this tier cannot cover alone
+                out.alone_blocked.append(i)
+    for block in _unit_blocks(nt.members, len(tpos)):
+        if any(nt.pair_at.get((u, c)) is not None for u in block):
+            _price_units(nt, c, tpos, t_lo, block, out)
+            if out.reason:
+                break
+    return out
+
+
+def _price_units(nt: _Nested, c: int, tpos: np.ndarray, t_lo: np.ndarray, block: list[int], out: _CountyPart) -> None:
+    """Price the helpers of the units in ``block`` in county ``c``: one row (or a blocked pair) per unit, added to ``out``.
+
+    Source: Lagrangian relaxation of the nesting (a unit's cheapest reduced prices in the county, with
+    the targets' capacity for its helpers alone, and its exact value where it would be alone there)
+    """
+    tf, net, w, alpha = nt.tf, nt.net, nt.w, nt.alpha
+    tmax = int(tf.tier.coverage_max)
+    n_npos = len(nt.npos)
+    sel = np.sort(np.concatenate([nt.members[u] for u in block]))
+    b = pairarrays.chunk_pairs(tf.tables, nt.npos[sel], tpos)
+    lead = tf.lead_helper[b.helper] & tf.lead_target[b.target]
+    head = np.where(lead, net.lead_node(b.target), net.target_node(b.target))
+    c1 = w * b.costs["match"] + b.costs["strength"]
+    q1, q2 = _priced(c1, b.costs["travel"], net.p1[head], net.p2[head], alpha)
+    loc = np.searchsorted(nt.npos, b.helper)
+    h1 = _per_helper_min(loc, q1, n_npos)
+    h2 = _per_helper_min(loc, q2, n_npos)
+    missing = h1 == np.iinfo(np.int64).max
+    h0 = [_per_helper_min(loc, b.costs[k], n_npos) for k in ("match", "strength", "travel")]
+    unit_of_pair = nt.unit_code[loc]
+    side_here = int(sum(nt.side1[tpos])) if nt.side1 is not None else 0  # the county's targets' side constant
+    by_unit = np.argsort(unit_of_pair, kind="stable")  # the block's pairs unit by unit, in pair order
+    cuts = np.searchsorted(unit_of_pair[by_unit], np.arange(nt.n_units + 1))
+    total = lambda v: sum(int(x) for x in v.tolist())
+    for u in block:
+        mine = nt.members[u]
+        i = nt.pair_at.get((u, c))
+        if i is None:
+            continue
+        if missing[mine].any():
+            out.blocked.append(i)
+            continue
+        at = by_unit[cuts[u]:cuts[u + 1]]
+        fits, cap = _capacitated_min(loc[at], b.target[at], q1[at], tmax)
+        if not fits:  # the unit's helpers do not fit in the county's targets: no plan gives it the county
+            out.blocked.append(i)
+            continue
+        plain = total(h1[mine])
+        priced_here = max(cap if cap is not None else plain, plain)
+        extra = 0
+        if nt.side1 is not None:
+            f = alone_w1(len(mine), np.searchsorted(mine, loc[at]), np.searchsorted(tpos, b.target[at]),
+                         c1[at], t_lo, np.full(len(tpos), tmax))
+            if f is None:
+                out.alone_blocked.append(i)
+            else:
+                extra = f - side_here - priced_here
+                if extra < 0:
+                    out.reason = f"internal: tier '{tf.tier.id}': exact value below its Lagrangian bound"
+                    return
+        out.rows.append((i, plain, priced_here, total(h2[mine]), *(total(h[mine]) for h in h0), extra))
+
+
+PROCESSES = 2
+"""Processes that price the (unit, county) pairs of the bound (at most ``workers``); 1 prices them here.
+
+The county jobs are independent and the parent merges them in a fixed order, so the bound does not
+depend on the number of processes. Each forked worker reads the parent's arrays without copying them
+and holds one county's candidate pairs at a time.
+"""
+
+PARALLEL_MIN_PAIRS = 1_000_000
+"""Estimated candidate pairs (nested helpers x targets, summed over the jobs) below which the jobs run here."""
+
+_JOBS: list[tuple[_Nested, int, np.ndarray]] = []
+"""The county jobs a forked worker runs (set just before the fork, read by _county_part_at)."""
+
+
+def _county_part_at(i: int) -> _CountyPart:
+    """County job ``i`` of _JOBS (run in a forked worker process)."""
+    return _county_part(*_JOBS[i])
+
+
+def _county_parts(jobs: list[tuple[_Nested, int, np.ndarray]], workers: int) -> list[_CountyPart]:
+    """Every county job's part, in the jobs' order; large bounds use forked processes (PROCESSES).
+
+    Source: the jobs share nothing they write, and each is the same deterministic code wherever it runs.
+    Largest jobs go first, one at a time, so the two processes end together.
+    """
+    import multiprocessing as mp
+    import os
+
+    size = [len(nt.npos) * len(tpos) for nt, _, tpos in jobs]
+    n_proc = min(PROCESSES, int(workers), len(jobs), os.cpu_count() or 1)
+    if n_proc < 2 or sum(size) < PARALLEL_MIN_PAIRS or "fork" not in mp.get_all_start_methods():
+        return [_county_part(*j) for j in jobs]
+    global _JOBS
+    _JOBS = jobs
+    try:
+        order = sorted(range(len(jobs)), key=lambda i: (-size[i], i))
+        with mp.get_context("fork").Pool(n_proc) as pool:
+            out = pool.map(_county_part_at, order, chunksize=1)
+    finally:
+        _JOBS = []
+    parts: list[_CountyPart | None] = [None] * len(jobs)
+    for i, part in zip(order, out):
+        parts[i] = part
+    return parts  # type: ignore[return-value]
+
+
 def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: np.ndarray, chosen_top: np.ndarray,
-                     top_targets: pd.DataFrame, top_required: np.ndarray, lower: list[TierFlows]) -> WholeBound:
+                     top_targets: pd.DataFrame, top_required: np.ndarray, lower: list[TierFlows], *,
+                     workers: int = 1) -> WholeBound:
     """Lower bounds on match, strength and travel over every plan of the province (see the module docstring).
 
     Source: Lagrangian relaxation of the nested tiers (部门帮县 -> 处长联乡/干部驻村) with the lower tiers'
-    own optimal node potentials; weak duality makes every figure a proven bound
+    own optimal node potentials; weak duality makes every figure a proven bound. ``workers`` caps the
+    processes that price the (unit, county) pairs (see PROCESSES); the figures do not depend on it.
     """
     import time
 
@@ -443,93 +704,49 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
     blocked = ~np.asarray(top_allowed, dtype=bool)
     delta1 = np.zeros(len(top_pairs), dtype=object)  # exact W1 above the priced W1 when the unit is alone in the county
     alone_blocked = np.zeros(len(top_pairs), dtype=bool)  # the unit cannot be alone in the county
+    pair_at = {(int(u), int(c)): i for i, (u, c) in enumerate(zip(u_of, c_of))}
+    jobs: list[tuple[_Nested, int, np.ndarray]] = []  # (nested tier, county, its targets): one job per county
     for tf, net, is_nested in zip(lower, nets, nested):
         tab = tf.tables
         n_h = len(tab.helpers)
         const1 += _side_constant(net, alpha, 1)
         const2 += _side_constant(net, alpha, 2)
-        hp = net.pair_helper
-        heads = net.heads[:net.n_pairs]
-        r1, r2 = _priced(net.c1[:net.n_pairs], net.c2[:net.n_pairs], net.p1[heads], net.p2[heads], alpha)
-        m1 = _per_helper_min(hp, r1, n_h)
-        m2 = _per_helper_min(hp, r2, n_h)
-        free = ~is_nested
-        if (m1[free] == np.iinfo(np.int64).max).any():
+        free = _free_helper_terms(net, ~is_nested, n_h, alpha)
+        if free is None:
             out.reason = f"tier '{tf.tier.id}': a helper has no candidate target"
             return out
-        const1 += sum(int(x) for x in m1[free].tolist())
-        const2 += sum(int(x) for x in m2[free].tolist())
-        lower_costs = net.costs
+        const1 += free[0]
+        const2 += free[1]
         for k in terms:
-            const0[k] += sum(int(x) for x in _per_helper_min(hp, lower_costs[k], n_h)[free].tolist())
-        if not is_nested.any():
-            continue
+            const0[k] += free[2][k]
         # every helper of the tier nested and no composition: a county with one unit has only that unit's
         # helpers, whose own min-cost assignment is exact there (alone_w1)
         exact_alone = bool(is_nested.all()) and not np.asarray(tf.comp_min).any()
-        side1 = _side_by_target(net, alpha, 1) if exact_alone else None
-        tmax = int(tf.tier.coverage_max)
+        side1 = _side_by_target(net, alpha, 1) if exact_alone and is_nested.any() else None
+        net.drop_arcs()  # the county jobs read the potentials only: free the tier's arcs before they run
+        if not is_nested.any():
+            continue
         npos = np.flatnonzero(is_nested)
         unit_code = units.get_indexer(tab.helpers["unit"].astype(str).to_numpy()[npos])
+        nt = _Nested(tf, net, npos, unit_code, {int(u): np.flatnonzero(unit_code == u) for u in np.unique(unit_code)},
+                     side1, len(units), w, alpha, pair_at)
         area = tab.targets["t_" + level].astype(str).to_numpy()
-        by_area = pd.Series(np.arange(len(area))).groupby(area).indices
-        pair_at = {(int(u), int(c)): i for i, (u, c) in enumerate(zip(u_of, c_of))}
-        members = {int(u): np.flatnonzero(unit_code == u) for u in np.unique(unit_code)}  # each unit's helpers
-        for c_code, tpos in sorted(by_area.items()):
-            c = counties.get_loc(c_code) if c_code in counties else -1
-            if c < 0:
-                continue
-            b = pairarrays.chunk_pairs(tab, npos, np.asarray(tpos))
-            lead = tf.lead_helper[b.helper] & tf.lead_target[b.target]
-            head = np.where(lead, net.lead_node(b.target), net.target_node(b.target))
-            c1 = w * b.costs["match"] + b.costs["strength"]
-            q1, q2 = _priced(c1, b.costs["travel"], net.p1[head], net.p2[head], alpha)
-            loc = np.searchsorted(npos, b.helper)
-            h1 = _per_helper_min(loc, q1, len(npos))
-            h2 = _per_helper_min(loc, q2, len(npos))
-            missing = h1 == np.iinfo(np.int64).max
-            h0 = {k: _per_helper_min(loc, b.costs[k], len(npos)) for k in terms}
-            unit_of_pair = unit_code[loc]
-            t_lo = np.minimum(np.asarray(tf.required)[tpos], tmax)
-            side_here = int(sum(side1[tpos])) if side1 is not None else 0  # the county's targets' side constant
-            if side1 is not None:
-                for u in sorted(set(range(len(units))) - set(np.unique(unit_code).tolist())):
-                    i = pair_at.get((u, int(c)))
-                    if i is not None and t_lo.sum() > 0:  # a unit without helpers in this tier cannot cover alone
-                        alone_blocked[i] = True
-            by_unit = np.argsort(unit_of_pair, kind="stable")  # the county's pairs unit by unit, in pair order
-            cuts = np.searchsorted(unit_of_pair[by_unit], np.arange(len(units) + 1))
-            for u, mine in members.items():
-                i = pair_at.get((u, int(c)))
-                if i is None:
-                    continue
-                if missing[mine].any():
-                    blocked[i] = True
-                    continue
-                at = by_unit[cuts[u]:cuts[u + 1]]
-                fits, cap = _capacitated_min(loc[at], b.target[at], q1[at], int(tf.tier.coverage_max))
-                if not fits:  # the unit's helpers do not fit in the county's targets: no plan gives it the county
-                    blocked[i] = True
-                    continue
-                plain = sum(int(x) for x in h1[mine].tolist())
-                priced_here = max(cap if cap is not None else plain, plain)
-                g1u[i] += plain
-                g1[i] += priced_here
-                if side1 is not None:
-                    f = alone_w1(len(mine), np.searchsorted(mine, loc[at]),
-                                 np.searchsorted(tpos, b.target[at]),
-                                 c1[at], t_lo, np.full(len(tpos), tmax))
-                    if f is None:
-                        alone_blocked[i] = True
-                    else:
-                        d = f - side_here - priced_here
-                        if d < 0:
-                            out.reason = f"internal: tier '{tf.tier.id}': exact value below its Lagrangian bound"
-                            return out
-                        delta1[i] += d
-                g2[i] += sum(int(x) for x in h2[mine].tolist())
-                for k in terms:
-                    g0[k][i] += sum(int(x) for x in h0[k][mine].tolist())
+        for c_code, tpos in sorted(pd.Series(np.arange(len(area))).groupby(area).indices.items()):
+            if c_code in counties:
+                jobs.append((nt, int(counties.get_loc(c_code)), np.asarray(tpos)))
+    for part in _county_parts(jobs, workers):
+        if part.reason:
+            out.reason = part.reason
+            return out
+        blocked[part.blocked] = True
+        alone_blocked[part.alone_blocked] = True
+        for i, p1u, p1, p2, q_m, q_s, q_t, d in part.rows:
+            g1u[i] += p1u
+            g1[i] += p1
+            g2[i] += p2
+            delta1[i] += d
+            for k, q in zip(terms, (q_m, q_s, q_t)):
+                g0[k][i] += q
     ok = ~blocked
     idx = np.flatnonzero(ok)
     cost1 = [int(w * int(tm[i]) + int(ts[i]) + g1[i]) for i in idx]
