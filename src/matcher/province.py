@@ -918,24 +918,6 @@ def lexicographic_weights(spans: list[int]) -> list[int]:
     return weights
 
 
-def _potentials(n_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, cost: np.ndarray,
-                flow: np.ndarray) -> np.ndarray:
-    """Node potentials proving a flow optimal: shortest distances from a root in its residual graph.
-
-    Source: min-cost flow optimality (no negative residual cycle <=> potentials with non-negative reduced costs)
-
-    The distances are computed by Bellman-Ford rounds over the residual arcs (wholebound.residual_distances),
-    from a root joined to every node by a zero-cost arc (so every distance starts at 0). A flow that is not
-    optimal has a negative residual cycle and never settles: that is an error.
-    """
-    lo = np.zeros(len(tails), dtype=np.int64)
-    try:
-        return wholebound.residual_distances(n_nodes, tails, heads, lo, caps, flow, cost,
-                                             np.ones(len(tails), dtype=bool))
-    except ValueError as exc:
-        raise _FlowInfeasible("potentials: the residual graph has a negative cycle (the flow is not optimal)") from exc
-
-
 def _helper_span(n_helpers: int, must: np.ndarray, h: np.ndarray, c: np.ndarray) -> int:
     """Largest total change of a per-pair cost when each helper sends one unit (0 for optional helpers' bypass)."""
     hi_ = np.zeros(n_helpers, dtype=np.int64)
@@ -960,39 +942,43 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
     solve's node potentials (for the whole-plan bound).
     """
     # a helper with a pinned pair keeps only it
-    keep = np.ones(len(hp), dtype=bool)
     if pinned.any():
         has_pin = np.zeros(n_helpers, dtype=bool)
         has_pin[hp[pinned]] = True
-        keep = pinned | ~has_pin[hp]
-    pair_idx = np.flatnonzero(keep)
-    h, t = hp[pair_idx], tp[pair_idx]
+        pair_idx = np.flatnonzero(pinned | ~has_pin[hp])
+        h, t, lead_p = hp[pair_idx], tp[pair_idx], lead[pair_idx]
+        pair_cost = {term: costs[term][pair_idx] for term in FLOW_TERMS}
+    else:  # every pair: the caller's arrays, not copies (a province's largest group has millions of arcs)
+        pair_idx = np.arange(len(hp))
+        h, t, lead_p, pair_cost = hp, tp, lead, costs
     n_pairs = len(pair_idx)
     S, K, H0 = 0, 1, 2
     L0 = H0 + n_helpers
     T0 = L0 + n_targets
     n_nodes = T0 + n_targets
-    ti = np.arange(n_targets)
+    ti = np.arange(n_targets, dtype=np.int32)
     req = np.minimum(required, tmax).astype(np.int64)
-    opt = np.flatnonzero(~must)
+    opt = np.flatnonzero(~must).astype(np.int32)
     deg = np.bincount(h, minlength=n_helpers)
     unplaced = np.flatnonzero(must & (deg == 0))
     senders = np.flatnonzero(must & (deg > 0))
     # arcs: pairs | lead bonus | lead rest | target bonus | target rest | optional helpers | bypass
-    tails = np.concatenate([H0 + h, L0 + ti, L0 + ti, T0 + ti, T0 + ti, np.full(len(opt), S), [S]]).astype(np.int64)
-    heads = np.concatenate([np.where(lead[pair_idx], L0 + t, T0 + t), T0 + ti, T0 + ti, np.full(n_targets, K),
-                            np.full(n_targets, K), H0 + opt, [K]]).astype(np.int64)
+    i32 = np.int32
+    tails = np.concatenate([H0 + h.astype(i32, copy=False), L0 + ti, L0 + ti, T0 + ti, T0 + ti, np.full(len(opt), S, dtype=i32),
+                            np.array([S], dtype=i32)])
+    heads = np.concatenate([np.where(lead_p, L0 + t.astype(i32, copy=False), T0 + t.astype(i32, copy=False)), T0 + ti, T0 + ti,
+                            np.full(n_targets, K, dtype=i32), np.full(n_targets, K, dtype=i32), H0 + opt,
+                            np.array([K], dtype=i32)])
     caps = np.concatenate([np.ones(n_pairs), comp_min, np.full(n_targets, tmax), req, tmax - req,
                            np.ones(len(opt)), [len(opt)]]).astype(np.int64)
     n_arcs = len(tails)
-    bonus = np.zeros(n_arcs, dtype=np.int64)
-    bonus[n_pairs:n_pairs + n_targets] = -1
-    bonus[n_pairs + 2 * n_targets:n_pairs + 3 * n_targets] = -1
-    term_cost = {"coverage": bonus}
-    for term in FLOW_TERMS:
-        c = np.zeros(n_arcs, dtype=np.int64)
-        c[:n_pairs] = costs[term][pair_idx]
-        term_cost[term] = c
+    # each term's cost on the pair arcs and on the other arcs (only coverage has costs there: its bonuses)
+    bonus = np.zeros(n_arcs - n_pairs, dtype=np.int64)
+    bonus[:n_targets] = -1
+    bonus[2 * n_targets:3 * n_targets] = -1
+    no_pair_cost = np.zeros(0, dtype=np.int64)
+    rest_zero = np.zeros(n_arcs - n_pairs, dtype=np.int64)
+    term_cost = {"coverage": (no_pair_cost, bonus), **{term: (pair_cost[term], rest_zero) for term in FLOW_TERMS}}
     supply = np.zeros(n_nodes, dtype=np.int64)
     supply[H0 + senders] = 1
     supply[S] = len(opt)
@@ -1000,14 +986,23 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
     active = np.ones(n_arcs, dtype=bool)
     forced = np.zeros(n_arcs, dtype=np.int64)  # flow fixed by an earlier stage
     flow = np.zeros(n_arcs, dtype=np.int64)
+    no_lo = np.zeros(n_arcs, dtype=np.int8)
 
     def span(term: str) -> int:
         if spans is not None and term in spans:
             return int(spans[term])
         if term == "coverage":
-            return int((caps[active] * (bonus[active] != 0)).sum())
+            on = active[n_pairs:]
+            return int((caps[n_pairs:][on] * (bonus[on] != 0)).sum())
         a = active[:n_pairs]
-        return _helper_span(n_helpers, must, h[a], term_cost[term][:n_pairs][a])
+        if a.all():
+            return _helper_span(n_helpers, must, h, pair_cost[term])
+        return _helper_span(n_helpers, must, h[a], pair_cost[term][a])
+
+    def max_abs(term: str) -> int:
+        pc, rc_ = term_cost[term]
+        on_pairs = pc if active[:n_pairs].all() or not len(pc) else pc[active[:n_pairs]]
+        return max(int(np.abs(on_pairs).max(initial=0)), int(np.abs(rc_[active[n_pairs:]]).max(initial=0)))
 
     terms = ["coverage", *FLOW_TERMS]
     groups_done: list[list[str]] = []
@@ -1019,18 +1014,24 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
         while k + len(group) < len(terms):  # add the next term while the weights stay in the exact range
             trial = group + [terms[k + len(group)]]
             w_ = lexicographic_weights([span(x) for x in trial])
-            mag = sum(wx * int(np.abs(term_cost[x][active]).max(initial=0)) for x, wx in zip(trial, w_))
+            mag = sum(wx * max_abs(x) for x, wx in zip(trial, w_))
             if max(mag, 1) * (n_nodes + 1) * 4 >= min(COST_LIMIT, STAGE_LIMIT):
                 break
             group = trial
         w = lexicographic_weights([span(x) for x in group])
         cost = np.zeros(n_arcs, dtype=np.int64)
         for x, wx in zip(group, w):
-            cost += wx * term_cost[x]
-        idx = np.flatnonzero(active)
+            pc, rc_ = term_cost[x]
+            if len(pc):
+                cost[:n_pairs] += wx * pc
+            cost[n_pairs:] += wx * rc_
         mcf = min_cost_flow.SimpleMinCostFlow()
-        arcs = mcf.add_arcs_with_capacity_and_unit_cost(tails[idx].astype(np.int32), heads[idx].astype(np.int32),
-                                                        caps[idx], cost[idx])
+        if active.all():  # the first solve: every arc, no copies
+            idx = None
+            arcs = mcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, cost)
+        else:
+            idx = np.flatnonzero(active)
+            arcs = mcf.add_arcs_with_capacity_and_unit_cost(tails[idx], heads[idx], caps[idx], cost[idx])
         for node in np.flatnonzero(supply):
             mcf.set_node_supply(int(node), int(supply[node]))
         st = mcf.solve()
@@ -1038,29 +1039,34 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
             names = {mcf.INFEASIBLE: "INFEASIBLE", mcf.UNBALANCED: "UNBALANCED", mcf.BAD_COST_RANGE: "BAD_COST_RANGE"}
             raise _FlowInfeasible(names.get(st, str(st)))
         flow[:] = 0
-        flow[idx] = mcf.flows(arcs)
+        if idx is None:
+            flow[:] = mcf.flows(arcs)
+        else:
+            flow[idx] = mcf.flows(arcs)
+        del mcf, arcs, idx
         groups_done.append(group)
         weights_done.append(list(w))
         k += len(group)
         if k >= len(terms) and not keep_potentials:
             break
         # restrict to this stage's optimal face: arcs with a non-zero reduced cost keep their flow in every optimum
-        pot = _potentials(n_nodes, tails[idx], heads[idx], caps[idx], cost[idx], flow[idx])
+        try:
+            pot = wholebound.residual_distances(n_nodes, tails, heads, no_lo, caps, flow, cost, active)
+        except ValueError as exc:
+            raise _FlowInfeasible("potentials: the residual graph has a negative cycle (the flow is not optimal)") from exc
         pots.append(pot)
         if k >= len(terms):
             break
-        rc = cost[idx] + pot[tails[idx]] - pot[heads[idx]]
-        f_idx, c_idx = flow[idx], caps[idx]
-        if ((rc < 0) & (f_idx < c_idx)).any() or ((rc > 0) & (f_idx > 0)).any():
+        sign = wholebound.reduced_signs(tails, heads, cost, pot, active)  # 0 off the active arcs
+        if ((sign < 0) & (flow < caps)).any() or ((sign > 0) & (flow > 0)).any():
             raise _FlowInfeasible("internal: the potentials do not prove the flow optimal")
-        at_zero = rc > 0
-        at_cap = rc < 0
-        fix = idx[at_zero | at_cap]
-        fixed_flow = np.where(at_cap, caps[idx], 0)[at_zero | at_cap]
+        fix = np.flatnonzero(sign)
+        fixed_flow = np.where(sign[fix] < 0, caps[fix], 0)
         forced[fix] += fixed_flow
         np.subtract.at(supply, tails[fix], fixed_flow)
         np.add.at(supply, heads[fix], fixed_flow)
         active[fix] = False
+        del sign, cost
     total = forced + flow
     chosen = np.zeros(len(hp), dtype=bool)
     chosen[pair_idx[total[:n_pairs] > 0]] = True
@@ -1575,7 +1581,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     elig = np.zeros(len(targets), dtype=np.int64)  # distinct eligible helpers per target (for the findings)
     for ch in chunks:  # a chunk holds each (helper, target) pair once
         elig += np.bincount(ch.target, minlength=len(targets))
-    prepared: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    prepared: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []  # (g_h, g_t, lead, costs)
     flow_args: list[tuple] = []
     for g, members in sorted(groups.items()):
         hp = np.concatenate([chunks[i].helper for i in members])
@@ -1591,26 +1597,31 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         hl = np.searchsorted(g_h, hp)
         tl = np.searchsorted(g_t, tp)
         order = np.lexsort((tl, hl))  # deterministic arc order: by helper, then target
-        hl, tl, lead, pin, hp, tp = hl[order], tl[order], lead[order], pin[order], hp[order], tp[order]
+        del hp, tp  # the group's local positions (hl, tl) and g_h, g_t give them back: one copy in memory
+        hl, tl, lead, pin = hl[order].astype(np.int32), tl[order].astype(np.int32), lead[order], pin[order]
         costs = {k: v[order] for k, v in costs.items()}
-        prepared.append((g_h, hp, tp, lead, costs))
+        prepared.append((g_h, g_t, lead, costs))
         flow_args.append((len(g_h), must_all[g_h], len(g_t), req[g_t], comp_min[g_t], tier.coverage_max,
-                          hl.astype(np.int32), tl.astype(np.int32), lead, pin, costs))
+                          hl, tl, lead, pin, costs))
     try:
         results = _solve_flows(flow_args, workers)
     except _FlowInfeasible as exc:
         raise SolveError(f"tier '{tier.id}': the min-cost flow failed ({exc}); every helper has a candidate, "
                          f"so this is a capacity problem: the targets they may reach take fewer helpers") from exc
-    del flow_args
-    for (g_h, hp, tp, lead, costs), r in zip(prepared, results):
+    for i, ((g_h, g_t, lead, costs), r) in enumerate(zip(prepared, results)):
+        hl, tl = flow_args[i][6], flow_args[i][7]
+        flow_args[i] = ()  # free the group's local arc ends once read
+        hp, tp = g_h[hl].astype(np.int32), g_t[tl].astype(np.int32)  # the pairs' global positions
+        del hl, tl
         unplaced_all.extend(g_h[r.unplaced].tolist())
-        kept.append(wholebound.GroupFlow(hp.astype(np.int32), tp.astype(np.int32), lead, costs, r.chosen))
+        kept.append(wholebound.GroupFlow(hp, tp, lead, costs, r.chosen))
         chosen_keys_h.append(hp[r.chosen])
         chosen_keys_t.append(tp[r.chosen])
         coverage += r.coverage
         for k in FLOW_TERMS:
             values[k] += r.values[k]
         solves.append(["+".join(x) for x in r.stages])
+    del flow_args, prepared
     # targets of no group (no chunk) and helpers of no chunk
     no_t = np.ones(len(targets), dtype=bool)
     for ct in chunk_targets:

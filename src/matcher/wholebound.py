@@ -267,6 +267,17 @@ def _zero_reduced(tails: np.ndarray, heads: np.ndarray, cost: np.ndarray, p: np.
 
 
 @njit(cache=True, nogil=True)
+def reduced_signs(tails: np.ndarray, heads: np.ndarray, cost: np.ndarray, p: np.ndarray, arcs: np.ndarray) -> np.ndarray:
+    """Per arc: the sign (-1, 0, 1) of its reduced cost ``cost + p[tail] - p[head]``; 0 where ``arcs`` is False."""
+    out = np.zeros(len(tails), dtype=np.int8)
+    for a in range(len(tails)):
+        if arcs[a]:
+            r = cost[a] + p[tails[a]] - p[heads[a]]
+            out[a] = 1 if r > 0 else (-1 if r < 0 else 0)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _least_alpha(tails: np.ndarray, heads: np.ndarray, c1: np.ndarray, p1: np.ndarray, c2: np.ndarray,
                  p2: np.ndarray) -> int:
     """The least alpha >= 0 for which ``alpha * rc1 + rc2`` has the sign of rc1 wherever rc1 is not 0 (rc: reduced costs).
