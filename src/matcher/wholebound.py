@@ -636,7 +636,11 @@ def _county_parts(jobs: list[tuple[_Nested, int, np.ndarray]], workers: int) -> 
     _JOBS = jobs
     try:
         order = sorted(range(len(jobs)), key=lambda i: (-size[i], i))
-        with mp.get_context("fork").Pool(n_proc) as pool:
+        try:
+            pool = mp.get_context("fork").Pool(n_proc)
+        except OSError:  # no semaphores or processes here (a sandbox): price the jobs in this process
+            return [_county_part(*j) for j in jobs]
+        with pool:
             out = pool.map(_county_part_at, order, chunksize=1)
     finally:
         _JOBS = []
