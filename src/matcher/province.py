@@ -1119,10 +1119,12 @@ def _solve_flows(flow_args: list[tuple], workers: int) -> list[FlowResult]:
     _FLOW_ARGS = flow_args
     try:
         order = sorted(range(len(flow_args)), key=lambda i: (-len(flow_args[i][6]), i))
-        with mp.get_context("fork").Pool(n_proc) as pool:
-            out = pool.map(_solve_flow_at, order, chunksize=1)
+        with wholebound.fork_pool(n_proc) as pool:
+            out = pool.map(_solve_flow_at, order, chunksize=1) if pool is not None else None
     finally:
         _FLOW_ARGS = []
+    if out is None:  # no semaphores or processes here (a sandbox): solve the groups in this process
+        return [_solve_flow(*a) for a in flow_args]
     results: list[FlowResult | None] = [None] * len(flow_args)
     for i, r in zip(order, out):
         results[i] = r

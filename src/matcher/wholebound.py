@@ -27,6 +27,8 @@ where int64 could overflow); the top-tier flow runs in OR-Tools' exact integer r
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -599,6 +601,33 @@ def _price_units(nt: _Nested, c: int, tpos: np.ndarray, t_lo: np.ndarray, block:
         out.rows.append((i, plain, priced_here, total(h2[mine]), *(total(h[mine]) for h in h0), extra))
 
 
+@contextlib.contextmanager
+def fork_pool(n_proc: int) -> Iterator[Any]:
+    """A pool of ``n_proc`` forked worker processes (None where the platform cannot make one), the parent's objects frozen.
+
+    Forked workers share the parent's memory until they write to it. Python's garbage collector writes
+    to every object it visits, so a collection in a worker would copy the pages of every object of the
+    parent (the instance's tables): ``gc.freeze`` before the fork keeps them out of the collections.
+    """
+    import gc
+    import multiprocessing as mp
+
+    gc.collect()
+    gc.freeze()
+    try:
+        try:
+            pool = mp.get_context("fork").Pool(n_proc)
+        except OSError:
+            pool = None
+        if pool is None:
+            yield None
+        else:
+            with pool:
+                yield pool
+    finally:
+        gc.unfreeze()
+
+
 PROCESSES = 2
 """Processes that price the (unit, county) pairs of the bound (at most ``workers``); 1 prices them here.
 
@@ -636,14 +665,12 @@ def _county_parts(jobs: list[tuple[_Nested, int, np.ndarray]], workers: int) -> 
     _JOBS = jobs
     try:
         order = sorted(range(len(jobs)), key=lambda i: (-size[i], i))
-        try:
-            pool = mp.get_context("fork").Pool(n_proc)
-        except OSError:  # no semaphores or processes here (a sandbox): price the jobs in this process
-            return [_county_part(*j) for j in jobs]
-        with pool:
-            out = pool.map(_county_part_at, order, chunksize=1)
+        with fork_pool(n_proc) as pool:
+            out = pool.map(_county_part_at, order, chunksize=1) if pool is not None else None
     finally:
         _JOBS = []
+    if out is None:  # no semaphores or processes here (a sandbox): price the jobs in this process
+        return [_county_part(*j) for j in jobs]
     parts: list[_CountyPart | None] = [None] * len(jobs)
     for i, part in zip(order, out):
         parts[i] = part
