@@ -303,3 +303,26 @@ def test_solve_hints_at_a_longer_time_limit_only_where_a_round_is_left():
     assert _more_rounds_hint(header, 300) == ""  # MAX_ROUNDS reached
     assert _more_rounds_hint({**header, "first_gap": None}, 60) == ""  # proven optimal
     assert _more_rounds_hint({**header, "method": "cp-sat"}, 60) == ""  # not the province solver
+
+
+def test_fork_pool_only_on_linux_and_callers_work_alone_elsewhere(monkeypatch):
+    """Off Linux fork_pool gives no pool and the flow groups are solved in this process, with the same results."""
+    from matcher import processes
+
+    rng = np.random.default_rng(5)
+    n_h, n_t = 6, 3
+    hp = np.repeat(np.arange(n_h), n_t).astype(np.int32)
+    tp = np.tile(np.arange(n_t), n_h).astype(np.int32)
+    costs = {k: rng.integers(0, 50, len(hp)).astype(np.int64) for k in province.FLOW_TERMS}
+    args = (n_h, np.ones(n_h, dtype=bool), n_t, np.array([2, 2, 2]), np.zeros(n_t, dtype=np.int64), 2, hp, tp,
+            np.zeros(len(hp), dtype=bool), np.zeros(len(hp), dtype=bool), costs)
+    monkeypatch.setattr(province, "PARALLEL_MIN_PAIRS", 0)
+    monkeypatch.setattr(province, "FLOW_PROCESSES", 2)
+    monkeypatch.setattr(province.os, "cpu_count", lambda: 2)
+    here = province._solve_flows([args, args], workers=2)
+    monkeypatch.setattr(processes.sys, "platform", "darwin")
+    with processes.fork_pool(2) as pool:
+        assert pool is None
+    alone = province._solve_flows([args, args], workers=2)
+    for a, b in zip(here, alone):
+        assert np.array_equal(a.chosen, b.chosen) and a.values == b.values

@@ -48,7 +48,7 @@ import pandas as pd
 from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
 
-from matcher import pairarrays, rules, wholebound
+from matcher import pairarrays, processes, rules, wholebound
 from matcher.candidates import (
     Context,
     TierFrames,
@@ -1081,12 +1081,12 @@ class _FlowInfeasible(Exception):
     pass
 
 
-FLOW_PROCESSES = 1
-"""Processes that solve a lower tier's flow groups (at most ``workers``); 1 solves them in this process.
+FLOW_PROCESSES = 2
+"""Processes that solve a lower tier's flow groups (at most ``workers``, Linux only); 1 solves them in this process.
 
-Measured on Guizhou (bench/RESULTS.md, 2026-12-02): 2 processes take the village flows from 17.0 to
-12.0 s but the run's peak memory (PSS of the process and its workers) from 1.67 to 2.32 GiB, above the
-2 GB budget, so the default is 1. Set it to 2 where memory allows; the plan is the same either way.
+Measured on Guizhou (bench/RESULTS.md, 2026-12-02, third session): 2 processes take the village phase
+from 15.0 to 10.7 s; the run's peak memory (summed PSS of the process and its workers) is 1.61 GiB
+against 1.45 GiB with one. The plan is the same either way.
 """
 
 PARALLEL_MIN_PAIRS = 1_000_000
@@ -1119,7 +1119,7 @@ def _solve_flows(flow_args: list[tuple], workers: int) -> list[FlowResult]:
     _FLOW_ARGS = flow_args
     try:
         order = sorted(range(len(flow_args)), key=lambda i: (-len(flow_args[i][6]), i))
-        with wholebound.fork_pool(n_proc) as pool:
+        with processes.fork_pool(n_proc) as pool:
             out = pool.map(_solve_flow_at, order, chunksize=1) if pool is not None else None
     finally:
         _FLOW_ARGS = []

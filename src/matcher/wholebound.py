@@ -27,8 +27,6 @@ where int64 could overflow); the top-tier flow runs in OR-Tools' exact integer r
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +35,7 @@ import pandas as pd
 from numba import njit
 from ortools.graph.python import min_cost_flow
 
-from matcher import pairarrays
+from matcher import pairarrays, processes
 
 COST_LIMIT = 2**62
 
@@ -601,33 +599,6 @@ def _price_units(nt: _Nested, c: int, tpos: np.ndarray, t_lo: np.ndarray, block:
         out.rows.append((i, plain, priced_here, total(h2[mine]), *(total(h[mine]) for h in h0), extra))
 
 
-@contextlib.contextmanager
-def fork_pool(n_proc: int) -> Iterator[Any]:
-    """A pool of ``n_proc`` forked worker processes (None where the platform cannot make one), the parent's objects frozen.
-
-    Forked workers share the parent's memory until they write to it. Python's garbage collector writes
-    to every object it visits, so a collection in a worker would copy the pages of every object of the
-    parent (the instance's tables): ``gc.freeze`` before the fork keeps them out of the collections.
-    """
-    import gc
-    import multiprocessing as mp
-
-    gc.collect()
-    gc.freeze()
-    try:
-        try:
-            pool = mp.get_context("fork").Pool(n_proc)
-        except OSError:
-            pool = None
-        if pool is None:
-            yield None
-        else:
-            with pool:
-                yield pool
-    finally:
-        gc.unfreeze()
-
-
 PROCESSES = 2
 """Processes that price the (unit, county) pairs of the bound (at most ``workers``); 1 prices them here.
 
@@ -665,7 +636,7 @@ def _county_parts(jobs: list[tuple[_Nested, int, np.ndarray]], workers: int) -> 
     _JOBS = jobs
     try:
         order = sorted(range(len(jobs)), key=lambda i: (-size[i], i))
-        with fork_pool(n_proc) as pool:
+        with processes.fork_pool(n_proc) as pool:
             out = pool.map(_county_part_at, order, chunksize=1) if pool is not None else None
     finally:
         _JOBS = []

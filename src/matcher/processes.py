@@ -1,0 +1,57 @@
+"""Forked worker processes for the province solver's independent parts, and memory hygiene around them.
+
+The flow groups of a lower tier (:func:`matcher.province._solve_flows`) and the county jobs of the
+whole-plan bound (:func:`matcher.wholebound._county_parts`) are independent problems solved by the same
+deterministic code wherever they run, so they may run in forked processes. A forked worker shares the
+parent's memory until one of them writes to it; this module keeps that sharing as large as it can be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the operating system (glibc's malloc_trim; nothing elsewhere).
+
+    numpy's freed arrays of up to 32 MB stay in the heap, resident, until the heap is trimmed; a
+    province's lower tiers free hundreds of MB of such county chunks before their flows are solved.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+@contextlib.contextmanager
+def fork_pool(n_proc: int) -> Iterator[Any]:
+    """A pool of ``n_proc`` forked worker processes (None off Linux or where none can be made), the parent's objects frozen.
+
+    Forked workers share the parent's memory until they write to it. Python's garbage collector writes
+    to every object it visits, so a collection in a worker would copy the pages of every object of the
+    parent (the instance's tables): ``gc.freeze`` before the fork keeps them out of the collections, and
+    the parent's free heap pages are returned first so that no worker starts with them.
+    """
+    import multiprocessing as mp
+
+    if not sys.platform.startswith("linux") or "fork" not in mp.get_all_start_methods():
+        yield None  # fork is unsafe on macOS (system libraries) and missing on Windows: the caller works alone
+        return
+    gc.collect()
+    gc.freeze()
+    release_free_memory()
+    try:
+        try:
+            pool = mp.get_context("fork").Pool(n_proc)
+        except OSError:
+            pool = None
+        if pool is None:
+            yield None
+        else:
+            with pool:
+                yield pool
+    finally:
+        gc.unfreeze()
