@@ -1165,6 +1165,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         raise InfeasibleError("the hard rules cannot all hold:", hard)
     couplings = _couplings(ctx, top)
     top_left = max(1.0, time_limit * 0.5)
+    prefetched: dict[str, Prefetched | None] = {}
     by_flow = _top_by_flow(ctx, top, top_frames, couplings)
     if by_flow is not None:
         chosen_top, top_stages = by_flow
@@ -1172,7 +1173,9 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         top_method = ("min-cost flow without the coupling rows; its exact lexicographic optimum satisfies them "
                       "(no counted helper shortfall for the lower tiers), so it is the coupled optimum")
     else:
-        by_milp = _solve_top_milp(ctx, top, top_frames, couplings, time_limit=top_left, progress=progress)
+        by_milp, prefetched = _top_milp_beside_prefetch(ctx, top, top_frames, couplings,
+                                                        [t for t in tiers[1:] if t.nest_in == top.id],
+                                                        time_limit=top_left, progress=progress, workers=workers)
         if by_milp is not None:
             chosen_top, top_stages, top_status, coupling_short = by_milp
             top_method = ("HiGHS MIP, lexicographic stages, with coupling rows for the nested tiers "
@@ -1188,7 +1191,9 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
 
     def round_for(chosen_top: np.ndarray, top_stages: list[Stage], top_status: str, top_method: str) -> dict[str, Any]:
         """The lower tiers given a top-tier choice, and the whole-plan bound from their potentials."""
-        st = _lower_given_top(ctx, tiers, top, top_frames, chosen_top, say, timings, workers=workers)
+        st = _lower_given_top(ctx, tiers, top, top_frames, chosen_top, say, timings, workers=workers,
+                              prefetched=prefetched)
+        prefetched.clear()  # used up by the first round
         st["tier_info"][top.id] = {"stages": top_stages, "status": top_status, "pairs": len(top_frames.pairs),
                                    "method": top_method}
         ts_ = time.monotonic()
@@ -1279,6 +1284,48 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     return plan
 
 
+_MIP_CALL: list[Callable[[Progress], Any]] = []
+"""The top tier's MIP a forked worker solves (set just before the fork, read by _run_mip_call)."""
+
+
+def _run_mip_call() -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
+    """Solve _MIP_CALL[0] (in a forked worker process): its result and the progress events it gave."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    return _MIP_CALL[0](lambda event, info: events.append((event, info))), events
+
+
+def _top_milp_beside_prefetch(ctx: Context, top: Tier, top_frames: TierFrames, couplings: list[Coupling],
+                              nested: list[Tier], *, time_limit: float, progress: Progress | None, workers: int
+                              ) -> tuple[Any, dict[str, Prefetched | None]]:
+    """The top tier's MIP, solved in a forked process while this one builds the nested tiers' free pairs.
+
+    Source: the MIP (部门帮县) and the pairs of helpers outside the departments are independent work; the
+    MIP's result is the same wherever it runs (its progress events are passed on when it returns). With
+    one worker, or where no process can be forked, the MIP runs here and nothing is built beforehand.
+    """
+    call = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings, time_limit=time_limit)
+    if workers < 2 or not nested:
+        return call(progress=progress), {}
+    global _MIP_CALL
+    _MIP_CALL = [lambda prog: call(progress=prog)]
+    try:
+        with processes.fork_pool(1) as pool:
+            if pool is None:
+                return call(progress=progress), {}
+            job = pool.apply_async(_run_mip_call)
+            if progress:
+                progress("phase", {"text": f"tier {top.id}: HiGHS MIP in a worker process; meanwhile the free "
+                                           "helpers' candidate pairs of the nested tiers"})
+            pre = {t.id: prefetch_free_pairs(ctx, t, top_frames) for t in nested}
+            result, events = job.get()
+    finally:
+        _MIP_CALL = []
+    for event, info in events:
+        if progress:
+            progress(event, info)
+    return result, pre
+
+
 def _milp_tightens(last: wholebound.WholeBound, by_milp: tuple[np.ndarray, list[Stage], str, float], pairs: pd.DataFrame,
                    shift: int, shift2: int, *, with_alone: bool, earlier: list[wholebound.WholeBound] | None = None
                    ) -> bool:
@@ -1340,8 +1387,9 @@ def rounds_for(time_limit: float) -> int:
 
 
 def _lower_given_top(ctx: Context, tiers: list[Tier], top: Tier, top_frames: TierFrames, chosen_top: np.ndarray,
-                     say: Progress, timings: dict[str, float], workers: int = 1) -> dict[str, Any]:
-    """Every lower tier solved exactly given the top tier's chosen pairs."""
+                     say: Progress, timings: dict[str, float], workers: int = 1,
+                     prefetched: dict[str, Prefetched | None] | None = None) -> dict[str, Any]:
+    """Every lower tier solved exactly given the top tier's chosen pairs (``prefetched``: free pairs per tier id)."""
     from matcher.solver import InfeasibleError
 
     top_links = top_frames.pairs[chosen_top]
@@ -1354,7 +1402,7 @@ def _lower_given_top(ctx: Context, tiers: list[Tier], top: Tier, top_frames: Tie
         say("phase", {"text": f"tier {tier.id}: candidate pairs by county"})
         res = _solve_lower(ctx, tier, parent_frames if tier.nest_in else None,
                            parent_links if tier.nest_in else None, top if tier.nest_in else None, say,
-                           workers=workers)
+                           workers=workers, prefetched=(prefetched or {}).get(tier.id))
         if len(res["unplaced_findings"]):
             raise InfeasibleError(f"tier '{tier.id}': some helpers cannot be placed:", res["unplaced_findings"])
         out["findings"].extend(res["findings"])
@@ -1479,13 +1527,80 @@ def _scheme_only(ctx: Context, scheme: Scheme, tiers: list[Tier]) -> Context:
     return dataclasses.replace(ctx, scheme=dataclasses.replace(scheme, tiers=tuple(tiers)), cache={})
 
 
+@dataclasses.dataclass
+class Prefetched:
+    """A nested lower tier's pairs that do not depend on the top tier's choice, built while the top tier is solved."""
+
+    tables: pairarrays.TierTables
+    parts: dict[str, ChunkArrays]  # per chunk area: the candidate pairs of the helpers outside the top tier's pool
+
+
+def _lead_flags(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per helper and per target: counts for the tier's composition rule (a section-level cadre, a class-1 village).
+
+    Source: Guizhou 2012 帮联驻, 一类贫困村 teams include a section-level leader (the tier's first composition rule)
+    """
+    lead_target = np.zeros(len(targets), dtype=bool)
+    lead_helper = np.zeros(len(helpers), dtype=bool)
+    if tier.composition:
+        c = tier.composition[0]
+        lead_target = filter_mask(targets, c.where).to_numpy(dtype=bool)
+        lead_helper = filter_mask(helpers, c.helper_where).to_numpy(dtype=bool)
+    return lead_helper, lead_target
+
+
+def _chunk_area(targets: pd.DataFrame) -> pd.Series:
+    """The area that cuts a lower tier into chunks: each target's county (its prefecture where counties are missing)."""
+    chunk_col = "t_county" if (targets["t_county"].astype(str) != "").all() else "t_prefecture"
+    return targets[chunk_col].astype(str)
+
+
+def prefetch_free_pairs(ctx: Context, tier: Tier, top_frames: TierFrames) -> Prefetched | None:
+    """The candidate pairs of a nested tier's helpers outside the top tier's pool, chunk by chunk (None: not array-built).
+
+    Source: 部门帮县 nests only the departments' own people (处长联乡, their staff 驻村); a county's or a
+    prefecture's own staff may go wherever eligibility allows, whichever departments the top tier sends,
+    so their pairs can be built before the top tier is solved (province.solve_province does it meanwhile).
+    """
+    if pairarrays.fast_path_reason(ctx, tier):
+        return None
+    helpers = helper_frame(ctx, tier)
+    targets = target_frame(ctx, tier)
+    h_pos = pd.Series(np.arange(len(helpers)), index=helpers.index)
+    t_pos = pd.Series(np.arange(len(targets)), index=targets.index)
+    tables = pairarrays.tier_tables(ctx, tier, helpers, targets)
+    lead_helper, lead_target = _lead_flags(ctx, tier, helpers, targets)
+    no_links = TierFrames(top_frames.tier, top_frames.helpers, top_frames.targets, top_frames.pairs.iloc[0:0])
+    free = _nesting_codes(helpers, targets, no_links).key < 0
+    inc = rules.in_force_incumbents(ctx, tier)
+    parts: dict[str, ChunkArrays] = {}
+    for area_code, tids in targets.groupby(_chunk_area(targets), sort=True).groups.items():
+        pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
+        tpos = t_pos[list(tids)].to_numpy()
+        hpos = _chunk_helper_positions(tables, tier, None, tpos, h_pos[list(pin_here)].to_numpy())
+        parts[str(area_code)] = _chunk_arrays(tables, hpos[free[hpos]], tpos, None, lead_helper, lead_target)
+    return Prefetched(tables, parts)
+
+
+def _joined_chunks(a: ChunkArrays, b: ChunkArrays) -> ChunkArrays:
+    """One chunk holding the pairs of two chunks of the same area with disjoint helpers (their drop counts added)."""
+    dropped = dict(a.dropped)
+    for k, v in b.dropped.items():
+        dropped[k] = dropped.get(k, 0) + v
+    return ChunkArrays(np.concatenate([a.helper, b.helper]), np.concatenate([a.target, b.target]),
+                       np.concatenate([a.lead, b.lead]), np.concatenate([a.pinned, b.pinned]),
+                       {k: np.concatenate([a.costs[k], b.costs[k]]) for k in a.costs}, dropped)
+
+
 def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, parent_links: pd.DataFrame | None,
-                 parent: Tier | None, say: Progress, one_group: bool = False, workers: int = 1) -> dict[str, Any]:
+                 parent: Tier | None, say: Progress, one_group: bool = False, workers: int = 1,
+                 prefetched: Prefetched | None = None) -> dict[str, Any]:
     """One lower tier: chunks by county, groups of chunks sharing helpers, one min-cost flow per group.
 
     ``one_group`` solves all chunks as one flow (the benchmark's baseline: one exact min-cost flow over
     every candidate pair of the tier); ``workers`` caps the processes that solve the groups (see
-    FLOW_PROCESSES, 1 by default).
+    FLOW_PROCESSES); ``prefetched`` holds the pairs of the helpers outside the parent tier's pool, built
+    beforehand (:func:`prefetch_free_pairs`); its parts are used up.
     """
     from matcher.solver import Finding
 
@@ -1497,13 +1612,9 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     profiles = (profile_codes(helpers, MATCH_HELPER_COLUMNS), profile_codes(targets, MATCH_TARGET_COLUMNS))
     req = rules.required_helpers(targets, tier, ctx).to_numpy(dtype=np.int64)
     comp_min = np.zeros(len(targets), dtype=np.int64)
-    lead_target = np.zeros(len(targets), dtype=bool)
-    lead_helper = np.zeros(len(helpers), dtype=bool)
+    lead_helper, lead_target = _lead_flags(ctx, tier, helpers, targets)
     if tier.composition:
-        c = tier.composition[0]
-        lead_target = filter_mask(targets, c.where).to_numpy(dtype=bool)
-        comp_min[lead_target] = c.min
-        lead_helper = filter_mask(helpers, c.helper_where).to_numpy(dtype=bool)
+        comp_min[lead_target] = tier.composition[0].min
     # unit share: with links_min >= 1 every listed helper is placed, so the cap is a count
     if tier.unit_share_max > 0 and tier.links_min >= 1:
         head = pd.to_numeric(ctx.units["headcount"], errors="coerce").fillna(0)
@@ -1517,23 +1628,32 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
                         f"单位 {u}：{k} 人均须承担任务，最多只能派出 {c_} 人") for u, k, c_ in over])
     inc = rules.in_force_incumbents(ctx, tier)
     fast = pairarrays.fast_path_reason(ctx, tier)
-    tables = pairarrays.tier_tables(ctx, tier, helpers, targets) if not fast else None
+    if prefetched is not None and (fast or not prefetched.tables.helpers.index.equals(helpers.index)
+                                   or not prefetched.tables.targets.index.equals(targets.index)):
+        prefetched = None  # built for other frames: not used
+    tables = (prefetched.tables if prefetched is not None else pairarrays.tier_tables(ctx, tier, helpers, targets)
+              ) if not fast else None
     nest = _nesting_codes(helpers, targets, parent_frames) if parent_frames is not None else None
     banned = _forbidden_codes(tier, h_pos, t_pos)
-    chunk_col = "t_county" if (targets["t_county"].astype(str) != "").all() else "t_prefecture"
-    area = targets[chunk_col].astype(str)
+    area = _chunk_area(targets)
     chunks: list[ChunkArrays] = []
     chunk_helpers: list[np.ndarray] = []
     n_pairs = 0
     dropped: dict[str, int] = {}
     anc_cols = [c for c in targets.columns if c.startswith("t_") and c not in ("t_lon", "t_lat")]
-    for tids in targets.groupby(area, sort=True).groups.values():
+    for area_code, tids in targets.groupby(area, sort=True).groups.items():
         codes = {c.removeprefix("t_"): str(targets.at[tids[0], c]) for c in anc_cols}
         pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
         if tables is not None:
             tpos = t_pos[list(tids)].to_numpy()
             hpos = _chunk_helper_positions(tables, tier, nest, tpos, h_pos[list(pin_here)].to_numpy())
-            arr = _chunk_arrays(tables, hpos, tpos, nest, lead_helper, lead_target)
+            free_part = prefetched.parts.pop(str(area_code), None) if prefetched is not None else None
+            if free_part is not None and nest is not None:  # the free helpers' pairs are built: add the nested ones
+                nested = _chunk_arrays(tables, hpos[nest.key[hpos] >= 0], tpos, nest, lead_helper, lead_target)
+                arr = _joined_chunks(free_part, nested)
+                del free_part, nested
+            else:
+                arr = _chunk_arrays(tables, hpos, tpos, nest, lead_helper, lead_target)
         else:
             hids = _chunk_helpers(ctx, tier, helpers, codes, parent_links, parent, pin_here)
             f = _build_chunk(ctx, tier, helpers, targets, hids, pd.Index(tids), parent_frames, profiles)
