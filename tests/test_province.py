@@ -326,3 +326,53 @@ def test_fork_pool_only_on_linux_and_callers_work_alone_elsewhere(monkeypatch):
     alone = province._solve_flows([args, args], workers=2)
     for a, b in zip(here, alone):
         assert np.array_equal(a.chosen, b.chosen) and a.values == b.values
+
+
+def test_free_pairs_built_beside_the_top_mip_give_the_same_plan(tiny, monkeypatch):
+    """With the top tier's MIP in a worker process and the free pairs built meanwhile, the plan is the one of a
+    single process (same links, same figures), and the prefetched pairs are really used."""
+    monkeypatch.setattr(province, "_top_by_flow", lambda *a, **k: None)  # take the MIP path on tiny too
+    joined: list[int] = []
+    real_join = province._joined_chunks
+    monkeypatch.setattr(province, "_joined_chunks", lambda a, b: joined.append(len(a.helper)) or real_join(a, b))
+    alone = solve_province(tiny, time_limit=20, seed=0, workers=1)
+    assert not joined
+    beside = solve_province(tiny, time_limit=20, seed=0, workers=2)
+    assert joined, "the prefetched parts were not used"  # tiny's staff are all departments' (no free pairs)
+    assert beside.assignments.equals(alone.assignments)
+    assert beside.header["objective"] == alone.header["objective"]
+    assert beside.header["bound"] == alone.header["bound"]
+
+
+def test_prefetched_free_pairs_and_the_nested_pairs_make_the_whole_chunk():
+    """Guizhou's village chunks: the free helpers' pairs built beforehand plus the nested ones are the chunk's pairs."""
+    from matcher.candidates import TierFrames, build_tier_frames, context_from_instance, helper_frame, target_frame
+    from matcher.scheme import read_scheme
+
+    inst = read_instance(GUIZHOU)
+    ctx = context_from_instance(inst, read_scheme(inst.scheme))
+    top, village = ctx.scheme.tiers[0], ctx.scheme.tiers[2]
+    top_frames = build_tier_frames(ctx, top)
+    pre = province.prefetch_free_pairs(ctx, village, top_frames)
+    assert pre is not None
+    helpers, targets = helper_frame(ctx, village), target_frame(ctx, village)
+    links = top_frames.pairs.groupby("helper").head(1)  # each department in its first candidate county
+    nest = province._nesting_codes(helpers, targets, TierFrames(top, top_frames.helpers, top_frames.targets, links))
+    lead_h, lead_t = province._lead_flags(ctx, village, helpers, targets)
+    area = province._chunk_area(targets).to_numpy()
+    linked_areas = set(targets.loc[targets["t_county"].isin(set(links["target"].astype(str))), "t_county"])
+    codes = sorted(linked_areas)[:3] + sorted(set(area) - linked_areas)[:1]
+    for code in codes:
+        tpos = np.flatnonzero(area == code)
+        hpos = province._chunk_helper_positions(pre.tables, village, nest, tpos, np.zeros(0, dtype=np.int64))
+        whole = province._chunk_arrays(pre.tables, hpos, tpos, nest, lead_h, lead_t)
+        nested = province._chunk_arrays(pre.tables, hpos[nest.key[hpos] >= 0], tpos, nest, lead_h, lead_t)
+        free = pre.parts[code]
+        assert len(free.helper) > 0
+        joined = province._joined_chunks(free, nested)
+        a, b = np.lexsort((whole.target, whole.helper)), np.lexsort((joined.target, joined.helper))
+        for name in ("helper", "target", "lead", "pinned"):
+            assert np.array_equal(getattr(whole, name)[a], getattr(joined, name)[b]), (code, name)
+        for k in whole.costs:
+            assert np.array_equal(whole.costs[k][a], joined.costs[k][b]), (code, k)
+        assert sum(whole.dropped.values()) == sum(joined.dropped.values())
