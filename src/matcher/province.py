@@ -1718,7 +1718,9 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         seen_helpers[g_h] = True
         hl = np.searchsorted(g_h, hp)
         tl = np.searchsorted(g_t, tp)
-        order = np.lexsort((tl, hl))  # deterministic arc order: by helper, then target
+        # deterministic arc order: by helper, then target (each pair once in a group, so the key is unique
+        # and a plain argsort gives lexsort's order, about 4x faster)
+        order = np.argsort(hl.astype(np.int64) * len(g_t) + tl)
         del hp, tp  # the group's local positions (hl, tl) and g_h, g_t give them back: one copy in memory
         hl, tl, lead, pin = hl[order].astype(np.int32), tl[order].astype(np.int32), lead[order], pin[order]
         costs = {k: v[order] for k, v in costs.items()}
