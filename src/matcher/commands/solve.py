@@ -17,7 +17,8 @@ def solve(
     out: Path = typer.Option(..., "--out", help="plan folder to write"),
     time_limit: float = typer.Option(60.0, "--time-limit", help="seconds for the whole solve"),
     seed: int = typer.Option(0, "--seed", help="random seed (same input + seed = same plan)"),
-    workers: int = typer.Option(2, "--workers", help="CP-SAT workers (deterministic interleaved search when > 1)"),
+    workers: int = typer.Option(2, "--workers", help="CP-SAT workers (deterministic interleaved search when > 1); "
+                                "the province solver runs at most this many worker processes at a time (1: none)"),
     lang: str = typer.Option("en", "--lang", help="language of the printed summary: en or zh"),
 ) -> None:
     """Solve an instance into a plan with a proven bound; check it; write DIR (plan.json last)."""
