@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,24 @@ def solved(inst):
     from matcher.solver import solve
 
     return solve(inst, time_limit=30, seed=0)
+
+
+@pytest.fixture
+def process_log(tmp_path):
+    """(wrap, pids): ``wrap(fn)`` is fn noting the id of the process that runs it; ``pids()`` the ids noted so far.
+
+    For tests that must see a forked worker really do the work (the ids go to a file, which workers share).
+    """
+    path = tmp_path / "pids.txt"
+
+    def wrap(real):
+        def noted(*args, **kwargs):
+            with open(path, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            return real(*args, **kwargs)
+        return noted
+
+    def pids() -> set[str]:
+        return set(path.read_text().split()) if path.exists() else set()
+
+    return wrap, pids

@@ -71,29 +71,17 @@ def test_tiny_deterministic(tiny, tiny_plan):
     assert again._uncovered_csv() == tiny_plan._uncovered_csv()
 
 
-_SOLVED_BY: list[Path] = []
-_REAL_SOLVE_FLOW = province._solve_flow
-
-
-def _solve_flow_noting_the_process(*args, **kwargs):
-    """province._solve_flow that appends the solving process id to _SOLVED_BY[0] (picklable by name)."""
-    with open(_SOLVED_BY[0], "a") as f:
-        f.write(f"{os.getpid()}\n")
-    return _REAL_SOLVE_FLOW(*args, **kwargs)
-
-
-def test_flow_groups_in_worker_processes_give_the_same_plan(tiny, tiny_plan, monkeypatch, tmp_path):
+def test_flow_groups_in_worker_processes_give_the_same_plan(tiny, tiny_plan, monkeypatch, process_log):
     """Solving the flow groups in forked processes changes nothing in the plan (same links, same header figures)."""
     if "fork" not in __import__("multiprocessing").get_all_start_methods():
         pytest.skip("no fork on this platform")
-    _SOLVED_BY[:] = [tmp_path / "pids.txt"]
+    wrap, pids = process_log
     monkeypatch.setattr(province, "FLOW_PROCESSES", 2)
     monkeypatch.setattr(province, "PARALLEL_MIN_PAIRS", 0)
     monkeypatch.setattr(province.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(province, "_solve_flow", _solve_flow_noting_the_process)
+    monkeypatch.setattr(province, "_solve_flow", wrap(province._solve_flow))
     plan = solve_province(tiny, time_limit=20, seed=0, workers=2)
-    pids = set(_SOLVED_BY[0].read_text().split())
-    assert pids - {str(os.getpid())}, "no flow group went to a worker process"
+    assert pids() - {str(os.getpid())}, "no flow group went to a worker process"
     assert plan.assignments.equals(tiny_plan.assignments)
     assert plan.header["objective"] == tiny_plan.header["objective"]
 
@@ -346,7 +334,13 @@ def test_free_pairs_built_beside_the_top_mip_give_the_same_plan(tiny, monkeypatc
 
 def test_prefetched_free_pairs_and_the_nested_pairs_make_the_whole_chunk():
     """Guizhou's village chunks: the free helpers' pairs built beforehand plus the nested ones are the chunk's pairs."""
-    from matcher.candidates import TierFrames, build_tier_frames, context_from_instance, helper_frame, target_frame
+    from matcher.candidates import (
+        TierFrames,
+        build_tier_frames,
+        context_from_instance,
+        helper_frame,
+        target_frame,
+    )
     from matcher.scheme import read_scheme
 
     inst = read_instance(GUIZHOU)

@@ -178,17 +178,7 @@ def test_earlier_rounds_as_cuts_take_the_largest_bound(one_county, monkeypatch):
     from matcher.candidates import build_tier_frames, context_from_instance
     from matcher.scheme import read_scheme
 
-    seen: list[wholebound.WholeBound] = []
-    real = wholebound.whole_plan_bound
-
-    def keep(*a, **k):
-        out = real(*a, **k)
-        seen.append(out)
-        return out
-
-    monkeypatch.setattr(wholebound, "whole_plan_bound", keep)
-    province.solve_province(one_county, time_limit=60)
-    r = seen[0]
+    r = _bounds_of_a_solve(one_county, monkeypatch)[0]
     assert not r.reason
     scheme = read_scheme(one_county.scheme)
     ctx = context_from_instance(one_county, scheme)
@@ -211,19 +201,6 @@ def test_earlier_rounds_as_cuts_take_the_largest_bound(one_county, monkeypatch):
     assert w1([(same[0], same[1], same[2] - 7.0)]) == pytest.approx(alone_only, abs=1e-6)
 
 
-_PRICED_BY: list[Path] = []
-_REAL_COUNTY_PART = wholebound._county_part
-
-
-def _county_part_noting_the_process(*args, **kwargs):
-    """wholebound._county_part that writes its process id to a file first (to see which process ran a job)."""
-    import os
-
-    with open(_PRICED_BY[0], "a") as f:
-        f.write(f"{os.getpid()}\n")
-    return _REAL_COUNTY_PART(*args, **kwargs)
-
-
 def _bounds_of_a_solve(instance, monkeypatch) -> list[wholebound.WholeBound]:
     seen: list[wholebound.WholeBound] = []
     real = wholebound.whole_plan_bound
@@ -239,7 +216,7 @@ def _bounds_of_a_solve(instance, monkeypatch) -> list[wholebound.WholeBound]:
     return seen
 
 
-def test_bound_priced_in_worker_processes_is_the_same(one_county, monkeypatch, tmp_path):
+def test_bound_priced_in_worker_processes_is_the_same(one_county, monkeypatch, process_log):
     """Pricing the (unit, county) pairs in forked processes gives the same bound, pair for pair."""
     import os
 
@@ -247,14 +224,13 @@ def test_bound_priced_in_worker_processes_is_the_same(one_county, monkeypatch, t
         pytest.skip("no fork on this platform")
     monkeypatch.setattr(wholebound, "PROCESSES", 1)
     here = _bounds_of_a_solve(one_county, monkeypatch)
-    _PRICED_BY[:] = [tmp_path / "pids.txt"]
+    wrap, pids = process_log
     monkeypatch.setattr(wholebound, "PROCESSES", 2)
     monkeypatch.setattr(wholebound, "PARALLEL_MIN_PAIRS", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(wholebound, "_county_part", _county_part_noting_the_process)
+    monkeypatch.setattr(wholebound, "_county_part", wrap(wholebound._county_part))
     forked = _bounds_of_a_solve(one_county, monkeypatch)
-    pids = set(_PRICED_BY[0].read_text().split())
-    assert pids - {str(os.getpid())}, "no county job went to a worker process"
+    assert pids() - {str(os.getpid())}, "no county job went to a worker process"
     assert len(here) == len(forked) >= 1
     for a, b in zip(here, forked):
         assert not a.reason and not b.reason

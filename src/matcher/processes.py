@@ -12,7 +12,7 @@ import contextlib
 import ctypes
 import gc
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
@@ -55,3 +55,35 @@ def fork_pool(n_proc: int) -> Iterator[Any]:
                 yield pool
     finally:
         gc.unfreeze()
+
+
+_TASKS: list[tuple[Callable[..., Any], Sequence[tuple]]] = []
+"""The function and argument tuples forked workers run (set just before the fork, read by _run_task)."""
+
+
+def _run_task(i: int) -> Any:
+    """Task ``i`` of _TASKS (run in a forked worker process)."""
+    fn, args = _TASKS[0]
+    return fn(*args[i])
+
+
+def map_forked(fn: Callable[..., Any], args: Sequence[tuple], sizes: Sequence[int], n_proc: int) -> list[Any] | None:
+    """``[fn(*a) for a in args]`` computed by ``n_proc`` forked workers, largest ``sizes`` first (None: no pool here).
+
+    The workers inherit ``fn`` and ``args`` through the fork (nothing is pickled on the way in); the
+    results come back in the order of ``args`` whatever order they were computed in.
+    """
+    global _TASKS
+    order = sorted(range(len(args)), key=lambda i: (-sizes[i], i))
+    _TASKS = [(fn, args)]
+    try:
+        with fork_pool(n_proc) as pool:
+            if pool is None:
+                return None
+            out = pool.map(_run_task, order, chunksize=1)
+    finally:
+        _TASKS = []
+    results: list[Any] = [None] * len(args)
+    for i, r in zip(order, out):
+        results[i] = r
+    return results

@@ -1092,15 +1092,6 @@ against 1.45 GiB with one. The plan is the same either way.
 PARALLEL_MIN_PAIRS = 1_000_000
 """Candidate pairs of a tier below which its flow groups are solved in this process, one after another."""
 
-_FLOW_ARGS: list[tuple] = []
-"""The flow groups a forked worker process solves (set just before the fork, read by _solve_flow_at)."""
-
-
-def _solve_flow_at(i: int) -> FlowResult:
-    """Solve flow group ``i`` of _FLOW_ARGS (run in a forked worker process)."""
-    return _solve_flow(*_FLOW_ARGS[i])
-
-
 def _solve_flows(flow_args: list[tuple], workers: int) -> list[FlowResult]:
     """Each flow group's exact result, in the groups' order; large tiers may use forked processes (FLOW_PROCESSES).
 
@@ -1115,20 +1106,10 @@ def _solve_flows(flow_args: list[tuple], workers: int) -> list[FlowResult]:
     n_proc = min(FLOW_PROCESSES, int(workers), len(flow_args), os.cpu_count() or 1)
     if n_proc < 2 or n_pairs < PARALLEL_MIN_PAIRS or "fork" not in mp.get_all_start_methods():
         return [_solve_flow(*a) for a in flow_args]
-    global _FLOW_ARGS
-    _FLOW_ARGS = flow_args
-    try:
-        order = sorted(range(len(flow_args)), key=lambda i: (-len(flow_args[i][6]), i))
-        with processes.fork_pool(n_proc) as pool:
-            out = pool.map(_solve_flow_at, order, chunksize=1) if pool is not None else None
-    finally:
-        _FLOW_ARGS = []
-    if out is None:  # no semaphores or processes here (a sandbox): solve the groups in this process
+    results = processes.map_forked(_solve_flow, flow_args, [len(a[6]) for a in flow_args], n_proc)
+    if results is None:  # no semaphores or processes here (a sandbox): solve the groups in this process
         return [_solve_flow(*a) for a in flow_args]
-    results: list[FlowResult | None] = [None] * len(flow_args)
-    for i, r in zip(order, out):
-        results[i] = r
-    return results  # type: ignore[return-value]
+    return results
 
 
 # --------------------------------------------------------------------------- the whole solve

@@ -610,15 +610,6 @@ and holds one county's candidate pairs at a time.
 PARALLEL_MIN_PAIRS = 1_000_000
 """Estimated candidate pairs (nested helpers x targets, summed over the jobs) below which the jobs run here."""
 
-_JOBS: list[tuple[_Nested, int, np.ndarray]] = []
-"""The county jobs a forked worker runs (set just before the fork, read by _county_part_at)."""
-
-
-def _county_part_at(i: int) -> _CountyPart:
-    """County job ``i`` of _JOBS (run in a forked worker process)."""
-    return _county_part(*_JOBS[i])
-
-
 def _county_parts(jobs: list[tuple[_Nested, int, np.ndarray]], workers: int) -> list[_CountyPart]:
     """Every county job's part, in the jobs' order; large bounds use forked processes (PROCESSES).
 
@@ -632,20 +623,10 @@ def _county_parts(jobs: list[tuple[_Nested, int, np.ndarray]], workers: int) -> 
     n_proc = min(PROCESSES, int(workers), len(jobs), os.cpu_count() or 1)
     if n_proc < 2 or sum(size) < PARALLEL_MIN_PAIRS or "fork" not in mp.get_all_start_methods():
         return [_county_part(*j) for j in jobs]
-    global _JOBS
-    _JOBS = jobs
-    try:
-        order = sorted(range(len(jobs)), key=lambda i: (-size[i], i))
-        with processes.fork_pool(n_proc) as pool:
-            out = pool.map(_county_part_at, order, chunksize=1) if pool is not None else None
-    finally:
-        _JOBS = []
-    if out is None:  # no semaphores or processes here (a sandbox): price the jobs in this process
+    parts = processes.map_forked(_county_part, jobs, size, n_proc)
+    if parts is None:  # no semaphores or processes here (a sandbox): price the jobs in this process
         return [_county_part(*j) for j in jobs]
-    parts: list[_CountyPart | None] = [None] * len(jobs)
-    for i, part in zip(order, out):
-        parts[i] = part
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: np.ndarray, chosen_top: np.ndarray,
