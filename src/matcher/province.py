@@ -1203,9 +1203,10 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         last = rounds[-1]
         priced, shift, shift2 = _priced_top(last, top_frames.pairs)
         alone = _alone_priced(last)
-        # the priced travel stage only breaks ties for the next round's choice (and, without alone prices,
-        # may bound travel): in the last round with alone prices nothing uses it
-        w2 = n_rounds < rounds_for(time_limit) or alone is None
+        # the priced travel stage may bound travel only without alone prices; with them it would just break
+        # ties of the priced W1 for the next round's choice, and on Guizhou it cost 4.7 s (round 1) and
+        # 27.6 s (round 2) for the same plans at --time-limit 150 and 300 (bench/RESULTS.md): left out
+        w2 = alone is None
         earlier_rounds = [r for r in rounds[:-1] if not r.reason and r.weight == last.weight]
         earlier = [_cut_of(r, last, top_frames.pairs, shift) for r in earlier_rounds]
         ts = time.monotonic()
