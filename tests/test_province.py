@@ -370,3 +370,43 @@ def test_prefetched_free_pairs_and_the_nested_pairs_make_the_whole_chunk():
         for k in whole.costs:
             assert np.array_equal(whole.costs[k][a], joined.costs[k][b]), (code, k)
         assert sum(whole.dropped.values()) == sum(joined.dropped.values())
+
+
+def _dies_in_a_worker(parent: int, x: int) -> int:
+    """x squared, but a forked worker process that runs it dies at once (as if killed for memory)."""
+    if os.getpid() != parent:
+        os._exit(1)
+    return x * x
+
+
+def test_a_worker_that_dies_leaves_the_work_to_the_caller():
+    """map_forked says None (the caller works alone) when a worker dies, instead of waiting for ever."""
+    from matcher import processes
+
+    if not __import__("sys").platform.startswith("linux"):
+        pytest.skip("worker processes run on Linux only")
+    args = [(os.getpid(), x) for x in range(6)]
+    assert processes.map_forked(_dies_in_a_worker, args, [1] * 6, 2) is None
+    assert processes.map_forked(lambda p, x: x * x, args, list(range(6)), 2) == [x * x for x in range(6)]
+
+
+_PARENT: list[int] = []
+_REAL_MIP_CALL = province._run_mip_call
+
+
+def _mip_call_dying_in_a_worker():
+    """province._run_mip_call, but a forked worker process that runs it dies at once."""
+    if os.getpid() != _PARENT[0]:
+        os._exit(1)
+    return _REAL_MIP_CALL()
+
+
+def test_the_top_mip_is_solved_here_when_its_worker_dies(tiny, monkeypatch):
+    """If the process solving the top tier's MIP dies, the MIP is solved in this process: the same plan."""
+    _PARENT[:] = [os.getpid()]
+    monkeypatch.setattr(province, "_run_mip_call", _mip_call_dying_in_a_worker)
+    monkeypatch.setattr(province, "_top_by_flow", lambda *a, **k: None)
+    plan = solve_province(tiny, time_limit=20, seed=0, workers=2)
+    again = solve_province(tiny, time_limit=20, seed=0, workers=1)
+    assert plan.assignments.equals(again.assignments)
+    assert plan.header["objective"] == again.header["objective"]

@@ -13,6 +13,8 @@ import ctypes
 import gc
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 
@@ -30,6 +32,9 @@ def release_free_memory() -> None:
 def fork_pool(n_proc: int) -> Iterator[Any]:
     """A pool of ``n_proc`` forked worker processes (None off Linux or where none can be made), the parent's objects frozen.
 
+    A ProcessPoolExecutor: a worker that dies (killed for memory, say) breaks the pool with
+    BrokenProcessPool instead of leaving the parent waiting for ever, as multiprocessing.Pool would.
+
     Forked workers share the parent's memory until they write to it. Python's garbage collector writes
     to every object it visits, so a collection in a worker would copy the pages of every object of the
     parent (the instance's tables): ``gc.freeze`` before the fork keeps them out of the collections, and
@@ -45,8 +50,8 @@ def fork_pool(n_proc: int) -> Iterator[Any]:
     release_free_memory()
     try:
         try:
-            pool = mp.get_context("fork").Pool(n_proc)
-        except OSError:
+            pool = ProcessPoolExecutor(max_workers=n_proc, mp_context=mp.get_context("fork"))
+        except OSError:  # no semaphores here (a sandbox)
             pool = None
         if pool is None:
             yield None
@@ -68,7 +73,8 @@ def _run_task(i: int) -> Any:
 
 
 def map_forked(fn: Callable[..., Any], args: Sequence[tuple], sizes: Sequence[int], n_proc: int) -> list[Any] | None:
-    """``[fn(*a) for a in args]`` computed by ``n_proc`` forked workers, largest ``sizes`` first (None: no pool here).
+    """``[fn(*a) for a in args]`` computed by ``n_proc`` forked workers, largest ``sizes`` first (None: no pool here,
+    or a worker died).
 
     The workers inherit ``fn`` and ``args`` through the fork (nothing is pickled on the way in); the
     results come back in the order of ``args`` whatever order they were computed in.
@@ -80,7 +86,9 @@ def map_forked(fn: Callable[..., Any], args: Sequence[tuple], sizes: Sequence[in
         with fork_pool(n_proc) as pool:
             if pool is None:
                 return None
-            out = pool.map(_run_task, order, chunksize=1)
+            out = list(pool.map(_run_task, order, chunksize=1))
+    except BrokenProcessPool:  # a worker died (killed for memory, say): the caller does the work itself
+        return None
     finally:
         _TASKS = []
     results: list[Any] = [None] * len(args)

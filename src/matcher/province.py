@@ -40,6 +40,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -1290,16 +1291,19 @@ def _top_milp_beside_prefetch(ctx: Context, top: Tier, top_frames: TierFrames, c
         return call(progress=progress), {}
     global _MIP_CALL
     _MIP_CALL = [lambda prog: call(progress=prog)]
+    pre: dict[str, Prefetched | None] = {}
     try:
         with processes.fork_pool(1) as pool:
             if pool is None:
                 return call(progress=progress), {}
-            job = pool.apply_async(_run_mip_call)
+            job = pool.submit(_run_mip_call)
             if progress:
                 progress("phase", {"text": f"tier {top.id}: HiGHS MIP in a worker process; meanwhile the free "
                                            "helpers' candidate pairs of the nested tiers"})
             pre = {t.id: prefetch_free_pairs(ctx, t, top_frames) for t in nested}
-            result, events = job.get()
+            result, events = job.result()
+    except BrokenProcessPool:  # the worker died (killed for memory, say): solve the MIP here
+        return call(progress=progress), pre
     finally:
         _MIP_CALL = []
     for event, info in events:
