@@ -114,3 +114,18 @@ def test_an_unknown_eligibility_rule_turns_the_fast_path_off(monkeypatch):
     extra["new_rule"] = dataclasses.replace(rules.RULES["max_distance"], name="new_rule")
     monkeypatch.setattr(rules, "RULES", extra)
     assert "new_rule" in pairarrays.fast_path_reason(ctx, tier)
+
+
+@pytest.mark.parametrize("values", [[0.0, -0.0, float("nan"), 1.0, -0.0], [-0.0, 0.0, float("nan"), 0.0, 1.0]])
+def test_filter_mask_tells_floats_apart_as_a_row_by_row_test_does(values):
+    """filter_mask's cache per distinct value gives the per-row answer, also for 0.0 / -0.0 and NaN."""
+    import pandas as pd
+
+    from matcher.candidates import _norm, filter_mask
+
+    frame = pd.DataFrame({"x": values})
+    for allowed in (["-0.0"], ["0.0"], [0], ["nan"], [1]):
+        got = filter_mask(frame, {"x": allowed}).tolist()
+        want = [not (isinstance(v, float) and v != v) and (_norm(v) in {_norm(a) for a in allowed}
+                                                         or str(v) in {str(a) for a in allowed}) for v in values]
+        assert got == want, (values, allowed)

@@ -73,12 +73,16 @@ def filter_mask(frame: pd.DataFrame, flt: Filter | dict[str, Iterable[Any]]) -> 
 
 
 def _map_cached(values: np.ndarray, fn: Callable[[Any], bool]) -> np.ndarray:
-    """``fn`` of every value, computed once per distinct (type, value): columns repeat few values many times."""
+    """``fn`` of every value, computed once per distinct (type, value): columns repeat few values many times.
+
+    Floats are keyed by their text: 0.0 and -0.0 are equal (one key) but a filter may tell them apart
+    by their text, and every NaN gets the one key "nan".
+    """
     out = np.empty(len(values), dtype=bool)
     seen: dict[tuple[type, Any], bool] = {}
     for j, v in enumerate(values):
         try:
-            key = (type(v), v)
+            key = (type(v), str(v) if isinstance(v, float | np.floating) else v)
             r = seen.get(key)
             if r is None:
                 r = seen[key] = bool(fn(v))
