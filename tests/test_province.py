@@ -78,7 +78,7 @@ def test_flow_groups_in_worker_processes_give_the_same_plan(tiny, tiny_plan, mon
     wrap, pids = process_log
     monkeypatch.setattr(province, "FLOW_PROCESSES", 2)
     monkeypatch.setattr(province, "PARALLEL_MIN_PAIRS", 0)
-    monkeypatch.setattr(province.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(province, "_solve_flow", wrap(province._solve_flow))
     plan = solve_province(tiny, time_limit=20, seed=0, workers=2)
     assert pids() - {str(os.getpid())}, "no flow group went to a worker process"
@@ -306,7 +306,7 @@ def test_fork_pool_only_on_linux_and_callers_work_alone_elsewhere(monkeypatch):
             np.zeros(len(hp), dtype=bool), np.zeros(len(hp), dtype=bool), costs)
     monkeypatch.setattr(province, "PARALLEL_MIN_PAIRS", 0)
     monkeypatch.setattr(province, "FLOW_PROCESSES", 2)
-    monkeypatch.setattr(province.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     here = province._solve_flows([args, args], workers=2)
     monkeypatch.setattr(processes.sys, "platform", "darwin")
     with processes.fork_pool(2) as pool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -95,3 +96,17 @@ def map_forked(fn: Callable[..., Any], args: Sequence[tuple], sizes: Sequence[in
     for i, r in zip(order, out):
         results[i] = r
     return results
+
+
+def map_largest_first(fn: Callable[..., Any], args: Sequence[tuple], sizes: Sequence[int], n_proc: int) -> list[Any]:
+    """``[fn(*a) for a in args]``: by up to ``n_proc`` forked workers where they can run, else here, one after another.
+
+    At most one worker per core and per task; the results are the same either way (the callers' tasks
+    are deterministic), in the order of ``args``.
+    """
+    n_proc = min(n_proc, len(args), os.cpu_count() or 1)
+    if n_proc >= 2:
+        out = map_forked(fn, args, sizes, n_proc)
+        if out is not None:
+            return out
+    return [fn(*a) for a in args]

@@ -37,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -1101,16 +1100,9 @@ def _solve_flows(flow_args: list[tuple], workers: int) -> list[FlowResult]:
     OR-Tools' min-cost flow holds the GIL, so threads would not overlap: processes (fork, where the
     platform has it) inherit the groups' arrays without copying them. Largest groups go first.
     """
-    import multiprocessing as mp
-
-    n_pairs = sum(len(a[6]) for a in flow_args)
-    n_proc = min(FLOW_PROCESSES, int(workers), len(flow_args), os.cpu_count() or 1)
-    if n_proc < 2 or n_pairs < PARALLEL_MIN_PAIRS or "fork" not in mp.get_all_start_methods():
-        return [_solve_flow(*a) for a in flow_args]
-    results = processes.map_forked(_solve_flow, flow_args, [len(a[6]) for a in flow_args], n_proc)
-    if results is None:  # no semaphores or processes here (a sandbox): solve the groups in this process
-        return [_solve_flow(*a) for a in flow_args]
-    return results
+    sizes = [len(a[6]) for a in flow_args]
+    n_proc = min(FLOW_PROCESSES, int(workers)) if sum(sizes) >= PARALLEL_MIN_PAIRS else 1
+    return processes.map_largest_first(_solve_flow, flow_args, sizes, n_proc)
 
 
 # --------------------------------------------------------------------------- the whole solve

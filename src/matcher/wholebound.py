@@ -616,17 +616,9 @@ def _county_parts(jobs: list[tuple[_Nested, int, np.ndarray]], workers: int) -> 
     Source: the jobs share nothing they write, and each is the same deterministic code wherever it runs.
     Largest jobs go first, one at a time, so the two processes end together.
     """
-    import multiprocessing as mp
-    import os
-
-    size = [len(nt.npos) * len(tpos) for nt, _, tpos in jobs]
-    n_proc = min(PROCESSES, int(workers), len(jobs), os.cpu_count() or 1)
-    if n_proc < 2 or sum(size) < PARALLEL_MIN_PAIRS or "fork" not in mp.get_all_start_methods():
-        return [_county_part(*j) for j in jobs]
-    parts = processes.map_forked(_county_part, jobs, size, n_proc)
-    if parts is None:  # no semaphores or processes here (a sandbox): price the jobs in this process
-        return [_county_part(*j) for j in jobs]
-    return parts
+    sizes = [len(nt.npos) * len(tpos) for nt, _, tpos in jobs]
+    n_proc = min(PROCESSES, int(workers)) if sum(sizes) >= PARALLEL_MIN_PAIRS else 1
+    return processes.map_largest_first(_county_part, jobs, sizes, n_proc)
 
 
 def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: np.ndarray, chosen_top: np.ndarray,
