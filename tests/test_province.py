@@ -352,7 +352,7 @@ def test_prefetched_free_pairs_and_the_nested_pairs_make_the_whole_chunk():
     helpers, targets = helper_frame(ctx, village), target_frame(ctx, village)
     links = top_frames.pairs.groupby("helper").head(1)  # each department in its first candidate county
     nest = province._nesting_codes(helpers, targets, TierFrames(top, top_frames.helpers, top_frames.targets, links))
-    lead_h, lead_t = province._lead_flags(ctx, village, helpers, targets)
+    lead_h, lead_t = province._lead_flags(village, helpers, targets)
     area = province._chunk_area(targets).to_numpy()
     linked_areas = set(targets.loc[targets["t_county"].isin(set(links["target"].astype(str))), "t_county"])
     codes = sorted(linked_areas)[:3] + sorted(set(area) - linked_areas)[:1]

@@ -1513,7 +1513,7 @@ class Prefetched:
     parts: dict[str, ChunkArrays]  # per chunk area: the candidate pairs of the helpers outside the top tier's pool
 
 
-def _lead_flags(ctx: Context, tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _lead_flags(tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per helper and per target: counts for the tier's composition rule (a section-level cadre, a class-1 village).
 
     Source: Guizhou 2012 帮联驻, 一类贫困村 teams include a section-level leader (the tier's first composition rule)
@@ -1547,7 +1547,7 @@ def prefetch_free_pairs(ctx: Context, tier: Tier, top_frames: TierFrames) -> Pre
     h_pos = pd.Series(np.arange(len(helpers)), index=helpers.index)
     t_pos = pd.Series(np.arange(len(targets)), index=targets.index)
     tables = pairarrays.tier_tables(ctx, tier, helpers, targets)
-    lead_helper, lead_target = _lead_flags(ctx, tier, helpers, targets)
+    lead_helper, lead_target = _lead_flags(tier, helpers, targets)
     no_links = TierFrames(top_frames.tier, top_frames.helpers, top_frames.targets, top_frames.pairs.iloc[0:0])
     free = _nesting_codes(helpers, targets, no_links).key < 0
     inc = rules.in_force_incumbents(ctx, tier)
@@ -1590,7 +1590,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     profiles = (profile_codes(helpers, MATCH_HELPER_COLUMNS), profile_codes(targets, MATCH_TARGET_COLUMNS))
     req = rules.required_helpers(targets, tier, ctx).to_numpy(dtype=np.int64)
     comp_min = np.zeros(len(targets), dtype=np.int64)
-    lead_helper, lead_target = _lead_flags(ctx, tier, helpers, targets)
+    lead_helper, lead_target = _lead_flags(tier, helpers, targets)
     if tier.composition:
         comp_min[lead_target] = tier.composition[0].min
     # unit share: with links_min >= 1 every listed helper is placed, so the cap is a count
