@@ -148,21 +148,6 @@ def residual_distances(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: n
     return dist
 
 
-def bellman_ford(n_nodes: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Shortest distances from a root joined to every node at cost 0 over the arcs u -> v of cost w."""
-    n = len(u)
-    return residual_distances(n_nodes, u, v, np.zeros(n), np.ones(n), np.zeros(n), w, np.ones(n, dtype=bool))
-
-
-def residual(tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
-             cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Residual arcs of a flow with lower bounds, restricted to ``arcs`` (bool)."""
-    fwd = arcs & (flow < up)
-    bwd = arcs & (flow > lo)
-    return (np.concatenate([tails[fwd], heads[bwd]]), np.concatenate([heads[fwd], tails[bwd]]),
-            np.concatenate([cost[fwd], -cost[bwd]]))
-
-
 @dataclass
 class _TierNet:
     """A lower tier's network with hard coverage, the plan's flow, and the two potentials."""
