@@ -115,6 +115,86 @@ def test_residual_distances_are_the_shortest_distances(seed):
 
 def test_rounds_depend_on_the_time_limit_only():
     assert [province.rounds_for(t) for t in (10, 60, 149, 150, 299, 300, 10_000)] == [1, 1, 1, 2, 2, 3, 3]
+    assert [province.tries_last_choice(t) for t in (10, 59.9, 60, 150)] == [False, False, True, True]
+
+
+GUIYANG_DEPARTMENTS = ["D006", "D007", "D015", "D050", "D053", "D061", "D069", "D072", "D073", "D082", "D098"]
+"""The departments the one-round Guizhou plan sends to Guiyang's ten counties (so the slice is feasible)."""
+
+
+def _guiyang_slice(dst: Path) -> Path:
+    """instances/guizhou cut to Guiyang (5201): its localities, its own units, eleven departments, their people.
+
+    Hometowns outside Guiyang become empty (they must name a locality of the instance). On this slice the
+    rounds re-choose the county tier: the second choice is worse than the first, the third better.
+    """
+    import pandas as pd
+
+    src = ROOT / "instances" / "guizhou"
+    dst.mkdir(parents=True, exist_ok=True)
+    read = lambda name: pd.read_csv(src / name, dtype=str, keep_default_na=False)  # noqa: E731
+    loc = read("localities.csv")
+    loc = loc[(loc["level"] == "province") | loc["code"].str.startswith("5201")]
+    codes = set(loc["code"])
+    units = read("units.csv")
+    units = units[units["id"].isin(GUIYANG_DEPARTMENTS) | ((units["level"] != "province") & units["locality"].isin(codes))]
+    people = read("people.csv")
+    people = people[people["unit"].isin(set(units["id"]))].copy()
+    people.loc[~people["hometown"].isin(codes), "hometown"] = ""
+    loc.to_csv(dst / "localities.csv", index=False)
+    units.to_csv(dst / "units.csv", index=False)
+    people.to_csv(dst / "people.csv", index=False)
+    shutil.copy(src / "scheme.toml", dst / "scheme.toml")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def guiyang(tmp_path_factory):
+    if not (ROOT / "instances" / "guizhou" / "scheme.toml").exists():
+        pytest.skip("instances/guizhou is not built yet")
+    return read_instance(_guiyang_slice(tmp_path_factory.mktemp("gy") / "guiyang"))
+
+
+def _solve_logged(instance, time_limit: float):
+    events: list[str] = []
+    plan = province.solve_province(instance, time_limit=time_limit,
+                                   progress=lambda e, i: events.append(str(i.get("text", ""))) if e == "phase" else None)
+    return plan, [t for t in events if t.startswith("round ")]
+
+
+def _lex(plan) -> tuple[float, ...]:
+    return tuple(plan.objective[k] for k in ("coverage", "continuity", "match", "strength", "travel"))
+
+
+def test_last_choice_is_tried_without_a_bound_and_the_earlier_bounds_prove_its_gap(guiyang, monkeypatch):
+    """The last round's re-chosen top tier gets its lower tiers solved; the plan kept is the better, with the same bound."""
+    monkeypatch.setattr(province, "LAST_CHOICE_SECONDS", 10_000.0)
+    without, rounds_without = _solve_logged(guiyang, 150)
+    monkeypatch.setattr(province, "LAST_CHOICE_SECONDS", 60.0)
+    with_last, rounds_with = _solve_logged(guiyang, 150)
+    assert len(rounds_without) == 1 and "no bound of its own" not in rounds_without[0]
+    assert len(rounds_with) == 2 and "no bound of its own" in rounds_with[1]
+    assert with_last.bound == without.bound  # no new bound: the two rounds' bounds, combined the same way
+    assert _lex(with_last) < _lex(without)  # on this slice the third choice is better
+    for plan in (with_last, without):
+        for term in ("match", "strength", "travel"):
+            assert plan.bound[term] <= plan.objective[term] + 1e-9
+        assert len(check_plan(guiyang, plan).errors) == 0
+    # the first priority not proven optimal (match) has a smaller gap; the summed gap need not shrink (the better
+    # plan's travel is longer here and travel's bound is unconditional), see docs/solver.md
+    fg_with, fg_without = with_last.header["first_gap"], without.header["first_gap"]
+    assert fg_with["term"] == fg_without["term"] == "match" and fg_with["gap"] < fg_without["gap"]
+
+
+def test_a_worse_last_choice_leaves_the_plan_as_it_was(guiyang, monkeypatch):
+    """At --time-limit 60 the second choice is tried and is worse here: the first round's plan and bound stand."""
+    monkeypatch.setattr(province, "LAST_CHOICE_SECONDS", 10_000.0)
+    first, none = _solve_logged(guiyang, 60)
+    monkeypatch.setattr(province, "LAST_CHOICE_SECONDS", 60.0)
+    kept, tried = _solve_logged(guiyang, 60)
+    assert none == [] and len(tried) == 1 and "no bound of its own" in tried[0]
+    assert kept.assignments.equals(first.assignments)
+    assert kept.bound == first.bound and kept.objective == first.objective
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -651,6 +651,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
         nested.append(is_nested)
         s_max += int(_max_strength(tab, np.arange(len(tab.helpers))).sum())
     w = s_max + 1
+    plan = plan_scaled(ctx, top_pairs, chosen_top, lower)  # before the networks take the groups' arrays
     nets = []
     for tf in lower:
         net = _tier_net(tf, w)
@@ -660,10 +661,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
             return out
         nets.append(net)
     alpha = max([n.alpha for n in nets] + [1])
-    # plan values (scaled integers)
-    m_hat = int(tm[chosen_top].sum()) + sum(int(n.costs["match"][n.chosen].sum()) for n in nets)
-    s_hat = int(ts[chosen_top].sum()) + sum(int(n.costs["strength"][n.chosen].sum()) for n in nets)
-    t_hat = int(tt_[chosen_top].sum()) + sum(int(n.costs["travel"][n.chosen].sum()) for n in nets)
+    m_hat, s_hat, t_hat = plan["match"], plan["strength"], plan["travel"]
     const1, const2 = 0, 0
     g1 = np.zeros(len(top_pairs), dtype=object)
     g1u = np.zeros(len(top_pairs), dtype=object)  # without the per-unit capacity (pairs with g2's travel part)
@@ -755,6 +753,18 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
     chosen_idx = set(np.flatnonzero(chosen_top).tolist())
     out.top_choice_optimal = {"W1": set(idx[r1[1]].tolist()) == chosen_idx, "W2": set(idx[r2[1]].tolist()) == chosen_idx}
     out.seconds = time.monotonic() - t0
+    return out
+
+
+def plan_scaled(ctx: Any, top_pairs: pd.DataFrame, chosen_top: np.ndarray, lower: list[TierFlows]) -> dict[str, int]:
+    """A plan's match, strength and travel in scaled integers: the top tier's chosen pairs plus every lower tier's links.
+
+    Source: the scheme's objective terms summed over all tiers of the program (部门帮县、处长联乡、干部驻村)
+    """
+    out = {}
+    for k in ("match", "strength", "travel"):
+        top = pairarrays.int_cost(top_pairs["cost_" + k].to_numpy(dtype=float), ctx, k)
+        out[k] = int(top[chosen_top].sum()) + sum(int(g.costs[k][g.chosen].sum()) for tf in lower for g in tf.groups)
     return out
 
 

@@ -94,18 +94,21 @@ def solve(
 
 
 def _more_rounds_hint(header: dict[str, Any], time_limit: float) -> str:
-    """A province plan with a gap and rounds to spare: say which --time-limit buys one more round ('' otherwise)."""
-    from matcher.province import MAX_ROUNDS, ROUND_SECONDS, rounds_for
+    """A province plan with a gap and steps to spare: say which --time-limit buys the next step ('' otherwise)."""
+    from matcher.province import LAST_CHOICE_SECONDS, MAX_ROUNDS, ROUND_SECONDS, rounds_for, tries_last_choice
 
     fg = header.get("first_gap")
     if not isinstance(fg, dict) or "whole-plan bound" not in str(header.get("method", "")):
         return ""
+    top = header.get("tier_order", ["top"])[0]
     n = rounds_for(time_limit)
+    if not tries_last_choice(time_limit):
+        return (f"hint: --time-limit {LAST_CHOICE_SECONDS:g} also tries the {top} tier re-chosen with the lower "
+                f"tiers' prices and usually narrows the {fg['term']} gap (docs/solver.md)")
     if n >= MAX_ROUNDS:
         return ""
-    more = ROUND_SECONDS * n
-    return (f"hint: --time-limit {more:g} adds a round that re-chooses the {header.get('tier_order', ['top'])[0]} "
-            f"tier with the lower tiers' prices and usually narrows the {fg['term']} gap (docs/solver.md)")
+    return (f"hint: --time-limit {ROUND_SECONDS * n:g} adds a round that re-chooses the {top} tier with the lower "
+            f"tiers' prices and usually narrows the {fg['term']} gap (docs/solver.md)")
 
 
 def register(app: typer.Typer) -> None:
