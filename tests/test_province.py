@@ -294,6 +294,25 @@ def test_solve_hints_at_a_longer_time_limit_only_where_a_round_is_left():
     assert _more_rounds_hint({**header, "method": "cp-sat"}, 60) == ""  # not the province solver
 
 
+def test_native_prints_are_dropped_and_python_output_is_kept():
+    """HiGHS's stray printf (issue 2783) does not reach the user: what native code writes meanwhile is dropped."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, os\n"
+        "from matcher import processes\n"
+        "print('before')\n"
+        "with processes.native_stdout_dropped():\n"
+        "    ctypes.CDLL(None).printf(b'HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();\\n')\n"
+        "    os.write(1, b'raw write\\n')\n"
+        "print('after', flush=True)\n"
+        "ctypes.CDLL(None).printf(b'native after\\n')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["before", "after", "native after"]
+
+
 def test_fork_pool_only_on_linux_and_callers_work_alone_elsewhere(monkeypatch):
     """Off Linux fork_pool gives no pool and the flow groups are solved in this process, with the same results."""
     from matcher import processes

@@ -416,8 +416,9 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
             continue
         left = max(1.0, (time_limit - (time.monotonic() - t0)) / (len(order) - k))
         ts = time.monotonic()
-        res = milp(costs[term], constraints=cons, integrality=integral, bounds=Bounds(lb, ub),
-                   options={"mip_rel_gap": 0.0, "time_limit": left, "disp": False})
+        with processes.native_stdout_dropped():
+            res = milp(costs[term], constraints=cons, integrality=integral, bounds=Bounds(lb, ub),
+                       options={"mip_rel_gap": 0.0, "time_limit": left, "disp": False})
         if res.x is None:
             if x is None:
                 return None
