@@ -313,3 +313,23 @@ def test_bound_priced_in_worker_processes_is_the_same(one_county, monkeypatch, p
         assert (a.lb1, a.lb2, a.alone, a.bounds) == (b.lb1, b.lb2, b.alone, b.bounds)
         for name in ("priced1", "priced1u", "priced2", "alone_extra1", "alone_blocked"):
             assert list(getattr(a, name)) == list(getattr(b, name)), name
+
+
+def test_rounds_with_their_mips_beside_the_free_pairs_give_the_plan_of_one_process(guiyang, monkeypatch):
+    """Every round's top-tier MIP runs in a worker while the next round's free pairs are built: the same plan."""
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    joined: list[int] = []
+    real_join = province._joined_chunks
+    monkeypatch.setattr(province, "_joined_chunks", lambda a, b: joined.append(len(a.helper)) or real_join(a, b))
+    alone = province.solve_province(guiyang, time_limit=150, workers=1)
+    assert not joined
+    province.solve_province(guiyang, time_limit=10, workers=2)  # one round: its chunks' free parts
+    per_round = len(joined)
+    assert per_round > 0
+    joined.clear()
+    beside = province.solve_province(guiyang, time_limit=150, workers=2)
+    assert len(joined) == 3 * per_round  # the lower tiers of all three choices used prefetched free pairs
+    assert beside.assignments.equals(alone.assignments)
+    assert beside.header["objective"] == alone.header["objective"]
+    assert beside.header["bound"] == alone.header["bound"]

@@ -1141,6 +1141,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     couplings = _couplings(ctx, top)
     top_left = max(1.0, time_limit * 0.5)
     prefetched: dict[str, Prefetched | None] = {}
+    nested = [t for t in tiers[1:] if t.nest_in == top.id]
     by_flow = _top_by_flow(ctx, top, top_frames, couplings)
     if by_flow is not None:
         chosen_top, top_stages = by_flow
@@ -1148,9 +1149,9 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         top_method = ("min-cost flow without the coupling rows; its exact lexicographic optimum satisfies them "
                       "(no counted helper shortfall for the lower tiers), so it is the coupled optimum")
     else:
-        by_milp, prefetched = _top_milp_beside_prefetch(ctx, top, top_frames, couplings,
-                                                        [t for t in tiers[1:] if t.nest_in == top.id],
-                                                        time_limit=top_left, progress=progress, workers=workers)
+        first_mip = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings, time_limit=top_left)
+        by_milp, prefetched = _mip_beside_prefetch(lambda prog: first_mip(progress=prog), ctx, top, top_frames,
+                                                   nested, progress=progress, workers=workers)
         if by_milp is not None:
             chosen_top, top_stages, top_status, coupling_short = by_milp
             top_method = ("HiGHS MIP, lexicographic stages, with coupling rows for the nested tiers "
@@ -1169,7 +1170,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         """The lower tiers given a top-tier choice, and (``with_bound``) the whole-plan bound from their potentials."""
         st = _lower_given_top(ctx, tiers, top, top_frames, chosen_top, say, timings, workers=workers,
                               prefetched=prefetched)
-        prefetched.clear()  # used up by the first round
+        prefetched.clear()  # used up by this round
         st["tier_info"][top.id] = {"stages": top_stages, "status": top_status, "pairs": len(top_frames.pairs),
                                    "method": top_method}
         ts_ = time.monotonic()
@@ -1213,7 +1214,15 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         ts = time.monotonic()
         priced_milp = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings,
                                         time_limit=max(1.0, time_limit * 0.25), progress=progress, priced=priced)
-        by_milp = priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier)
+        if n_rounds < rounds_for(time_limit) or tries_last_choice(time_limit):  # a next round may come
+            # its free pairs are built meanwhile (if the MIP repeats a choice, they go unused)
+            by_milp, pre = _mip_beside_prefetch(
+                lambda prog: priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier,
+                                         progress=prog), ctx, top, top_frames, nested, progress=progress,
+                workers=workers)
+            prefetched.update(pre)
+        else:
+            by_milp = priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier)
         if by_milp is None and known_top:  # the blocked pairs changed an earlier optimum: solve every stage
             by_milp = priced_milp(alone=alone, priced_travel=w2, earlier=earlier)
         if by_milp is not None:  # the MIP keeps the coupling rows: its dual bound tightens the last round's W1 bound
@@ -1286,25 +1295,24 @@ def _run_mip_call() -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
     return _MIP_CALL[0](lambda event, info: events.append((event, info))), events
 
 
-def _top_milp_beside_prefetch(ctx: Context, top: Tier, top_frames: TierFrames, couplings: list[Coupling],
-                              nested: list[Tier], *, time_limit: float, progress: Progress | None, workers: int
-                              ) -> tuple[Any, dict[str, Prefetched | None]]:
-    """The top tier's MIP, solved in a forked process while this one builds the nested tiers' free pairs.
+def _mip_beside_prefetch(call: Callable[[Progress | None], Any], ctx: Context, top: Tier, top_frames: TierFrames,
+                         nested: list[Tier], *, progress: Progress | None, workers: int
+                         ) -> tuple[Any, dict[str, Prefetched | None]]:
+    """A top-tier MIP (``call``, given a progress callback), solved in a forked process while this one builds the nested tiers' free pairs.
 
     Source: the MIP (部门帮县) and the pairs of helpers outside the departments are independent work; the
     MIP's result is the same wherever it runs (its progress events are passed on when it returns). With
     one worker, or where no process can be forked, the MIP runs here and nothing is built beforehand.
     """
-    call = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings, time_limit=time_limit)
     if workers < 2 or not nested:
-        return call(progress=progress), {}
+        return call(progress), {}
     global _MIP_CALL
-    _MIP_CALL = [lambda prog: call(progress=prog)]
+    _MIP_CALL = [call]
     pre: dict[str, Prefetched | None] = {}
     try:
         with processes.fork_pool(1) as pool:
             if pool is None:
-                return call(progress=progress), {}
+                return call(progress), {}
             job = pool.submit(_run_mip_call)
             if progress:
                 progress("phase", {"text": f"tier {top.id}: HiGHS MIP in a worker process; meanwhile the free "
@@ -1312,7 +1320,7 @@ def _top_milp_beside_prefetch(ctx: Context, top: Tier, top_frames: TierFrames, c
             pre = {t.id: prefetch_free_pairs(ctx, t, top_frames) for t in nested}
             result, events = job.result()
     except BrokenProcessPool:  # the worker died (killed for memory, say): solve the MIP here
-        return call(progress=progress), pre
+        return call(progress), pre
     finally:
         _MIP_CALL = []
     for event, info in events:
