@@ -352,6 +352,22 @@ def test_free_pairs_built_beside_the_top_mip_give_the_same_plan(tiny, monkeypatc
     assert beside.header["bound"] == alone.header["bound"]
 
 
+def test_the_top_mips_progress_from_its_worker_is_the_progress_of_one_process(tiny, monkeypatch):
+    """The MIP's stage events reach the caller from the worker process (through a queue), the same and in order."""
+    monkeypatch.setattr(province, "_top_by_flow", lambda *a, **k: None)
+
+    def stages(workers: int) -> list[tuple]:
+        seen: list[tuple] = []
+        solve_province(tiny, time_limit=20, seed=0, workers=workers,
+                       progress=lambda e, i: seen.append((i["tier"], i["term"], i["value"], i["bound"], i["status"]))
+                       if e == "stage" else None)
+        return seen
+
+    here = stages(1)
+    assert [s[1] for s in here if s[0] == "county"][:2] == ["coupling", "coverage"]
+    assert stages(2) == here
+
+
 def test_prefetched_free_pairs_and_the_nested_pairs_make_the_whole_chunk():
     """Guizhou's village chunks: the free helpers' pairs built beforehand plus the nested ones are the chunk's pairs."""
     from matcher.candidates import (

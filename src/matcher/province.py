@@ -1285,14 +1285,18 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     return plan
 
 
-_MIP_CALL: list[Callable[[Progress], Any]] = []
-"""The top tier's MIP a forked worker solves (set just before the fork, read by _run_mip_call)."""
+_MIP_CALL: list[Any] = []
+"""The top-tier MIP a forked worker solves and the queue for its progress events (set before the fork, read by _run_mip_call)."""
 
 
-def _run_mip_call() -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
-    """Solve _MIP_CALL[0] (in a forked worker process): its result and the progress events it gave."""
-    events: list[tuple[str, dict[str, Any]]] = []
-    return _MIP_CALL[0](lambda event, info: events.append((event, info))), events
+def _run_mip_call() -> Any:
+    """Solve _MIP_CALL[0] (in a forked worker process), its progress events put on the queue _MIP_CALL[1] as they come."""
+    call, events = _MIP_CALL
+    try:
+        return call(lambda event, info: events.put((event, info)))
+    finally:
+        events.close()
+        events.join_thread()  # every event is in the queue's pipe before the result is sent
 
 
 def _mip_beside_prefetch(call: Callable[[Progress | None], Any], ctx: Context, top: Tier, top_frames: TierFrames,
@@ -1301,31 +1305,44 @@ def _mip_beside_prefetch(call: Callable[[Progress | None], Any], ctx: Context, t
     """A top-tier MIP (``call``, given a progress callback), solved in a forked process while this one builds the nested tiers' free pairs.
 
     Source: the MIP (部门帮县) and the pairs of helpers outside the departments are independent work; the
-    MIP's result is the same wherever it runs (its progress events are passed on when it returns). With
-    one worker, or where no process can be forked, the MIP runs here and nothing is built beforehand.
+    MIP's result is the same wherever it runs. Its progress events are passed on as they come once the
+    pairs are built. With one worker, or where no process can be forked, the MIP runs here and nothing
+    is built beforehand.
     """
+    import multiprocessing
+    import queue
+
     if workers < 2 or not nested:
         return call(progress), {}
     global _MIP_CALL
-    _MIP_CALL = [call]
     pre: dict[str, Prefetched | None] = {}
     try:
         with processes.fork_pool(1) as pool:
             if pool is None:
                 return call(progress), {}
+            events = multiprocessing.get_context("fork").Queue()
+            _MIP_CALL = [call, events]
             job = pool.submit(_run_mip_call)
             if progress:
                 progress("phase", {"text": f"tier {top.id}: HiGHS MIP in a worker process; meanwhile the free "
                                            "helpers' candidate pairs of the nested tiers"})
             pre = {t.id: prefetch_free_pairs(ctx, t, top_frames) for t in nested}
-            result, events = job.result()
+            done = False
+            while True:  # pass the MIP's events on as they come, then those still in the pipe
+                try:
+                    event, info = events.get(timeout=0.1) if not done else events.get_nowait()
+                except queue.Empty:
+                    if done:
+                        break
+                    done = job.done()
+                    continue
+                if progress:
+                    progress(event, info)
+            result = job.result()
     except BrokenProcessPool:  # the worker died (killed for memory, say): solve the MIP here
         return call(progress), pre
     finally:
         _MIP_CALL = []
-    for event, info in events:
-        if progress:
-            progress(event, info)
     return result, pre
 
 
