@@ -205,6 +205,81 @@ def test_top_tier_paths_agree_on_tiny(tiny, tiny_plan, path, monkeypatch):
     assert len(_errors(check_plan(tiny, plan))) == 0
 
 
+def _top_mip_stages(tiny, merge: bool, monkeypatch) -> list[tuple[str, float, float, str]]:
+    from matcher.candidates import build_tier_frames, context_from_instance
+    from matcher.scheme import read_scheme
+
+    if not merge:
+        monkeypatch.setattr(province, "_merged_tail", lambda *a, **k: [])
+    scheme = read_scheme(tiny.scheme)
+    ctx = context_from_instance(tiny, scheme)
+    top = scheme.tiers[0]
+    frames = build_tier_frames(ctx, top)
+    res = province._solve_top_milp(ctx, top, frames, province._couplings(ctx, top), time_limit=20, progress=None)
+    monkeypatch.undo()
+    assert res is not None
+    return [(s.term, s.value, s.bound, s.status) for s in res[1]]
+
+
+def test_merged_last_stages_reach_the_optimum_of_separate_stages(tiny, monkeypatch):
+    """The top tier's last two priorities solved as one weighted MIP give the values of two MIPs in order."""
+    used: list[int] = []
+    real = province._tail_stages
+    monkeypatch.setattr(province, "_tail_stages", lambda *a, **k: used.append(1) or real(*a, **k))
+    merged = _top_mip_stages(tiny, True, monkeypatch)
+    assert used, "the merged stage was not solved"
+    separate = _top_mip_stages(tiny, False, monkeypatch)
+    assert [s[0] for s in merged if s[0] in FLOW_TERMS] == ["match", "strength", "travel"]
+    rounded = lambda stages: [(t, round(v, 6), round(b, 6), st) for t, v, b, st in stages]  # noqa: E731
+    assert rounded(merged) == rounded(separate)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_tail_weights_make_the_weighted_sum_lexicographic(seed):
+    """Over every choice of one pair per unit, the least weighted sum has the least first cost, then the least second."""
+    rng = np.random.default_rng(seed)
+    n_units, per = 3, 3
+    hi = np.repeat(np.arange(n_units), per)
+    n = len(hi)
+    costs = {"strength": rng.integers(0, 4, n).astype(float), "travel": rng.integers(0, 60, n).astype(float)}
+    w = province._tail_weights(costs, ["strength", "travel"], hi, n)
+    choices = list(itertools.product(range(per), repeat=n_units))
+    pick = lambda ch: [u * per + j for u, j in enumerate(ch)]  # noqa: E731
+    val = lambda ch: (costs["strength"][pick(ch)].sum(), costs["travel"][pick(ch)].sum())  # noqa: E731
+    by_weight = min(choices, key=lambda ch: w[0] * val(ch)[0] + w[1] * val(ch)[1])
+    assert val(by_weight) == min(val(ch) for ch in choices)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_merged_tail_bounds_hold_when_the_mip_stops_early(seed):
+    """With only a dual bound B <= the least weighted sum, the tail's two bounds stay below the lexicographic optimum."""
+    rng = np.random.default_rng(100 + seed)
+    n_units, per = 3, 3
+    hi = np.repeat(np.arange(n_units), per)
+    n = len(hi)
+    costs = {"strength": rng.integers(0, 4, n).astype(float), "travel": rng.integers(0, 60, n).astype(float)}
+    tail = ["strength", "travel"]
+    w0 = province._tail_weights(costs, tail, hi, n)[0]
+    choices = [[u * per + j for u, j in enumerate(ch)] for ch in itertools.product(range(per), repeat=n_units)]
+    vals = [(costs["strength"][c].sum(), costs["travel"][c].sum()) for c in choices]
+    best = min(vals)
+    least = min(w0 * a + b for a, b in vals)
+    found = choices[int(rng.integers(len(choices)))]  # the plan the MIP stopped with
+    x = np.zeros(n)
+    x[found] = 1
+    a_x = costs["strength"][found].sum()
+
+    class Stopped:
+        status, x, mip_dual_bound = 1, None, float(least - rng.integers(0, 3 * w0))
+
+    _, stages = province._tail_stages(Stopped(), x, costs, tail, hi, n, np.ones(n), {}, {"strength": 1, "travel": 1}, 1.0)
+    assert [s.term for s in stages] == tail and all(s.status == "FEASIBLE" for s in stages)
+    assert stages[0].bound <= best[0]
+    # travel's bound holds for the plans no worse in strength than the one found
+    assert stages[1].bound <= min(b for a, b in vals if a <= a_x)
+    assert stages[0].value == a_x
+
+
 @pytest.mark.parametrize("instance", ["tiny", "baoxing"])
 def test_match_by_profile_equals_the_rule(instance):
     """The per-profile evaluation of rules.match_cost gives every pair the rule's own value."""
