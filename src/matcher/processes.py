@@ -31,11 +31,12 @@ def release_free_memory() -> None:
 
 @contextlib.contextmanager
 def native_stdout_dropped() -> Iterator[None]:
-    """What native code writes to standard output (file descriptor 1) meanwhile is dropped; Python's own output is flushed first.
+    """What is written to standard output (file descriptor 1) meanwhile is dropped; Python's pending output is flushed first.
 
     Source: HiGHS 1.12 prints a leftover debug line ("HighsMipSolverData::transformNewIntegerFeasibleSolution
     tmpSolver.run();", HiGHS issue 2783) with printf whatever its output options say; matcher's users would
-    see it among the plan's lines. Progress goes to standard error and is not touched.
+    see it among the plan's lines. Only a solver call goes inside; progress goes to standard error and is
+    not touched.
     """
     with contextlib.suppress(AttributeError, OSError, ValueError):
         sys.stdout.flush()
