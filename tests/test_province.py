@@ -230,7 +230,7 @@ def test_merged_last_stages_reach_the_optimum_of_separate_stages(tiny, monkeypat
     assert used, "the merged stage was not solved"
     separate = _top_mip_stages(tiny, False, monkeypatch)
     assert [s[0] for s in merged if s[0] in FLOW_TERMS] == ["match", "strength", "travel"]
-    rounded = lambda stages: [(t, round(v, 6), round(b, 6), st) for t, v, b, st in stages]  # noqa: E731
+    rounded = lambda stages: [(t, round(v, 6), round(b, 6), st) for t, v, b, st in stages]
     assert rounded(merged) == rounded(separate)
 
 
@@ -244,8 +244,8 @@ def test_tail_weights_make_the_weighted_sum_lexicographic(seed):
     costs = {"strength": rng.integers(0, 4, n).astype(float), "travel": rng.integers(0, 60, n).astype(float)}
     w = province._tail_weights(costs, ["strength", "travel"], hi, n)
     choices = list(itertools.product(range(per), repeat=n_units))
-    pick = lambda ch: [u * per + j for u, j in enumerate(ch)]  # noqa: E731
-    val = lambda ch: (costs["strength"][pick(ch)].sum(), costs["travel"][pick(ch)].sum())  # noqa: E731
+    pick = lambda ch: [u * per + j for u, j in enumerate(ch)]
+    val = lambda ch: (costs["strength"][pick(ch)].sum(), costs["travel"][pick(ch)].sum())
     by_weight = min(choices, key=lambda ch: w[0] * val(ch)[0] + w[1] * val(ch)[1])
     assert val(by_weight) == min(val(ch) for ch in choices)
 

@@ -132,7 +132,7 @@ def _guiyang_slice(dst: Path) -> Path:
 
     src = ROOT / "instances" / "guizhou"
     dst.mkdir(parents=True, exist_ok=True)
-    read = lambda name: pd.read_csv(src / name, dtype=str, keep_default_na=False)  # noqa: E731
+    read = lambda name: pd.read_csv(src / name, dtype=str, keep_default_na=False)
     loc = read("localities.csv")
     loc = loc[(loc["level"] == "province") | loc["code"].str.startswith("5201")]
     codes = set(loc["code"])

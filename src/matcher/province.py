@@ -527,7 +527,7 @@ def _tail_stages(res: Any, x: np.ndarray | None, costs: dict[str, np.ndarray], t
         big = math.ceil(float(bnd) - 1e-6)
         lb_a = min(a, math.ceil((big - _cost_range(costs[tail[1]], hi, n)[1]) / w0))
         lb_b = min(b, big - w0 * a)
-    nat = lambda t, v: (v + offset.get(t, 0.0)) / scale[t]  # noqa: E731
+    nat = lambda t, v: (v + offset.get(t, 0.0)) / scale[t]
     return x, [Stage(tail[0], nat(tail[0], a), nat(tail[0], lb_a), name, seconds),
                Stage(tail[1], nat(tail[1], b), nat(tail[1], lb_b), name, 0.0)]
 
@@ -1230,8 +1230,8 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
                       "(no counted helper shortfall for the lower tiers), so it is the coupled optimum")
     else:
         first_mip = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings, time_limit=top_left)
-        by_milp, prefetched = _mip_beside_prefetch(lambda prog: first_mip(progress=prog), ctx, top, top_frames,
-                                                   nested, progress=progress, workers=workers)
+        by_milp, prefetched = _mip_beside_prefetch(first_mip, ctx, top, top_frames, nested, progress=progress,
+                                                   workers=workers)
         if by_milp is not None:
             chosen_top, top_stages, top_status, coupling_short = by_milp
             top_method = ("HiGHS MIP, lexicographic stages, with coupling rows for the nested tiers "
@@ -1297,9 +1297,9 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         if n_rounds < rounds_for(time_limit) or tries_last_choice(time_limit):  # a next round may come
             # its free pairs are built meanwhile (if the MIP repeats a choice, they go unused)
             by_milp, pre = _mip_beside_prefetch(
-                lambda prog: priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier,
-                                         progress=prog), ctx, top, top_frames, nested, progress=progress,
-                workers=workers, what="priced HiGHS MIP (the next round's choice)")
+                functools.partial(priced_milp, alone=alone, known=known_top, priced_travel=w2, earlier=earlier),
+                ctx, top, top_frames, nested, progress=progress, workers=workers,
+                what="priced HiGHS MIP (the next round's choice)")
             prefetched.update(pre)
         else:
             by_milp = priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier)
@@ -1373,16 +1373,16 @@ def _run_mip_call() -> Any:
     """Solve _MIP_CALL[0] (in a forked worker process), its progress events put on the queue _MIP_CALL[1] as they come."""
     call, events = _MIP_CALL
     try:
-        return call(lambda event, info: events.put((event, info)))
+        return call(progress=lambda event, info: events.put((event, info)))
     finally:
         events.close()
         events.join_thread()  # every event is in the queue's pipe before the result is sent
 
 
-def _mip_beside_prefetch(call: Callable[[Progress | None], Any], ctx: Context, top: Tier, top_frames: TierFrames,
+def _mip_beside_prefetch(call: Callable[..., Any], ctx: Context, top: Tier, top_frames: TierFrames,
                          nested: list[Tier], *, progress: Progress | None, workers: int, what: str = "HiGHS MIP"
                          ) -> tuple[Any, dict[str, Prefetched | None]]:
-    """A top-tier MIP (``call``, given a progress callback), solved in a forked process while this one builds the nested tiers' free pairs.
+    """A top-tier MIP (``call``, given ``progress=``), solved in a forked process while this one builds the nested tiers' free pairs.
 
     Source: the MIP (部门帮县) and the pairs of helpers outside the departments are independent work; the
     MIP's result is the same wherever it runs. Its progress events are passed on as they come once the
@@ -1393,13 +1393,13 @@ def _mip_beside_prefetch(call: Callable[[Progress | None], Any], ctx: Context, t
     import queue
 
     if workers < 2 or not nested:
-        return call(progress), {}
+        return call(progress=progress), {}
     global _MIP_CALL
     pre: dict[str, Prefetched | None] = {}
     try:
         with processes.fork_pool(1) as pool:
             if pool is None:
-                return call(progress), {}
+                return call(progress=progress), {}
             events = multiprocessing.get_context("fork").Queue()
             _MIP_CALL = [call, events]
             job = pool.submit(_run_mip_call)
@@ -1423,7 +1423,7 @@ def _mip_beside_prefetch(call: Callable[[Progress | None], Any], ctx: Context, t
                 events.close()
             result = job.result()
     except BrokenProcessPool:  # the worker died (killed for memory, say): solve the MIP here
-        return call(progress), pre
+        return call(progress=progress), pre
     finally:
         _MIP_CALL = []
     return result, pre

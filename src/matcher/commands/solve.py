@@ -95,7 +95,13 @@ def solve(
 
 def _more_rounds_hint(header: dict[str, Any], time_limit: float) -> str:
     """A province plan with a gap and steps to spare: say which --time-limit buys the next step ('' otherwise)."""
-    from matcher.province import LAST_CHOICE_SECONDS, MAX_ROUNDS, ROUND_SECONDS, rounds_for, tries_last_choice
+    from matcher.province import (
+        LAST_CHOICE_SECONDS,
+        MAX_ROUNDS,
+        ROUND_SECONDS,
+        rounds_for,
+        tries_last_choice,
+    )
 
     fg = header.get("first_gap")
     if not isinstance(fg, dict) or "whole-plan bound" not in str(header.get("method", "")):
