@@ -129,6 +129,18 @@ class Context:
         return self.scheme.program.plan_year
 
 
+def scheme_and_context(instance: Any) -> tuple[Scheme, Context]:
+    """The scheme and rule context of an instance, as the solver builds them.
+
+    Source: matcher.solver.solve (read_scheme, then context_from_instance); explain, scenario and replan read
+    an instance the same way
+    """
+    from matcher.scheme import read_scheme
+
+    scheme = read_scheme(instance.scheme)
+    return scheme, context_from_instance(instance, scheme)
+
+
 def context_from_instance(instance: Any, scheme: Scheme) -> Context:
     """Collect an Instance's frames (see docs/instance-format.md) into a :class:`Context`."""
     loc = instance.localities.copy()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from matcher.candidates import scheme_and_context
 from matcher.errors import PlanError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,14 +82,6 @@ class PairTable:
     pairs: pd.DataFrame  # tier, helper, target, distance_km, days, pinned, cost_*, weighted, fails (tuple)
 
 
-def _context(instance: Instance) -> tuple[Scheme, Context]:
-    from matcher.candidates import context_from_instance
-    from matcher.scheme import read_scheme
-
-    scheme = read_scheme(instance.scheme)
-    return scheme, context_from_instance(instance, scheme)
-
-
 def pair_table(instance: Instance, tier_id: str, *, helpers: list[str] | None = None,
                targets: list[str] | None = None, ctx: tuple[Scheme, Context] | None = None,
                nesting: bool = True) -> PairTable:
@@ -101,7 +94,7 @@ def pair_table(instance: Instance, tier_id: str, *, helpers: list[str] | None = 
     from matcher import candidates as cand
     from matcher import rules
 
-    scheme, context = ctx or _context(instance)
+    scheme, context = ctx or scheme_and_context(instance)
     tier = scheme.tier(tier_id)
     hf = context.cache.get(("explain.helpers", tier.id))
     if hf is None:
@@ -237,7 +230,7 @@ def _status(pairs: pd.DataFrame, links: pd.DataFrame, tier: str) -> pd.DataFrame
 
 def explain_link(instance: Instance, plan: Any, tier: str, helper: str, target: str) -> Explanation:
     """Why ``helper`` is linked to ``target`` in ``tier``: each cost part with its rule, and the best alternative."""
-    scheme, ctx = _context(instance)
+    scheme, ctx = scheme_and_context(instance)
     links = _assignments(plan)
     pt = pair_table(instance, tier, targets=[target], ctx=(scheme, ctx)).pairs
     pt = _status(pt, links, tier)
@@ -286,7 +279,7 @@ def explain_link(instance: Instance, plan: Any, tier: str, helper: str, target: 
 
 def explain_place(instance: Instance, plan: Any, target: str, *, limit: int = 15) -> Explanation:
     """A place's candidates in each tier, ranked, with the reason each was or was not chosen."""
-    scheme, ctx = _context(instance)
+    scheme, ctx = scheme_and_context(instance)
     links = _assignments(plan)
     tiers = _tiers_of(instance, target=target)
     if not tiers:
@@ -346,7 +339,7 @@ def explain_place(instance: Instance, plan: Any, target: str, *, limit: int = 15
 
 def explain_person(instance: Instance, plan: Any, person: str, *, limit: int = 10) -> Explanation:
     """Why a person (or unit) went where they went: each link explained, and the next-best places."""
-    scheme, ctx = _context(instance)
+    scheme, ctx = scheme_and_context(instance)
     links = _assignments(plan)
     tiers = _tiers_of(instance, helper=person)
     if not tiers:

@@ -355,22 +355,22 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
 
     from matcher import candidates as cand
     from matcher import rules
-    from matcher.explain import _context, pair_table
+    from matcher.candidates import scheme_and_context
+    from matcher.explain import pair_table
     from matcher.scenario import (
-        _hard_breaks,
-        _link_faults,
-        _link_frames,
-        _plan_with_figures,
-        _whole_context,
-        _with_terms,
+        hard_breaks,
+        link_faults,
+        link_frames,
+        plan_with_figures,
+        with_terms,
     )
 
     a = base.assignments.copy()
     for c in ("tier", "helper", "target"):
         a[c] = a[c].astype(str)
     # base links the instance no longer admits are dropped (their helpers are free again), with the reason why
-    whole_scheme, whole = _whole_context(instance)
-    faults = _link_faults(whole, a)
+    whole_scheme, whole = scheme_and_context(instance)
+    faults = link_faults(whole, a)
     dropped = [{"tier": t, "helper": h, "target": g, "reason": why} for t, h, g, why
                in zip(a["tier"], a["helper"], a["target"], faults) if why]
     a = a[(faults == "").to_numpy()].reset_index(drop=True)
@@ -386,7 +386,7 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
     maybe = [p for p, r in zip(instance.people.index.astype(str), instance.people["rank"].astype(str))
              if int(links_of.get(p, 0)) < need_of_rank.get(r, 0)]
     narrow = dataclasses.replace(instance, people=instance.people.loc[maybe])
-    scheme, ctx = _context(narrow)
+    scheme, ctx = scheme_and_context(narrow)
     codes: set[str] | None = None
     if areas:
         loc = instance.localities
@@ -485,9 +485,9 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
                          "distance_km": round(float(r.distance_km), 1), "cost_match": float(r.cost_match),
                          "cost_strength": float(r.cost_strength), "cost_travel": float(r.cost_travel)})
     out = pd.concat([a, pd.DataFrame(new_rows, columns=list(a.columns))], ignore_index=True) if new_rows else a
-    out = _with_terms(whole, out)
-    frames = _link_frames(whole, out)
-    broken = _hard_breaks(whole, frames)
+    out = with_terms(whole, out)
+    frames = link_frames(whole, out)
+    broken = hard_breaks(whole, frames)
     if len(broken):
         from matcher.errors import SolveError
 
@@ -506,6 +506,6 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
             "base plan's, so that plan's bound is not known to hold; only coverage and continuity at 0 are proven")
     extra = {"fewest_moves": {"placed": len(chosen), "status": solver.status_name(st), "dropped": dropped,
                               "unplaced_or_short": round(_math.fsum(solver.value(s) for s in shorts))}}
-    return _plan_with_figures(instance, base, out, frames, whole_scheme, whole, method, lambda values: ({}, note),
+    return plan_with_figures(instance, base, out, frames, whole_scheme, whole, method, lambda values: ({}, note),
                               extra, [pd.DataFrame(unc_rows, columns=["tier", "target", "reason", "reason_zh"]),
                                       base.uncovered])

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from matcher.candidates import scheme_and_context
 from matcher.errors import InstanceError, Problem
 from matcher.fileio import atomic_write_text
 
@@ -662,10 +663,10 @@ class Scenario:
         a = base.assignments.copy()
         for c in ("tier", "helper", "target"):
             a[c] = a[c].astype(str)
-        scheme, ctx = _whole_context(full)
+        scheme, ctx = scheme_and_context(full)
         both = (full, self.base)
         area_of = _area_finder(both)
-        faults = _link_faults(ctx, a)
+        faults = link_faults(ctx, a)
         # base links the scenario broke where no area can re-plan them (a province-level target) are dropped
         lost = (faults != "") & a["target"].map(lambda t: area_of(t) is None)
         dropped = [{"tier": tid, "helper": h, "target": t, "reason": why} for tid, h, t, why
@@ -680,9 +681,9 @@ class Scenario:
             here = _in_areas(both, a, areas)
             plan_local = self._solve_areas(a, here, faults, areas, time_limit=time_limit, seed=seed,
                                            workers=workers, fewest_moves=fewest_moves)
-            spliced = _with_terms(ctx, pd.concat([a[~here], plan_local.assignments], ignore_index=True))
-            frames = _link_frames(ctx, spliced)
-            broken = _hard_breaks(ctx, frames)
+            spliced = with_terms(ctx, pd.concat([a[~here], plan_local.assignments], ignore_index=True))
+            frames = link_frames(ctx, spliced)
+            broken = hard_breaks(ctx, frames)
             if not len(broken):
                 break
             before = len(areas)
@@ -752,7 +753,7 @@ class Scenario:
                     widened: Mapping[str, list[str]], dropped: list[dict[str, str]]) -> Plan:
         """The whole plan of a local re-plan: its combined links with their figures, what was widened and why.
 
-        Source: solver._make_plan (plan.json header); the figures as _plan_with_figures counts them
+        Source: solver._make_plan (plan.json header); the figures as plan_with_figures counts them
         """
         more = [c for c in areas if c not in asked]
         method = f"local re-plan of {', '.join(asked)} (warm-started CP-SAT); rest of the base plan kept"
@@ -763,7 +764,7 @@ class Scenario:
                  "widened": [{"area": c, "reasons": list(widened[c])} for c in more], "dropped": dropped,
                  "status": plan_local.status, "gap": plan_local.gap, "objective": plan_local.objective,
                  "wall_s": plan_local.header.get("wall_s")}
-        return _plan_with_figures(self.instance, base, spliced, frames, scheme, ctx, method,
+        return plan_with_figures(self.instance, base, spliced, frames, scheme, ctx, method,
                                   lambda values: self._base_bound(base, values),
                                   {"local": local, "scenario": self.describe()},
                                   [plan_local.uncovered, base.uncovered])
@@ -985,7 +986,7 @@ def _widen(areas: list[str], widened: dict[str, list[str]], found: Iterable[tupl
             widened[area].append(why)
 
 
-def _link_faults(ctx: Context, links: pd.DataFrame) -> pd.Series:
+def link_faults(ctx: Context, links: pd.DataFrame) -> pd.Series:
     """Why each link no longer holds on the edited instance ('' where it does), one reason per link.
 
     Source: candidates.build_tier_frames (a candidate is a helper and a target of its tier passing every
@@ -1041,7 +1042,7 @@ def _tier_link_faults(ctx: Context, tier: Tier, links: pd.DataFrame) -> list[str
     return ["" if p else w for p, w in zip(pinned, why)]
 
 
-def _with_terms(ctx: Context, links: pd.DataFrame) -> pd.DataFrame:
+def with_terms(ctx: Context, links: pd.DataFrame) -> pd.DataFrame:
     """The links with ``pinned`` and ``start_year`` of the edited instance: an incumbent in force is pinned with its
     own start year, every other link starts in the plan year.
 
@@ -1060,7 +1061,7 @@ def _with_terms(ctx: Context, links: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _link_frames(ctx: Context, links: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def link_frames(ctx: Context, links: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Each tier's pair rows for exactly the plan's links, with the days each link costs its helper.
 
     Source: _link_pairs; rules.link_days (the time budget rule reads ``days``)
@@ -1075,7 +1076,7 @@ def _link_frames(ctx: Context, links: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def _hard_breaks(ctx: Context, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def hard_breaks(ctx: Context, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Every hard-rule violation of a plan's links (pinned incumbents, coverage_max, links, unit share, nesting, days).
 
     Source: rules.evaluate, the rules of kind hard; time_budget reads only the helpers with a link in a tier with
@@ -1112,7 +1113,7 @@ def _areas_of_break(row: Any, frames: Mapping[str, pd.DataFrame], ctx: Context,
     return held + [area_of(str(seat))] if seat is not None and not pd.isna(seat) else held
 
 
-def _plan_with_figures(instance: Instance, base: Plan, links: pd.DataFrame, frames: Mapping[str, pd.DataFrame],
+def plan_with_figures(instance: Instance, base: Plan, links: pd.DataFrame, frames: Mapping[str, pd.DataFrame],
                        scheme: Scheme, ctx: Context, method: str,
                        bound_of: Callable[[Mapping[str, float]], tuple[dict[str, float], str]],
                        extra: Mapping[str, Any], reasons_from: Sequence[pd.DataFrame | None]) -> Plan:
@@ -1168,18 +1169,6 @@ def _why_not_a_restriction(scenario: Scenario, base: Plan) -> str:
     if forbids_held:
         return "the scenario forbids an incumbent link, which the base instance kept"
     return ""
-
-
-def _whole_context(instance: Instance) -> tuple[Scheme, Context]:
-    """The scheme and rule context of the whole (edited) instance, as the solver builds them.
-
-    Source: matcher.solver.solve (read_scheme, candidates.context_from_instance)
-    """
-    from matcher.candidates import context_from_instance
-    from matcher.scheme import read_scheme
-
-    scheme = read_scheme(instance.scheme)
-    return scheme, context_from_instance(instance, scheme)
 
 
 def _link_pairs(ctx: Context, tier: Tier, links: pd.DataFrame) -> pd.DataFrame:
