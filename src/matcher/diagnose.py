@@ -141,11 +141,9 @@ def count_shortages(instance: Instance) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     from ortools.graph.python import min_cost_flow
 
-    from matcher.candidates import context_from_instance
-    from matcher.scheme import read_scheme
+    from matcher.candidates import scheme_and_context
 
-    scheme = read_scheme(instance.scheme)
-    ctx = context_from_instance(instance, scheme)
+    scheme, ctx = scheme_and_context(instance)
     short_rows: list[dict[str, Any]] = []
     relax_rows: list[dict[str, Any]] = []
     for tier in scheme.tiers:
@@ -245,11 +243,9 @@ def minimal_conflict(instance: Instance, *, max_pairs: int = 20000, time_limit: 
 
     from matcher import candidates as cand
     from matcher import rules
-    from matcher.candidates import context_from_instance
-    from matcher.scheme import read_scheme
+    from matcher.candidates import scheme_and_context
 
-    scheme = read_scheme(instance.scheme)
-    ctx = context_from_instance(instance, scheme)
+    scheme, ctx = scheme_and_context(instance)
     # every pair becomes a variable: check the size (helpers x targets per tier) before building anything
     bound = sum(len(cand.helper_frame(ctx, t)) * len(cand.target_frame(ctx, t)) for t in scheme.tiers)
     if bound > max_pairs:
@@ -434,12 +430,10 @@ def _group_words(group: str, ctx_names: dict[str, str], lang: str) -> str:
 
 def diagnose(instance: Instance, *, exact: bool = True, max_pairs: int = 20000, time_limit: float = 10.0) -> Diagnosis:
     """Diagnose an instance: counting shortages per area, then (small instances) a minimal conflicting set."""
-    from matcher.candidates import context_from_instance
-    from matcher.scheme import read_scheme
+    from matcher.candidates import scheme_and_context
 
     shortages, relaxation = count_shortages(instance)
-    scheme = read_scheme(instance.scheme)
-    ctx = context_from_instance(instance, scheme)
+    scheme, ctx = scheme_and_context(instance)
     names = {str(k): str(v) for k, v in ctx.localities["name"].items()}
     names.update({str(k): str(v) for k, v in ctx.units["name"].items()})
     en: list[str] = []

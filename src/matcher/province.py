@@ -56,6 +56,7 @@ from matcher.candidates import (
     context_from_instance,
     filter_mask,
     helper_frame,
+    scheme_and_context,
     target_frame,
 )
 from matcher.errors import SolveError
@@ -1201,8 +1202,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     t0 = time.monotonic()
     say = progress or (lambda event, info: None)
     timings: dict[str, float] = {}
-    scheme = read_scheme(instance.scheme)
-    ctx = context_from_instance(instance, scheme)
+    scheme, ctx = scheme_and_context(instance)
     tiers = list(scheme.tiers)
     top = tiers[0]
     why = supported(scheme)

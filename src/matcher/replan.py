@@ -507,5 +507,5 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
     extra = {"fewest_moves": {"placed": len(chosen), "status": solver.status_name(st), "dropped": dropped,
                               "unplaced_or_short": round(_math.fsum(solver.value(s) for s in shorts))}}
     return plan_with_figures(instance, base, out, frames, whole_scheme, whole, method, lambda values: ({}, note),
-                              extra, [pd.DataFrame(unc_rows, columns=["tier", "target", "reason", "reason_zh"]),
-                                      base.uncovered])
+                             extra, [pd.DataFrame(unc_rows, columns=["tier", "target", "reason", "reason_zh"]),
+                                     base.uncovered])

@@ -765,9 +765,9 @@ class Scenario:
                  "status": plan_local.status, "gap": plan_local.gap, "objective": plan_local.objective,
                  "wall_s": plan_local.header.get("wall_s")}
         return plan_with_figures(self.instance, base, spliced, frames, scheme, ctx, method,
-                                  lambda values: self._base_bound(base, values),
-                                  {"local": local, "scenario": self.describe()},
-                                  [plan_local.uncovered, base.uncovered])
+                                 lambda values: self._base_bound(base, values),
+                                 {"local": local, "scenario": self.describe()},
+                                 [plan_local.uncovered, base.uncovered])
 
     def _base_bound(self, base: Plan, values: Mapping[str, float]) -> tuple[dict[str, float], str]:
         """The base plan's proven bound, where it still bounds every plan of this scenario; else none, and why.
@@ -1114,9 +1114,9 @@ def _areas_of_break(row: Any, frames: Mapping[str, pd.DataFrame], ctx: Context,
 
 
 def plan_with_figures(instance: Instance, base: Plan, links: pd.DataFrame, frames: Mapping[str, pd.DataFrame],
-                       scheme: Scheme, ctx: Context, method: str,
-                       bound_of: Callable[[Mapping[str, float]], tuple[dict[str, float], str]],
-                       extra: Mapping[str, Any], reasons_from: Sequence[pd.DataFrame | None]) -> Plan:
+                      scheme: Scheme, ctx: Context, method: str,
+                      bound_of: Callable[[Mapping[str, float]], tuple[dict[str, float], str]],
+                      extra: Mapping[str, Any], reasons_from: Sequence[pd.DataFrame | None]) -> Plan:
     """A plan of ``links`` (built from ``base``) whose header figures are those links': costs, priorities, bound.
 
     Source: solver._make_plan (plan.json header, uncovered.csv); every link costed on the solver's grid
@@ -1374,13 +1374,11 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     from matcher import model as mdl
     from matcher import rules
     from matcher import solver as slv
-    from matcher.candidates import build_all, context_from_instance
+    from matcher.candidates import build_all
     from matcher.errors import SolveError
-    from matcher.scheme import read_scheme
 
     t0 = time.monotonic()
-    scheme = read_scheme(instance.scheme)
-    ctx = context_from_instance(instance, scheme)
+    scheme, ctx = scheme_and_context(instance)
     frames = build_all(ctx)
     extra = forbidden or set()
     for tier in scheme.tiers:

@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 
 from matcher import rules
-from matcher.candidates import Context, TierFrames, build_all, context_from_instance
+from matcher.candidates import Context, TierFrames, build_all, scheme_and_context
 from matcher.errors import SolveError
 from matcher.model import from_frames, solve_decomposed, term_values
-from matcher.scheme import Scheme, read_scheme
+from matcher.scheme import Scheme
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -156,8 +156,7 @@ def solve(instance: Any, *, time_limit: float = 60, seed: int = 0, workers: int 
         return solve_province(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
     t0 = time.monotonic()
     say = progress or (lambda event, info: None)
-    scheme = read_scheme(instance.scheme)
-    ctx = context_from_instance(instance, scheme)
+    scheme, ctx = scheme_and_context(instance)
     say("phase", {"text": "candidate pairs"})
     frames = build_all(ctx)
     for tid, f in frames.items():
