@@ -210,7 +210,7 @@ def _top_mip_stages(tiny, merge: bool, monkeypatch) -> list[tuple[str, float, fl
     from matcher.scheme import read_scheme
 
     if not merge:
-        monkeypatch.setattr(province, "_merged_tail", lambda *a, **k: [])
+        monkeypatch.setattr(province, "_merged_tail", lambda *a, **k: ([], []))
     scheme = read_scheme(tiny.scheme)
     ctx = context_from_instance(tiny, scheme)
     top = scheme.tiers[0]
@@ -272,7 +272,8 @@ def test_merged_tail_bounds_hold_when_the_mip_stops_early(seed):
     class Stopped:
         status, x, mip_dual_bound = 1, None, float(least - rng.integers(0, 3 * w0))
 
-    _, stages = province._tail_stages(Stopped(), x, costs, tail, hi, n, np.ones(n), {}, {"strength": 1, "travel": 1}, 1.0)
+    _, stages = province._tail_stages(Stopped(), x, costs, tail, w0, hi, n, np.ones(n), {}, {"strength": 1, "travel": 1},
+                                      1.0)
     assert [s.term for s in stages] == tail and all(s.status == "FEASIBLE" for s in stages)
     assert stages[0].bound <= best[0]
     # travel's bound holds for the plans no worse in strength than the one found

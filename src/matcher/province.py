@@ -405,18 +405,31 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     stages: list[Stage] = []
     status = "OPTIMAL"
     coupling_value = 0.0
-    tail = _merged_tail(order, costs, hi, n)
+    tail, tail_w = _merged_tail(order, costs, hi, n)
     if tail:  # the last two priorities in one stage with lexicographic weights
         order = order[:-2] + ["+".join(tail)]
-        costs[order[-1]] = sum(w_ * costs[t_] for t_, w_ in zip(tail, _tail_weights(costs, tail, hi, n)))
+        costs[order[-1]] = tail_w[0] * costs[tail[0]] + tail_w[1] * costs[tail[1]]
+
+    def solve_stage(term: str, seconds: float) -> Any:
+        with processes.native_stdout_dropped():
+            return milp(costs[term], constraints=cons, integrality=integral, bounds=Bounds(lb, ub),
+                        options={"mip_rel_gap": 0.0, "time_limit": seconds, "disp": False})
+
     for k, term in enumerate(order):
-        if "+" in term:
-            left = max(1.0, time_limit - (time.monotonic() - t0))
-            ts = time.monotonic()
-            with processes.native_stdout_dropped():
-                res = milp(costs[term], constraints=cons, integrality=integral, bounds=Bounds(lb, ub),
-                           options={"mip_rel_gap": 0.0, "time_limit": left, "disp": False})
-            x, merged = _tail_stages(res, x, costs, tail, hi, n, integral, offset, scale, time.monotonic() - ts)
+        if (known is not None and term in known) or not costs[term].any():
+            val = float((known or {}).get(term, 0.0))
+            cons.append(LinearConstraint(costs[term][None, :], -np.inf, val + 0.5))
+            v_nat = (round(val) + offset.get(term, 0.0)) / scale[term]
+            if term == "coupling":
+                coupling_value = v_nat
+            else:
+                stages.append(Stage(term, v_nat, v_nat, "OPTIMAL", 0.0))
+            continue
+        ts = time.monotonic()
+        res = solve_stage(term, max(1.0, (time_limit - (time.monotonic() - t0)) / (len(order) - k)))
+        if "+" in term:  # the merged tail (the last stage)
+            x, merged = _tail_stages(res, x, costs, tail, tail_w[0], hi, n, integral, offset, scale,
+                                     time.monotonic() - ts)
             if x is None:
                 return None
             for st_ in merged:
@@ -428,20 +441,6 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
                     progress("stage", {"tier": top.id, "term": st_.term, "value": st_.value, "bound": st_.bound,
                                        "status": st_.status})
             continue
-        if (known is not None and term in known) or not costs[term].any():
-            val = float((known or {}).get(term, 0.0))
-            cons.append(LinearConstraint(costs[term][None, :], -np.inf, val + 0.5))
-            v_nat = (round(val) + offset.get(term, 0.0)) / scale[term]
-            if term == "coupling":
-                coupling_value = v_nat
-            else:
-                stages.append(Stage(term, v_nat, v_nat, "OPTIMAL", 0.0))
-            continue
-        left = max(1.0, (time_limit - (time.monotonic() - t0)) / (len(order) - k))
-        ts = time.monotonic()
-        with processes.native_stdout_dropped():
-            res = milp(costs[term], constraints=cons, integrality=integral, bounds=Bounds(lb, ub),
-                       options={"mip_rel_gap": 0.0, "time_limit": left, "disp": False})
         if res.x is None:
             if x is None:
                 return None
@@ -475,20 +474,21 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     return chosen, stages, status, coupling_value
 
 
-def _merged_tail(order: list[str], costs: dict[str, np.ndarray], hi: np.ndarray, n: int) -> list[str]:
-    """The last two priorities of the top tier's MIP, when both are pair costs that one weighted stage can hold exactly ([] otherwise).
+def _merged_tail(order: list[str], costs: dict[str, np.ndarray], hi: np.ndarray, n: int
+                 ) -> tuple[list[str], list[int]]:
+    """The last two priorities of the top tier's MIP and their weights, when both are pair costs that one weighted stage can hold exactly (empty otherwise).
 
     Source: the scheme's [objective] order (strength, then travel, on Guizhou); measured on Guizhou's county
     tier (bench/RESULTS.md): the two as separate MIPs 0.8 + 5.2 s, as one with lexicographic weights 3.2-3.4 s,
     the same optimum (the second MIP spends its time proving the first one's plan optimal again).
     """
     if len(order) < 2 or not all(t in FLOW_TERMS and costs[t].any() for t in order[-2:]):
-        return []
+        return [], []
     tail = order[-2:]
     w = _tail_weights(costs, tail, hi, n)
     if sum(wx * _cost_range(costs[t], hi, n)[1] for t, wx in zip(tail, w)) >= 2**50:
-        return []  # beyond doubles' exact integers, with room for HiGHS's tolerances
-    return tail
+        return [], []  # beyond doubles' exact integers, with room for HiGHS's tolerances
+    return tail, w
 
 
 def _cost_range(cost: np.ndarray, hi: np.ndarray, n: int) -> tuple[int, int]:
@@ -504,12 +504,12 @@ def _tail_weights(costs: dict[str, np.ndarray], tail: list[str], hi: np.ndarray,
     return lexicographic_weights([0, up - lo])
 
 
-def _tail_stages(res: Any, x: np.ndarray | None, costs: dict[str, np.ndarray], tail: list[str], hi: np.ndarray, n: int,
-                 integral: np.ndarray, offset: dict[str, float], scale: dict[str, float], seconds: float
+def _tail_stages(res: Any, x: np.ndarray | None, costs: dict[str, np.ndarray], tail: list[str], w0: int, hi: np.ndarray,
+                 n: int, integral: np.ndarray, offset: dict[str, float], scale: dict[str, float], seconds: float
                  ) -> tuple[np.ndarray | None, list[Stage]]:
     """The two stages of a merged tail from its MIP result: values, and bounds that hold lexicographically.
 
-    Source: the scheme's [objective] order; with W the first term's weight and R the second's range, every plan
+    Source: the scheme's [objective] order; with W (``w0``) the first term's weight and R the second's range, every plan
     has W * a + b >= B (the MIP's dual bound), so a >= (B - max b) / W, and a plan no worse in ``a`` than
     this one has b >= B - W * a.
     """
@@ -518,7 +518,6 @@ def _tail_stages(res: Any, x: np.ndarray | None, costs: dict[str, np.ndarray], t
         x = np.where(integral > 0, np.rint(res.x), res.x)
     if x is None:
         return None, []
-    w0 = _tail_weights(costs, tail, hi, n)[0]
     a, b = round(float(costs[tail[0]] @ x)), round(float(costs[tail[1]] @ x))
     bnd = getattr(res, "mip_dual_bound", None)
     if name == "OPTIMAL" or bnd is None:
@@ -1294,8 +1293,9 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         ts = time.monotonic()
         priced_milp = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings,
                                         time_limit=max(1.0, time_limit * 0.25), progress=progress, priced=priced)
-        if n_rounds < rounds_for(time_limit) or tries_last_choice(time_limit):  # a next round may come
-            # its free pairs are built meanwhile (if the MIP repeats a choice, they go unused)
+        last_round = n_rounds >= rounds_for(time_limit)
+        go_on = not last_round or tries_last_choice(time_limit)  # this MIP's choice may be tried next
+        if go_on:  # its free pairs are built meanwhile (if the MIP repeats a choice, they go unused)
             by_milp, pre = _mip_beside_prefetch(
                 functools.partial(priced_milp, alone=alone, known=known_top, priced_travel=w2, earlier=earlier),
                 ctx, top, top_frames, nested, progress=progress, workers=workers,
@@ -1318,8 +1318,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
             break
         if best["bound"].bounds == best["bound"].values:  # the tightened bound proves the best plan optimal
             break
-        last_round = n_rounds >= rounds_for(time_limit)
-        if last_round and not tries_last_choice(time_limit):
+        if not go_on:
             break
         n_rounds += 1
         tried.append(by_milp[0])
@@ -1339,6 +1338,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         if last_round:
             break
         rounds.append(cand["bound"])
+    prefetched.clear()  # pairs built for a choice that was not tried
     bound = wholebound.combine(rounds, best["scaled"]) if not rounds[-1].reason else rounds[-1]
     chosen_top = best["chosen_top"]
     chosen_parts = [top_frames.pairs[chosen_top]] + best["parts"]
