@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matcher import province, wholebound
+from matcher import helperclasses, province, wholebound
 from matcher.check import check_plan
 from matcher.instance import read_instance
 from matcher.solver import solve
@@ -333,3 +333,25 @@ def test_rounds_with_their_mips_beside_the_free_pairs_give_the_plan_of_one_proce
     assert beside.assignments.equals(alone.assignments)
     assert beside.header["objective"] == alone.header["objective"]
     assert beside.header["bound"] == alone.header["bound"]
+
+
+def test_merged_staff_give_the_plan_figures_and_bound_of_one_node_each(guiyang, monkeypatch):
+    """Guiyang's village staff merged into classes (matcher.helperclasses): the same figures, bound and checker verdict."""
+    monkeypatch.setattr(province, "MERGE_HELPERS", False)
+    plain = province.solve_province(guiyang, time_limit=30)
+    merged_groups: list[int] = []
+    real = helperclasses.helper_classes
+
+    def noted(*a, **k):
+        hc = real(*a, **k)
+        if hc is not None:
+            merged_groups.append(a[0] - hc.n_classes)
+        return hc
+
+    monkeypatch.setattr(province, "MERGE_HELPERS", True)
+    monkeypatch.setattr(helperclasses, "helper_classes", noted)
+    merged = province.solve_province(guiyang, time_limit=30)
+    assert sum(merged_groups) > 100  # many staff really were merged
+    assert merged.objective == plain.objective and merged.bound == plain.bound
+    assert len(merged.assignments) == len(plain.assignments)
+    assert len(check_plan(guiyang, merged).errors) == 0

@@ -48,7 +48,7 @@ import pandas as pd
 from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
 
-from matcher import pairarrays, processes, rules, wholebound
+from matcher import helperclasses, pairarrays, processes, rules, wholebound
 from matcher.candidates import (
     Context,
     TierFrames,
@@ -984,6 +984,7 @@ class FlowResult:
     weights: list[list[int]] = dataclasses.field(default_factory=list)  # per solve: the weight of each term
     potentials: list[np.ndarray] = dataclasses.field(default_factory=list)  # per solve: node potentials proving it
     layout: tuple[int, int, int] = (0, 0, 0)  # first helper node, first lead node, first target node
+    amount: np.ndarray | None = None  # flow per pair (more than 1 where helpers are merged)
 
 
 def lexicographic_weights(spans: list[int]) -> list[int]:
@@ -999,34 +1000,44 @@ def lexicographic_weights(spans: list[int]) -> list[int]:
     return weights
 
 
-def _helper_span(n_helpers: int, must: np.ndarray, h: np.ndarray, c: np.ndarray) -> int:
-    """Largest total change of a per-pair cost when each helper sends one unit (0 for optional helpers' bypass)."""
+def _helper_span(n_helpers: int, must: np.ndarray, h: np.ndarray, c: np.ndarray, count: np.ndarray | None = None) -> int:
+    """Largest total change of a per-pair cost when each helper sends one unit, or ``count`` units (0 for optional helpers' bypass)."""
     hi_ = np.zeros(n_helpers, dtype=np.int64)
     lo_ = np.full(n_helpers, np.iinfo(np.int64).max, dtype=np.int64)
     np.maximum.at(hi_, h, c)
     np.minimum.at(lo_, h, c)
     lo_ = np.where(lo_ == np.iinfo(np.int64).max, 0, lo_)
     lo_ = np.where(must, lo_, np.minimum(lo_, 0))
-    return int((hi_ - lo_).clip(min=0).sum())
+    span = (hi_ - lo_).clip(min=0)
+    return int(span.sum() if count is None else (span * count).sum())
 
 
 def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.ndarray, comp_min: np.ndarray,
                 tmax: int, hp: np.ndarray, tp: np.ndarray, lead: np.ndarray, pinned: np.ndarray,
                 costs: dict[str, np.ndarray], spans: dict[str, int] | None = None,
-                keep_potentials: bool = False) -> FlowResult:
+                keep_potentials: bool = False, count: np.ndarray | None = None, pair_cap: np.ndarray | None = None,
+                relay_of: np.ndarray | None = None, relay_cap: np.ndarray | None = None) -> FlowResult:
     """Exact lexicographic (coverage, match, strength, travel) assignment by min-cost flows on shrinking optimal faces.
 
     Source: Guizhou 2012 帮联驻, 全覆盖 + 一类贫困村两名干部、一名科级 (coverage and composition as flow bonuses)
 
     ``spans`` (optional) gives each term's largest total change over a larger arc set that these
     arcs are a subset of, so the weights stay lexicographic for it; ``keep_potentials`` keeps every
-    solve's node potentials (for the whole-plan bound).
+    solve's node potentials (for the whole-plan bound). Merged helpers (:mod:`matcher.helperclasses`):
+    ``count`` gives each helper node's supply, ``pair_cap`` each pair arc's capacity, and ``relay_of`` /
+    ``relay_cap`` relay nodes numbered after the helpers (a pair's ``hp`` may name one) fed by their
+    helper node; the result's ``amount`` is the flow on each pair.
     """
+    n_relays = 0 if relay_of is None else len(relay_of)
+    count_ = np.ones(n_helpers, dtype=np.int64) if count is None else np.asarray(count, dtype=np.int64)
+    owner_of = np.arange(n_helpers + n_relays, dtype=np.int64)
+    if n_relays:
+        owner_of[n_helpers:] = relay_of
     # a helper with a pinned pair keeps only it
     if pinned.any():
         has_pin = np.zeros(n_helpers, dtype=bool)
-        has_pin[hp[pinned]] = True
-        pair_idx = np.flatnonzero(pinned | ~has_pin[hp])
+        has_pin[owner_of[hp[pinned]]] = True
+        pair_idx = np.flatnonzero(pinned | ~has_pin[owner_of[hp]])
         h, t, lead_p = hp[pair_idx], tp[pair_idx], lead[pair_idx]
         pair_cost = {term: costs[term][pair_idx] for term in FLOW_TERMS}
     else:  # every pair: the caller's arrays, not copies (a province's largest group has millions of arcs)
@@ -1034,24 +1045,28 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
         h, t, lead_p, pair_cost = hp, tp, lead, costs
     n_pairs = len(pair_idx)
     S, K, H0 = 0, 1, 2
-    L0 = H0 + n_helpers
+    L0 = H0 + n_helpers + n_relays
     T0 = L0 + n_targets
     n_nodes = T0 + n_targets
     ti = np.arange(n_targets, dtype=np.int32)
     req = np.minimum(required, tmax).astype(np.int64)
     opt = np.flatnonzero(~must).astype(np.int32)
-    deg = np.bincount(h, minlength=n_helpers)
+    deg = np.bincount(owner_of[h], minlength=n_helpers)
+    p_cap = np.ones(n_pairs, dtype=np.int64) if pair_cap is None else np.asarray(pair_cap, dtype=np.int64)[pair_idx]
+    ri = np.arange(n_relays, dtype=np.int32)
+    r_of = np.zeros(0, dtype=np.int32) if relay_of is None else np.asarray(relay_of, dtype=np.int32)
     unplaced = np.flatnonzero(must & (deg == 0))
     senders = np.flatnonzero(must & (deg > 0))
-    # arcs: pairs | lead bonus | lead rest | target bonus | target rest | optional helpers | bypass
+    n_opt = int(count_[opt].sum())
+    # arcs: pairs | lead bonus | lead rest | target bonus | target rest | optional helpers | bypass | relays
     i32 = np.int32
     tails = np.concatenate([H0 + h.astype(i32, copy=False), L0 + ti, L0 + ti, T0 + ti, T0 + ti, np.full(len(opt), S, dtype=i32),
-                            np.array([S], dtype=i32)])
+                            np.array([S], dtype=i32), H0 + r_of])
     heads = np.concatenate([np.where(lead_p, L0 + t.astype(i32, copy=False), T0 + t.astype(i32, copy=False)), T0 + ti, T0 + ti,
                             np.full(n_targets, K, dtype=i32), np.full(n_targets, K, dtype=i32), H0 + opt,
-                            np.array([K], dtype=i32)])
-    caps = np.concatenate([np.ones(n_pairs), comp_min, np.full(n_targets, tmax), req, tmax - req,
-                           np.ones(len(opt)), [len(opt)]]).astype(np.int64)
+                            np.array([K], dtype=i32), H0 + n_helpers + ri])
+    caps = np.concatenate([p_cap, comp_min, np.full(n_targets, tmax), req, tmax - req,
+                           count_[opt], [n_opt], np.zeros(0) if relay_cap is None else relay_cap]).astype(np.int64)
     n_arcs = len(tails)
     # each term's cost on the pair arcs and on the other arcs (only coverage has costs there: its bonuses)
     bonus = np.zeros(n_arcs - n_pairs, dtype=np.int64)
@@ -1061,9 +1076,9 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
     rest_zero = np.zeros(n_arcs - n_pairs, dtype=np.int64)
     term_cost = {"coverage": (no_pair_cost, bonus), **{term: (pair_cost[term], rest_zero) for term in FLOW_TERMS}}
     supply = np.zeros(n_nodes, dtype=np.int64)
-    supply[H0 + senders] = 1
-    supply[S] = len(opt)
-    supply[K] = -(len(senders) + len(opt))
+    supply[H0 + senders] = count_[senders]
+    supply[S] = n_opt
+    supply[K] = -(int(count_[senders].sum()) + n_opt)
     active = np.ones(n_arcs, dtype=bool)
     forced = np.zeros(n_arcs, dtype=np.int64)  # flow fixed by an earlier stage
     flow = np.zeros(n_arcs, dtype=np.int64)
@@ -1077,8 +1092,8 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
             return int((caps[n_pairs:][on] * (bonus[on] != 0)).sum())
         a = active[:n_pairs]
         if a.all():
-            return _helper_span(n_helpers, must, h, pair_cost[term])
-        return _helper_span(n_helpers, must, h[a], pair_cost[term][a])
+            return _helper_span(n_helpers, must, owner_of[h], pair_cost[term], count_)
+        return _helper_span(n_helpers, must, owner_of[h[a]], pair_cost[term][a], count_)
 
     def max_abs(term: str) -> int:
         pc, rc_ = term_cost[term]
@@ -1149,17 +1164,51 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
         active[fix] = False
         del sign, cost
     total = forced + flow
-    chosen = np.zeros(len(hp), dtype=bool)
-    chosen[pair_idx[total[:n_pairs] > 0]] = True
-    n_at = np.bincount(tp[chosen], minlength=n_targets)
-    n_lead = np.bincount(tp[chosen & lead], minlength=n_targets)
+    amount = np.zeros(len(hp), dtype=np.int64)
+    amount[pair_idx] = total[:n_pairs]
+    chosen = amount > 0
+    n_at = np.bincount(tp, weights=amount, minlength=n_targets).astype(np.int64)
+    n_lead = np.bincount(tp[lead], weights=amount[lead], minlength=n_targets).astype(np.int64)
     coverage = int(np.clip(required - n_at, 0, None).sum() + np.clip(comp_min - n_lead, 0, None).sum())
-    values = {term: int(costs[term][chosen].sum()) for term in FLOW_TERMS}
-    return FlowResult(chosen, coverage, values, unplaced, groups_done, weights_done, pots, (H0, L0, T0))
+    values = {term: int((costs[term][chosen] * amount[chosen]).sum()) for term in FLOW_TERMS}
+    return FlowResult(chosen, coverage, values, unplaced, groups_done, weights_done, pots, (H0, L0, T0), amount)
 
 
 class _FlowInfeasible(Exception):
     pass
+
+
+def _solve_merged(n_helpers: int, must: np.ndarray, n_targets: int, required: np.ndarray, comp_min: np.ndarray,
+                  tmax: int, hp: np.ndarray, tp: np.ndarray, lead: np.ndarray, pinned: np.ndarray,
+                  costs: dict[str, np.ndarray], key: np.ndarray | None = None, block: np.ndarray | None = None
+                  ) -> FlowResult:
+    """The exact lexicographic assignment of a flow group, its interchangeable helpers solved as one node each.
+
+    Source: Guizhou 2012 帮联驻 (staff of one agency with the same rank, skills and languages; hometown
+    avoidance by township); :mod:`matcher.helperclasses` says why merging keeps the optimum
+
+    ``key`` proposes classes per helper and ``block`` gives each target's hometown-avoidance area;
+    without them, or when no two helpers merge, this is :func:`_solve_flow`. The result is the same
+    lexicographic optimum as :func:`_solve_flow` gives (the same figures; ties may be broken otherwise),
+    stated per original pair.
+    """
+    args = (n_helpers, must, n_targets, required, comp_min, tmax, hp, tp, lead, pinned, costs)
+    if key is None or block is None or not len(hp):
+        return _solve_flow(*args)
+    hc = helperclasses.helper_classes(n_helpers, must, hp, tp, lead, pinned, costs, key, block)
+    if hc is None or hc.n_classes == n_helpers:
+        return _solve_flow(*args)
+    r = _solve_flow(hc.n_classes, hc.must, n_targets, required, comp_min, tmax, hc.tail, hc.target, hc.lead, hc.pinned,
+                    hc.costs, count=hc.count, pair_cap=hc.cap, relay_of=hc.relay_class, relay_cap=hc.relay_cap)
+    chosen = helperclasses.members_chosen(hc, r.amount, hp, tp, n_targets)
+    n_at = np.bincount(tp[chosen], minlength=n_targets)
+    n_lead = np.bincount(tp[chosen & lead], minlength=n_targets)
+    coverage = int(np.clip(required - n_at, 0, None).sum() + np.clip(comp_min - n_lead, 0, None).sum())
+    values = {term: int(costs[term][chosen].sum()) for term in FLOW_TERMS}
+    if coverage != r.coverage or values != r.values:
+        raise _FlowInfeasible("internal: the merged helpers' flow does not split into the same plan")
+    unplaced = np.flatnonzero(np.isin(hc.class_of, r.unplaced))
+    return FlowResult(chosen, coverage, values, unplaced, r.stages, r.weights)
 
 
 FLOW_PROCESSES = 2
@@ -1183,7 +1232,7 @@ def _solve_flows(flow_args: list[tuple], workers: int) -> list[FlowResult]:
     """
     sizes = [len(a[6]) for a in flow_args]
     n_proc = min(FLOW_PROCESSES, int(workers)) if sum(sizes) >= PARALLEL_MIN_PAIRS else 1
-    return processes.map_largest_first(_solve_flow, flow_args, sizes, n_proc)
+    return processes.map_largest_first(_solve_merged, flow_args, sizes, n_proc)
 
 
 # --------------------------------------------------------------------------- the whole solve
@@ -1711,6 +1760,32 @@ def _joined_chunks(a: ChunkArrays, b: ChunkArrays) -> ChunkArrays:
                        {k: np.concatenate([a.costs[k], b.costs[k]]) for k in a.costs}, dropped)
 
 
+MERGE_HELPERS = True
+"""Lower tiers' flow groups merge interchangeable helpers into one node each (:func:`_solve_merged`); False: one node per helper."""
+
+
+def _merge_codes(tier: Tier, helpers: pd.DataFrame, targets: pd.DataFrame, profile: pd.Series, lead_helper: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per helper a proposed class (unit, match profile, lead flag) and per target its hometown-avoidance area.
+
+    Source: Guizhou 2012 帮联驻: staff of one agency with the same rank, skills and languages are
+    interchangeable but for their home township (:mod:`matcher.helperclasses` checks each class)
+    """
+    unit = helpers["unit"].astype(str) if "unit" in helpers.columns else pd.Series(helpers.index, index=helpers.index)
+    parts = pd.DataFrame({"u": pd.factorize(unit, sort=True)[0], "p": profile.reindex(helpers.index).to_numpy(),
+                          "l": np.asarray(lead_helper, dtype=np.int64)})
+    key = pd.factorize(pd.MultiIndex.from_frame(parts), sort=True)[0].astype(np.int64)
+    level = tier.eligibility.hometown_avoid or ""
+    col = "t_" + level
+    if level == "village":  # each target is its own area
+        block = np.arange(len(targets), dtype=np.int64)
+    elif level and col in targets.columns:
+        block = pd.factorize(targets[col].astype(str), sort=True)[0].astype(np.int64)
+    else:
+        block = np.zeros(len(targets), dtype=np.int64)
+    return key, block
+
+
 def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, parent_links: pd.DataFrame | None,
                  parent: Tier | None, say: Progress, one_group: bool = False, workers: int = 1,
                  prefetched: Prefetched | None = None) -> dict[str, Any]:
@@ -1822,6 +1897,8 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     elig = np.zeros(len(targets), dtype=np.int64)  # distinct eligible helpers per target (for the findings)
     for ch in chunks:  # a chunk holds each (helper, target) pair once
         elig += np.bincount(ch.target, minlength=len(targets))
+    merge = MERGE_HELPERS and not one_group
+    merge_key, merge_block = _merge_codes(tier, helpers, targets, profiles[0], lead_helper)
     prepared: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []  # (g_h, g_t, lead, costs)
     flow_args: list[tuple] = []
     for g, members in sorted(groups.items()):
@@ -1845,7 +1922,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         costs = {k: v[order] for k, v in costs.items()}
         prepared.append((g_h, g_t, lead, costs))
         flow_args.append((len(g_h), must_all[g_h], len(g_t), req[g_t], comp_min[g_t], tier.coverage_max,
-                          hl, tl, lead, pin, costs))
+                          hl, tl, lead, pin, costs, *((merge_key[g_h], merge_block[g_t]) if merge else ())))
     try:
         results = _solve_flows(flow_args, workers)
     except _FlowInfeasible as exc:
