@@ -355,3 +355,35 @@ def test_merged_staff_give_the_plan_figures_and_bound_of_one_node_each(guiyang, 
     assert merged.objective == plain.objective and merged.bound == plain.bound
     assert len(merged.assignments) == len(plain.assignments)
     assert len(check_plan(guiyang, merged).errors) == 0
+
+
+def test_a_stage_the_plan_already_meets_at_zero_is_not_solved_again(guiyang, monkeypatch):
+    """The county MIP's coverage stage: the coupling stage's plan already covers every county, so no MIP runs for it."""
+    import scipy.optimize
+
+    calls: list[int] = []
+    real = scipy.optimize.milp
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(scipy.optimize, "milp", counted)
+    skipped = province.solve_province(guiyang, time_limit=5, workers=1)
+    n_skipped = len(calls)
+    calls.clear()
+    monkeypatch.setattr(province, "_least_already", lambda cost, lb, x: False)
+    solved = province.solve_province(guiyang, time_limit=5, workers=1)
+    assert len(calls) == n_skipped + 1
+    assert skipped.assignments.equals(solved.assignments)
+    assert skipped.objective == solved.objective and skipped.bound == solved.bound
+
+
+def test_least_already_needs_costs_that_cannot_go_below_zero():
+    x = np.array([1.0, 0.0, 2.0])
+    lb = np.zeros(3)
+    assert province._least_already(np.array([0.0, 1.0, 0.0]), lb, x)
+    assert not province._least_already(np.array([0.0, 1.0, 0.0]), lb, None)
+    assert not province._least_already(np.array([1.0, 1.0, 0.0]), lb, x)  # the plan costs 1
+    assert not province._least_already(np.array([0.0, 1.0, -1.0]), lb, np.zeros(3))  # a negative cost
+    assert not province._least_already(np.array([0.0, 1.0, 0.0]), np.array([0.0, -1.0, 0.0]), x)  # a negative column

@@ -425,6 +425,19 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
             else:
                 stages.append(Stage(term, v_nat, v_nat, "OPTIMAL", 0.0))
             continue
+        if term == "coverage" and x is not None:  # each county's shortfall column at the least the plan leaves
+            x = x.copy()
+            x[n:n + ns] = np.maximum(0, req - np.bincount(ti, weights=np.rint(x[:n]), minlength=ns))
+        if _least_already(costs[term], lb, x):  # the plan at hand already costs 0, the least possible
+            cons.append(LinearConstraint(costs[term][None, :], -np.inf, 0.5))
+            v_nat = offset.get(term, 0.0) / scale[term]
+            if term == "coupling":
+                coupling_value = v_nat
+            else:
+                stages.append(Stage(term, v_nat, v_nat, "OPTIMAL", 0.0))
+            if progress:
+                progress("stage", {"tier": top.id, "term": term, "value": v_nat, "bound": v_nat, "status": "OPTIMAL"})
+            continue
         ts = time.monotonic()
         res = solve_stage(term, max(1.0, (time_limit - (time.monotonic() - t0)) / (len(order) - k)))
         if "+" in term:  # the merged tail (the last stage)
@@ -472,6 +485,18 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         bal = float(w_bal) if chosen.any() and p["unit"].nunique() >= 2 else 0.0
         stages.append(Stage("balance", bal, bal, "OPTIMAL", 0.0))
     return chosen, stages, status, coupling_value
+
+
+def _least_already(cost: np.ndarray, lb: np.ndarray, x: np.ndarray | None) -> bool:
+    """A lexicographic stage needs no solve when no column can make its cost negative and the plan at hand costs 0.
+
+    Source: the scheme's [objective] order (each stage's optimum kept as a row); 0 is then a proven bound
+    (Guizhou: once the coupling stage's plan covers every county, the coverage stage has nothing to do)
+    """
+    if x is None:
+        return False
+    used = cost != 0
+    return bool((cost >= 0).all() and (lb[used] >= 0).all() and abs(float(cost @ x)) < 0.5)
 
 
 def _merged_tail(order: list[str], costs: dict[str, np.ndarray], hi: np.ndarray, n: int
