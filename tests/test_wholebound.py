@@ -387,3 +387,4 @@ def test_least_already_needs_costs_that_cannot_go_below_zero():
     assert not province._least_already(np.array([1.0, 1.0, 0.0]), lb, x)  # the plan costs 1
     assert not province._least_already(np.array([0.0, 1.0, -1.0]), lb, np.zeros(3))  # a negative cost
     assert not province._least_already(np.array([0.0, 1.0, 0.0]), np.array([0.0, -1.0, 0.0]), x)  # a negative column
+    assert not province._least_already(np.array([0.0, 0.25, 0.0]), lb, np.array([0.0, 0.1, 0.0]))  # not integer costs

@@ -488,15 +488,15 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
 
 
 def _least_already(cost: np.ndarray, lb: np.ndarray, x: np.ndarray | None) -> bool:
-    """A lexicographic stage needs no solve when no column can make its cost negative and the plan at hand costs 0.
+    """A lexicographic stage needs no solve when its integer costs cannot go below 0 and the plan at hand costs exactly 0.
 
     Source: the scheme's [objective] order (each stage's optimum kept as a row); 0 is then a proven bound
     (Guizhou: once the coupling stage's plan covers every county, the coverage stage has nothing to do)
     """
-    if x is None:
+    if x is None or not np.array_equal(cost, np.rint(cost)):  # integer costs only (priced stages are not)
         return False
     used = cost != 0
-    return bool((cost >= 0).all() and (lb[used] >= 0).all() and abs(float(cost @ x)) < 0.5)
+    return bool((cost >= 0).all() and (lb[used] >= 0).all() and float(cost @ x) == 0.0)
 
 
 def _merged_tail(order: list[str], costs: dict[str, np.ndarray], hi: np.ndarray, n: int
