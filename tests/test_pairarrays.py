@@ -129,3 +129,19 @@ def test_filter_mask_tells_floats_apart_as_a_row_by_row_test_does(values):
         want = [not (isinstance(v, float) and v != v) and (_norm(v) in {_norm(a) for a in allowed}
                                                          or str(v) in {str(a) for a in allowed}) for v in values]
         assert got == want, (values, allowed)
+
+
+def test_grid_distances_per_seat_are_the_per_pair_formula_bit_for_bit():
+    """pairarrays._grid_km computes each (unit seat, target) once: the same bytes as haversine per pair."""
+    from matcher.candidates import haversine_km, scheme_and_context
+    from matcher.instance import read_instance
+
+    inst = read_instance(ROOT / "instances" / "tiny")
+    scheme, ctx = scheme_and_context(inst)
+    for tier in scheme.tiers:
+        tt = pairarrays.tier_tables(ctx, tier)
+        hp0, tp0 = np.arange(len(tt.helpers)), np.arange(len(tt.targets))
+        hp, tp = np.repeat(hp0, len(tp0)), np.tile(tp0, len(hp0))
+        per_pair = np.nan_to_num(haversine_km(tt.h_lon[hp], tt.h_lat[hp], tt.t_lon[tp], tt.t_lat[tp]), nan=0.0)
+        assert pairarrays._grid_km(tt, hp0, tp0).tobytes() == per_pair.tobytes()
+        assert len(np.unique(np.stack([tt.h_lon, tt.h_lat], axis=1), axis=0)) < len(tt.helpers) or tier.id == "county"

@@ -272,6 +272,19 @@ def int_cost(values: np.ndarray, ctx: Context, term: str) -> np.ndarray:
     return np.rint(np.asarray(values, dtype=float) * w * SCALES[term]).astype(np.int64)
 
 
+def _grid_km(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray) -> np.ndarray:
+    """Distance in km of every (helper, target) of the grid, in (helper, target) order (0 where a position is missing).
+
+    Source: the travel rule (km from the helper's unit seat): helpers of one unit share their seat, so each
+    (seat, target) distance is computed once and spread to the seat's helpers, by the same formula
+    """
+    lon, lat = tt.h_lon[helper_pos], tt.h_lat[helper_pos]
+    seats, seat_of = np.unique(np.stack([lon, lat], axis=1), axis=0, return_inverse=True)
+    km = haversine_km(seats[:, 0][:, None], seats[:, 1][:, None], tt.t_lon[target_pos][None, :],
+                      tt.t_lat[target_pos][None, :])
+    return np.nan_to_num(km[seat_of.ravel()].ravel(), nan=0.0)
+
+
 def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
                 allowed: np.ndarray | None = None) -> PairArrays:
     """Every eligible (helper, target) pair of a chunk, in (helper, target) order, with integer costs.
@@ -284,7 +297,7 @@ def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
     tp0 = np.sort(np.asarray(target_pos, dtype=np.int64))
     hp = np.repeat(hp0, len(tp0))
     tp = np.tile(tp0, len(hp0))
-    dist = np.nan_to_num(haversine_km(tt.h_lon[hp], tt.h_lat[hp], tt.t_lon[tp], tt.t_lat[tp]), nan=0.0)
+    dist = _grid_km(tt, hp0, tp0)
     pinned = np.isin(hp * tt.n_targets + tp, tt.pinned_keys) if len(tt.pinned_keys) else np.zeros(len(hp), bool)
     keep, dropped = _eligible(tt, hp, tp, dist, pinned)
     if allowed is not None:
