@@ -188,51 +188,63 @@ class PairArrays:
     dropped: dict[str, int]            # eligibility rule -> pairs it removed
 
 
-def _eligible(tt: TierTables, hp: np.ndarray, tp: np.ndarray, dist: np.ndarray, pinned: np.ndarray
+def _eligible(tt: TierTables, hp0: np.ndarray, tp0: np.ndarray, dist: np.ndarray, pinned: np.ndarray
               ) -> tuple[np.ndarray, dict[str, int]]:
-    """Mask of pairs every eligibility rule allows (pinned pairs always), and the pairs each rule removed.
+    """Mask of the grid's pairs every eligibility rule allows (pinned pairs always), and the pairs each rule removed.
 
     Source: the eligibility rules of matcher.rules (same order, same tests, as arrays)
+
+    The grid is every (helper, target) of ``hp0`` x ``tp0`` in (helper, target) order; ``dist`` and
+    ``pinned`` are per grid pair. A rule comparing a helper's value with a target's is evaluated as a
+    (helpers x targets) table by broadcasting, not by gathering both values for every pair.
     """
     tier, ctx = tt.tier, tt.ctx
-    keep = np.ones(len(hp), dtype=bool)
+    shape = (len(hp0), len(tp0))
+    keep = np.ones(shape[0] * shape[1], dtype=bool)
     dropped: dict[str, int] = {}
 
-    def apply(name: str, ok: np.ndarray) -> None:
+    def h(a: np.ndarray) -> np.ndarray:
+        return a[hp0][:, None]
+
+    def t(a: np.ndarray) -> np.ndarray:
+        return a[tp0][None, :]
+
+    def apply(name: str, ok: np.ndarray | bool) -> None:
         nonlocal keep
-        ok = ok | pinned
+        flat = isinstance(ok, np.ndarray) and ok.ndim == 1  # per grid pair already (distance rules)
+        ok = (ok if flat else np.broadcast_to(ok, shape).ravel()) | pinned
         dropped[name] = int((keep & ~ok).sum())
         keep &= ok
 
-    ok = np.ones(len(hp), dtype=bool)
+    ok: np.ndarray | bool = True
     for ulevel, area in tier.eligibility.stay_in_area:
-        m = (tt.h_unit_level == ulevel)[hp]  # compare per helper (text), then spread to pairs
-        ok &= ~m | (tt.h_area[area][hp] == tt.t_area[area][tp])
+        m = h(tt.h_unit_level == ulevel)  # compare per helper (text), then spread to the pairs
+        ok = ok & (~m | (h(tt.h_area[area]) == t(tt.t_area[area])))
     apply("stay_in_area", ok)
     lv = tier.eligibility.hometown_avoid
     if lv == "village":
-        apply("hometown_avoid", tt.h_hometown[hp] != tt.t_locality[tp])
+        apply("hometown_avoid", h(tt.h_hometown) != t(tt.t_locality))
     elif lv:
-        home = tt.h_home[lv][hp]
-        apply("hometown_avoid", (home == 0) | (home != tt.t_area[lv][tp]))
+        home = h(tt.h_home[lv])
+        apply("hometown_avoid", (home == 0) | (home != t(tt.t_area[lv])))
     else:
-        apply("hometown_avoid", np.ones(len(hp), dtype=bool))
+        apply("hometown_avoid", True)
     lim = tier.eligibility.max_distance_km
-    apply("max_distance", dist <= lim if lim else np.ones(len(hp), dtype=bool))
-    ok = np.ones(len(hp), dtype=bool)
+    apply("max_distance", dist <= lim if lim else True)
+    ok = True
     for t_match, h_ok in tt.rbc:
-        ok &= ~t_match[tp] | h_ok[hp]
+        ok = ok & (~t(t_match) | h(h_ok))
     apply("rank_by_class", ok)
     if len(tt.ended_keys):
-        apply("no_return", ~np.isin(hp * tt.n_targets + tp, tt.ended_keys))
+        apply("no_return", ~np.isin(hp0[:, None] * tt.n_targets + tp0[None, :], tt.ended_keys))
     else:
-        apply("no_return", np.ones(len(hp), dtype=bool))
-    ok = np.ones(len(hp), dtype=bool)
+        apply("no_return", True)
+    ok = True
     if tier.helpers.table == "people":
         days = rules.link_days(pd.DataFrame({"distance_km": dist}), tier, ctx).to_numpy(dtype=float)
         for rank, rb in ctx.scheme.budget.ranks:
             if rb.max_days is not None:
-                ok &= ~(tt.h_rank == rank)[hp] | (days <= rb.max_days + 1e-9)
+                ok = ok & (~np.broadcast_to(h(tt.h_rank == rank), shape).ravel() | (days <= rb.max_days + 1e-9))
     apply("link_budget", ok)
     return keep, dropped
 
@@ -299,7 +311,7 @@ def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
     tp = np.tile(tp0, len(hp0))
     dist = _grid_km(tt, hp0, tp0)
     pinned = np.isin(hp * tt.n_targets + tp, tt.pinned_keys) if len(tt.pinned_keys) else np.zeros(len(hp), bool)
-    keep, dropped = _eligible(tt, hp, tp, dist, pinned)
+    keep, dropped = _eligible(tt, hp0, tp0, dist, pinned)
     if allowed is not None:
         ok = np.asarray(allowed, dtype=bool) | pinned
         dropped["nesting"] = int((keep & ~ok).sum())
