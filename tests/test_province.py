@@ -522,3 +522,23 @@ def test_the_top_mip_is_solved_here_when_its_worker_dies(tiny, monkeypatch):
     again = solve_province(tiny, time_limit=20, seed=0, workers=1)
     assert plan.assignments.equals(again.assignments)
     assert plan.header["objective"] == again.header["objective"]
+
+
+@pytest.mark.parametrize("sorted_runs", [True, False])
+def test_group_arcs_come_in_helper_then_target_order(sorted_runs):
+    """province._helper_target_order: chunks in target order (the fast path) or not (the full sort), lexsort's order."""
+    rng = np.random.default_rng(7)
+    parts = []
+    for chunk_targets in (np.arange(0, 5), np.arange(5, 9), np.arange(9, 14)):
+        h = np.sort(rng.choice(12, size=6, replace=False))
+        hh, tt = np.repeat(h, len(chunk_targets)), np.tile(chunk_targets, len(h))
+        keep = rng.random(len(hh)) < 0.7
+        parts.append((hh[keep], tt[keep]))
+    if not sorted_runs:
+        parts = parts[::-1]  # chunks out of target order: a helper's targets are not ascending
+    hl = np.concatenate([p[0] for p in parts])
+    tl = np.concatenate([p[1] for p in parts])
+    order = province._helper_target_order(hl, tl, 14)
+    assert np.array_equal(order, np.lexsort((tl, hl)))
+    distinct, place = province._local_positions(hl, 20)
+    assert np.array_equal(distinct, np.unique(hl)) and np.array_equal(place, np.searchsorted(distinct, hl))

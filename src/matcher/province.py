@@ -1785,6 +1785,29 @@ def _joined_chunks(a: ChunkArrays, b: ChunkArrays) -> ChunkArrays:
                        {k: np.concatenate([a.costs[k], b.costs[k]]) for k in a.costs}, dropped)
 
 
+def _local_positions(pos: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct positions (ascending) among ``pos`` (each < ``n``) and each entry's place among them."""
+    seen = np.zeros(n, dtype=bool)
+    seen[pos] = True
+    distinct = np.flatnonzero(seen)
+    place = np.zeros(n, dtype=np.int64)
+    place[distinct] = np.arange(len(distinct))
+    return distinct, place[pos]
+
+
+def _helper_target_order(hl: np.ndarray, tl: np.ndarray, n_targets: int) -> np.ndarray:
+    """The arcs' order by helper, then target (deterministic; each (helper, target) once in a group).
+
+    The group's county chunks come in target order and each is in (helper, target) order, so a stable
+    sort by helper alone usually gives it (a merge of sorted runs); otherwise a sort by the full key.
+    """
+    order = np.argsort(hl, kind="stable")
+    key = hl[order].astype(np.int64) * n_targets + tl[order]
+    if len(key) > 1 and (key[1:] <= key[:-1]).any():
+        order = np.argsort(hl.astype(np.int64) * n_targets + tl)
+    return order
+
+
 MERGE_HELPERS = True
 """Lower tiers' flow groups merge interchangeable helpers into one node each (:func:`_solve_merged`); False: one node per helper."""
 
@@ -1934,14 +1957,10 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
         costs = {k: np.concatenate([chunks[i].costs[k] for i in members]) for k in FLOW_TERMS}
         for i in members:
             chunks[i] = None  # type: ignore[call-overload]  # the group's arrays now hold its pairs: free the copy
-        g_h = np.unique(hp)
-        g_t = np.unique(np.concatenate([chunk_targets[i] for i in members]))
+        g_h, hl = _local_positions(hp, len(helpers))
+        g_t, tl = _local_positions(tp, len(targets))
         seen_helpers[g_h] = True
-        hl = np.searchsorted(g_h, hp)
-        tl = np.searchsorted(g_t, tp)
-        # deterministic arc order: by helper, then target (each pair once in a group, so the key is unique
-        # and a plain argsort gives lexsort's order, about 4x faster)
-        order = np.argsort(hl.astype(np.int64) * len(g_t) + tl)
+        order = _helper_target_order(hl, tl, len(g_t))
         del hp, tp  # the group's local positions (hl, tl) and g_h, g_t give them back: one copy in memory
         hl, tl, lead, pin = hl[order].astype(np.int32), tl[order].astype(np.int32), lead[order], pin[order]
         costs = {k: v[order] for k, v in costs.items()}
