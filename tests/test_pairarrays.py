@@ -145,3 +145,32 @@ def test_grid_distances_per_seat_are_the_per_pair_formula_bit_for_bit():
         per_pair = np.nan_to_num(haversine_km(tt.h_lon[hp], tt.h_lat[hp], tt.t_lon[tp], tt.t_lat[tp]), nan=0.0)
         assert pairarrays._grid_km(tt, hp0, tp0).tobytes() == per_pair.tobytes()
         assert len(np.unique(np.stack([tt.h_lon, tt.h_lat], axis=1), axis=0)) < len(tt.helpers) or tier.id == "county"
+
+
+def test_chunk_costs_looked_up_per_combination_equal_the_rule_functions_with_incumbents_and_nesting():
+    """chunk_pairs spreads costs from (profile, profile), (strength, class) and (seat, target) tables: with random
+    ended and pinned incumbents and a random nesting mask, the pairs and costs are those of the rule functions."""
+    inst = read_instance(ROOT / "instances" / "tiny")
+    scheme = read_scheme(inst.scheme)
+    ctx = context_from_instance(inst, scheme)
+    rng = np.random.default_rng(11)
+    for tier in scheme.tiers:
+        helpers, targets = helper_frame(ctx, tier), target_frame(ctx, tier)
+        tt = pairarrays.tier_tables(ctx, tier, helpers, targets)
+        hp0, tp0 = np.arange(len(helpers)), np.arange(len(targets))
+        keys = (hp0[:, None] * len(targets) + tp0[None, :]).ravel()
+        tt = dataclasses.replace(tt, ended_keys=np.unique(rng.choice(keys, size=3)),
+                                 pinned_keys=np.unique(rng.choice(keys, size=2)))
+        allowed = rng.random(len(keys)) < 0.8
+        b = pairarrays.chunk_pairs(tt, hp0, tp0, allowed)
+        from matcher.candidates import haversine_km
+        h_rows, t_rows = helpers.iloc[b.helper], targets.iloc[b.target]
+        km = np.nan_to_num(haversine_km(h_rows["seat_lon"].to_numpy(dtype=float), h_rows["seat_lat"].to_numpy(dtype=float),
+                                        t_rows["t_lon"].to_numpy(dtype=float), t_rows["t_lat"].to_numpy(dtype=float)),
+                           nan=0.0)
+        assert b.distance.tobytes() == km.tobytes()
+        travel = rules.travel_cost(pd.DataFrame({"distance_km": km}), tier, ctx).to_numpy(dtype=float)
+        assert np.array_equal(b.costs["travel"], pairarrays.int_cost(travel, ctx, "travel"))
+        assert not (b.pinned & ~np.isin(b.helper * len(targets) + b.target, tt.pinned_keys)).any()
+        assert not np.isin(b.helper * len(targets) + b.target, np.setdiff1d(tt.ended_keys, tt.pinned_keys)).any()
+        assert (allowed[b.helper * len(targets) + b.target] | b.pinned).all()

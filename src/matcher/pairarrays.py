@@ -16,6 +16,7 @@ builder is tested pair by pair and cost by cost (tests/test_pairarrays.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,11 +241,11 @@ def _eligible(tt: TierTables, hp0: np.ndarray, tp0: np.ndarray, dist: np.ndarray
     else:
         apply("no_return", True)
     ok = True
-    if tier.helpers.table == "people":
+    capped = [(rank, rb) for rank, rb in ctx.scheme.budget.ranks if rb.max_days is not None]
+    if tier.helpers.table == "people" and capped:
         days = rules.link_days(pd.DataFrame({"distance_km": dist}), tier, ctx).to_numpy(dtype=float)
-        for rank, rb in ctx.scheme.budget.ranks:
-            if rb.max_days is not None:
-                ok = ok & (~np.broadcast_to(h(tt.h_rank == rank), shape).ravel() | (days <= rb.max_days + 1e-9))
+        for rank, rb in capped:
+            ok = ok & (~np.broadcast_to(h(tt.h_rank == rank), shape).ravel() | (days <= rb.max_days + 1e-9))
     apply("link_budget", ok)
     return keep, dropped
 
@@ -284,17 +285,40 @@ def int_cost(values: np.ndarray, ctx: Context, term: str) -> np.ndarray:
     return np.rint(np.asarray(values, dtype=float) * w * SCALES[term]).astype(np.int64)
 
 
-def _grid_km(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray) -> np.ndarray:
-    """Distance in km of every (helper, target) of the grid, in (helper, target) order (0 where a position is missing).
+def _seat_grid(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Km from each distinct unit seat of the helpers to each target (0 where a position is missing), and each helper's seat.
 
     Source: the travel rule (km from the helper's unit seat): helpers of one unit share their seat, so each
-    (seat, target) distance is computed once and spread to the seat's helpers, by the same formula
+    (seat, target) distance is computed once, by the same formula
     """
     lon, lat = tt.h_lon[helper_pos], tt.h_lat[helper_pos]
     seats, seat_of = np.unique(np.stack([lon, lat], axis=1), axis=0, return_inverse=True)
     km = haversine_km(seats[:, 0][:, None], seats[:, 1][:, None], tt.t_lon[target_pos][None, :],
                       tt.t_lat[target_pos][None, :])
-    return np.nan_to_num(km[seat_of.ravel()].ravel(), nan=0.0)
+    return np.nan_to_num(km, nan=0.0), seat_of.ravel()
+
+
+def _grid_km(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray) -> np.ndarray:
+    """Distance in km of every (helper, target) of the grid, in (helper, target) order (0 where a position is missing)."""
+    km, seat_of = _seat_grid(tt, helper_pos, target_pos)
+    return km[seat_of].ravel()
+
+
+def _coded_grid(table: np.ndarray, h_code: np.ndarray, t_code: np.ndarray,
+                fill: Callable[[np.ndarray, np.ndarray], object]) -> np.ndarray:
+    """``table[h_code[i], t_code[j]]`` for every (helper i, target j) of the grid, as a (helpers x targets) array.
+
+    Entries not yet computed (NaN) are filled first by ``fill(helper rows, target columns)`` (positions in
+    ``h_code`` and ``t_code`` of one representative each), which writes them into ``table``.
+    """
+    uh, h_first, h_inv = np.unique(h_code, return_index=True, return_inverse=True)
+    ut, t_first, t_inv = np.unique(t_code, return_index=True, return_inverse=True)
+    sub = table[np.ix_(uh, ut)]
+    missing = np.argwhere(np.isnan(sub))
+    if len(missing):
+        fill(h_first[missing[:, 0]], t_first[missing[:, 1]])
+        sub = table[np.ix_(uh, ut)]
+    return sub[h_inv.ravel()][:, t_inv.ravel()]
 
 
 def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
@@ -303,27 +327,40 @@ def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
 
     ``allowed`` (optional, bool per pair of the helper x target grid in the same order) removes pairs
     the caller rules out beforehand (nesting: a unit's people only where the unit helps); it is
-    counted under ``nesting``.
+    counted under ``nesting``. Costs are looked up per (helper profile, target profile), (unit strength,
+    poverty class) and (unit seat, target) and spread to the pairs, so each rule function runs once per
+    distinct combination.
     """
     hp0 = np.sort(np.asarray(helper_pos, dtype=np.int64))
     tp0 = np.sort(np.asarray(target_pos, dtype=np.int64))
-    hp = np.repeat(hp0, len(tp0))
-    tp = np.tile(tp0, len(hp0))
-    dist = _grid_km(tt, hp0, tp0)
-    pinned = np.isin(hp * tt.n_targets + tp, tt.pinned_keys) if len(tt.pinned_keys) else np.zeros(len(hp), bool)
+    n_t = len(tp0)
+    km, seat_of = _seat_grid(tt, hp0, tp0)
+    dist = km[seat_of].ravel()
+    if len(tt.pinned_keys):
+        pinned = np.isin((hp0[:, None] * tt.n_targets + tp0[None, :]).ravel(), tt.pinned_keys)
+    else:
+        pinned = np.zeros(len(hp0) * n_t, dtype=bool)
     keep, dropped = _eligible(tt, hp0, tp0, dist, pinned)
     if allowed is not None:
         ok = np.asarray(allowed, dtype=bool) | pinned
         dropped["nesting"] = int((keep & ~ok).sum())
         keep &= ok
-    hp, tp, dist, pinned = hp[keep], tp[keep], dist[keep], pinned[keep]
+    idx = np.flatnonzero(keep)
+    hp, tp = hp0[idx // max(n_t, 1)], tp0[idx % max(n_t, 1)]
     ctx = tt.ctx
-    match = _match_values(tt, tt.h_prof[hp], tt.t_prof[tp]) if len(hp) else np.zeros(0)
-    strength = _strength_values(tt, hp, tp) if len(hp) else np.zeros(0)
-    travel = rules.travel_cost(pd.DataFrame({"distance_km": dist}), tt.tier, ctx).to_numpy(dtype=float)
-    costs = {"match": int_cost(match, ctx, "match"), "strength": int_cost(strength, ctx, "strength"),
-             "travel": int_cost(travel, ctx, "travel")}
-    return PairArrays(hp, tp, pinned, dist, costs, dropped)
+    if not len(idx):
+        empty = np.zeros(0, dtype=np.int64)
+        return PairArrays(hp, tp, pinned[idx], dist[idx], {"match": empty, "strength": empty.copy(),
+                                                            "travel": empty.copy()}, dropped)
+    match = _coded_grid(tt.match_table, tt.h_prof[hp0], tt.t_prof[tp0],
+                        lambda r, c: _match_values(tt, tt.h_prof[hp0][r], tt.t_prof[tp0][c]))
+    strength = _coded_grid(tt.strength_table, tt.h_scode[hp0], tt.t_pcode[tp0],
+                           lambda r, c: _strength_values(tt, hp0[r], tp0[c]))
+    travel = rules.travel_cost(pd.DataFrame({"distance_km": km.ravel()}), tt.tier, ctx).to_numpy(dtype=float)
+    costs = {"match": int_cost(match, ctx, "match").ravel()[idx],
+             "strength": int_cost(strength, ctx, "strength").ravel()[idx],
+             "travel": int_cost(travel, ctx, "travel").reshape(km.shape)[seat_of].ravel()[idx]}
+    return PairArrays(hp, tp, pinned[idx], dist[idx], costs, dropped)
 
 
 __all__ = ["PairArrays", "TierTables", "chunk_pairs", "fast_path_reason", "int_cost", "tier_tables"]
