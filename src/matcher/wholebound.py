@@ -322,7 +322,7 @@ def alone_w1(n_h: int, helper: np.ndarray, target: np.ndarray, c1: np.ndarray, l
     used = _one_each_flow(n_h, n_t, helper, target, shifted, lo, up)
     if used is None:
         return None
-    return sum(int(x) for x in shifted[used].tolist()) + sum(int(x) for x in base.tolist())
+    return sum(shifted[used].tolist()) + sum(base.tolist())
 
 
 def _one_each_flow(n_left: int, n_right: int, left: np.ndarray, right: np.ndarray, cost: np.ndarray, lo: np.ndarray,
@@ -359,6 +359,48 @@ def _priced(c1: np.ndarray, c2: np.ndarray, p1_head: np.ndarray, p2_head: np.nda
     return r1, alpha * r1 + r2
 
 
+@njit(cache=True, nogil=True)
+def _capacity_parts(helper: np.ndarray, target: np.ndarray, price: np.ndarray, cap: int
+                    ) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Each helper's least price, whether every helper's first cheapest target stays within ``cap``, and the price table.
+
+    ``helper`` is sorted; the table is (helpers x the targets in order of first appearance), 2**52 where
+    a helper has no arc (float64, exact below 2**52).
+    """
+    n = len(helper)
+    hi = np.zeros(n, dtype=np.int64)
+    for a in range(1, n):
+        hi[a] = hi[a - 1] + (1 if helper[a] != helper[a - 1] else 0)
+    n_h = hi[n - 1] + 1
+    mins = np.full(n_h, np.iinfo(np.int64).max, dtype=np.int64)
+    first_t = np.zeros(n_h, dtype=np.int64)
+    for a in range(n):
+        if price[a] < mins[hi[a]]:
+            mins[hi[a]] = price[a]
+            first_t[hi[a]] = target[a]
+    top = 0
+    for a in range(n):
+        top = max(top, target[a])
+    place = np.full(top + 1, -1, dtype=np.int64)
+    n_t = 0
+    for a in range(n):
+        if place[target[a]] < 0:
+            place[target[a]] = n_t
+            n_t += 1
+    count = np.zeros(n_t, dtype=np.int64)
+    fits = True
+    for h in range(n_h):
+        j = place[first_t[h]]
+        count[j] += 1
+        if count[j] > cap:
+            fits = False
+    table = np.full((n_h, n_t), float(2**52))
+    if not fits:
+        for a in range(n):
+            table[hi[a], place[target[a]]] = float(price[a])
+    return mins, fits, table
+
+
 def _capacitated_min(helper: np.ndarray, target: np.ndarray, price: np.ndarray, cap: int) -> tuple[bool, int | None]:
     """Least total price placing each helper once with at most ``cap`` of them at a target: (fits, value or None).
 
@@ -370,36 +412,33 @@ def _capacitated_min(helper: np.ndarray, target: np.ndarray, price: np.ndarray, 
 
     if not len(helper):
         return True, 0
-    new_h = np.r_[True, helper[1:] != helper[:-1]]
-    starts = np.flatnonzero(new_h)
-    hi = np.cumsum(new_h) - 1
-    n_h = len(starts)
-    mins = np.minimum.reduceat(price, starts)
-    at_min = np.flatnonzero(price == mins[hi])
-    first = at_min[np.r_[True, hi[at_min][1:] != hi[at_min][:-1]]]  # each helper's first cheapest target
-    if np.unique(target[first], return_counts=True)[1].max() <= cap:
-        return True, sum(int(x) for x in mins.tolist())  # the unconstrained choice already fits: optimal
-    ts, ti = np.unique(target, return_inverse=True)
-    if n_h > cap * len(ts):
+    mins, fits, m = _capacity_parts(np.asarray(helper, dtype=np.int64), np.asarray(target, dtype=np.int64),
+                                    np.asarray(price, dtype=np.int64), int(cap))
+    if fits:
+        return True, sum(mins.tolist())  # the unconstrained choice already fits: optimal
+    n_h, n_ts = m.shape
+    if n_h > cap * n_ts:
         return False, None
     big = float(2**52)
     span = int(np.abs(price).max()) * (n_h + 1)
     if span >= 2**51:
         return True, None  # out of float64's exact range: the caller keeps the uncapacitated figure
-    m = np.full((n_h, len(ts)), big)
-    m[hi, ti] = price.astype(float)
-    cols = np.repeat(np.arange(len(ts)), min(cap, n_h))
+    cols = np.repeat(np.arange(n_ts), min(cap, n_h))
     rows_, cols_ = linear_sum_assignment(m[:, cols])
     chosen = m[rows_, cols[cols_]]
     if (chosen >= big).any():
         return False, None
-    return True, int(sum(int(x) for x in chosen.astype(np.int64).tolist()))
+    return True, int(sum(chosen.astype(np.int64).tolist()))
 
 
 def _per_helper_min(helper: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Smallest value per helper (int64 max where the helper has no arc)."""
     out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(out, helper, values)
+    if len(helper) and (helper[1:] >= helper[:-1]).all():  # sorted (pairs in helper order): one reduction per run
+        starts = np.flatnonzero(np.r_[True, helper[1:] != helper[:-1]])
+        out[helper[starts]] = np.minimum.reduceat(np.asarray(values, dtype=np.int64), starts)
+    else:
+        np.minimum.at(out, helper, values)
     return out
 
 
@@ -486,7 +525,7 @@ def _free_helper_terms(net: _TierNet, free: np.ndarray, n_h: int, alpha: int) ->
             np.minimum.at(m0[k], hp, net.costs[k][at])
     if (m1[free] == np.iinfo(np.int64).max).any():
         return None
-    total = lambda v: sum(int(x) for x in v[free].tolist())
+    total = lambda v: sum(v[free].tolist())
     return total(m1), total(m2), {k: total(m0[k]) for k in terms}
 
 
@@ -554,7 +593,7 @@ def _price_units(nt: _Nested, c: int, tpos: np.ndarray, t_lo: np.ndarray, block:
     side_here = int(sum(nt.side1[tpos])) if nt.side1 is not None else 0  # the county's targets' side constant
     by_unit = np.argsort(unit_of_pair, kind="stable")  # the block's pairs unit by unit, in pair order
     cuts = np.searchsorted(unit_of_pair[by_unit], np.arange(nt.n_units + 1))
-    total = lambda v: sum(int(x) for x in v.tolist())
+    total = lambda v: sum(v.tolist())
     for u in block:
         mine = nt.members[u]
         i = nt.pair_at.get((u, c))
