@@ -388,3 +388,17 @@ def test_least_already_needs_costs_that_cannot_go_below_zero():
     assert not province._least_already(np.array([0.0, 1.0, -1.0]), lb, np.zeros(3))  # a negative cost
     assert not province._least_already(np.array([0.0, 1.0, 0.0]), np.array([0.0, -1.0, 0.0]), x)  # a negative column
     assert not province._least_already(np.array([0.0, 0.25, 0.0]), lb, np.array([0.0, 0.1, 0.0]))  # not integer costs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_per_helper_min_is_the_least_value_of_each_helper(seed):
+    """Sorted pairs take the reduction per run, unsorted ones ufunc.at: both the least value (int64 max without arcs)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        n = int(rng.integers(1, 30))
+        helper = rng.integers(0, n, int(rng.integers(0, 60)))
+        values = rng.integers(-10**12, 10**12, len(helper))
+        for h in (helper, np.sort(helper)):
+            want = [min((int(v) for hh, v in zip(h, values) if hh == k), default=np.iinfo(np.int64).max)
+                    for k in range(n)]
+            assert wholebound._per_helper_min(h, values, n).tolist() == want
