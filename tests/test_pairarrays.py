@@ -174,3 +174,18 @@ def test_chunk_costs_looked_up_per_combination_equal_the_rule_functions_with_inc
         assert not (b.pinned & ~np.isin(b.helper * len(targets) + b.target, tt.pinned_keys)).any()
         assert not np.isin(b.helper * len(targets) + b.target, np.setdiff1d(tt.ended_keys, tt.pinned_keys)).any()
         assert (allowed[b.helper * len(targets) + b.target] | b.pinned).all()
+
+
+def test_helper_and_target_frames_are_built_once_per_context_and_handed_out_as_copies():
+    ctx = _context("tiny")
+    scheme = ctx.scheme
+    for tier in scheme.tiers:
+        first = helper_frame(ctx, tier)
+        first.iloc[:, 0] = None  # a caller's change stays in its copy
+        again = helper_frame(ctx, tier)
+        fresh = helper_frame(dataclasses.replace(ctx, cache={}), tier)
+        pd.testing.assert_frame_equal(again, fresh)
+        t_first = target_frame(ctx, tier)
+        t_first.iloc[:, 0] = None
+        pd.testing.assert_frame_equal(target_frame(ctx, tier), target_frame(dataclasses.replace(ctx, cache={}), tier))
+    assert ("helper_frame", scheme.tiers[0].helpers) in ctx.cache

@@ -542,3 +542,24 @@ def test_group_arcs_come_in_helper_then_target_order(sorted_runs):
     assert np.array_equal(order, np.lexsort((tl, hl)))
     distinct, place = province._local_positions(hl, 20)
     assert np.array_equal(distinct, np.unique(hl)) and np.array_equal(place, np.searchsorted(distinct, hl))
+
+
+def test_highs_milp_states_optimum_infeasibility_and_leaves_a_single_thread_run_possible():
+    """The top tier's MIP wrapper: scipy-style status, x and dual bound; a one-thread HiGHS run works after it."""
+    import highspy
+    from scipy.optimize import LinearConstraint
+
+    both = np.array([[1.0, 1.0]])
+    binary = np.ones(2)
+    lb, ub = np.zeros(2), np.ones(2)
+    res = province.highs_milp(np.array([-2.0, -3.0]), [LinearConstraint(both, -np.inf, 1.5)], binary, lb, ub, 10.0)
+    assert res.status == 0 and res.x is not None and res.x.round().tolist() == [0.0, 1.0]
+    assert res.mip_dual_bound == pytest.approx(-3.0)
+    none = province.highs_milp(np.array([1.0, 1.0]), [LinearConstraint(both, 3.0, np.inf)], binary, lb, ub, 10.0)
+    assert none.status == 2 and none.x is None and none.mip_dual_bound is None
+    h = highspy.Highs()  # the network LP (matcher.model) runs HiGHS with one thread in the same process
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.addVar(0.0, 1.0)
+    assert h.run() == highspy.HighsStatus.kOk
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal

@@ -359,16 +359,14 @@ def test_merged_staff_give_the_plan_figures_and_bound_of_one_node_each(guiyang, 
 
 def test_a_stage_the_plan_already_meets_at_zero_is_not_solved_again(guiyang, monkeypatch):
     """The county MIP's coverage stage: the coupling stage's plan already covers every county, so no MIP runs for it."""
-    import scipy.optimize
-
     calls: list[int] = []
-    real = scipy.optimize.milp
+    real = province.highs_milp
 
     def counted(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(scipy.optimize, "milp", counted)
+    monkeypatch.setattr(province, "highs_milp", counted)
     skipped = province.solve_province(guiyang, time_limit=5, workers=1)
     n_skipped = len(calls)
     calls.clear()

@@ -204,7 +204,18 @@ def unit_frame(ctx: Context) -> pd.DataFrame:
 
 
 def helper_frame(ctx: Context, tier: Tier) -> pd.DataFrame:
-    """The tier's helper pool: units or people passing ``tier.helpers``, with unit columns joined."""
+    """The tier's helper pool: units or people passing ``tier.helpers``, with unit columns joined.
+
+    Built once per context and helper filter (``ctx.cache``); each call gets its own copy.
+    """
+    key = ("helper_frame", tier.helpers)
+    if key not in ctx.cache:
+        ctx.cache[key] = _helper_frame(ctx, tier)
+    return ctx.cache[key].copy()
+
+
+def _helper_frame(ctx: Context, tier: Tier) -> pd.DataFrame:
+    """helper_frame, built (no cache)."""
     units = unit_frame(ctx)
     if tier.helpers.table == "units":
         h = units.copy()
@@ -236,7 +247,18 @@ def helper_frame(ctx: Context, tier: Tier) -> pd.DataFrame:
 
 
 def target_frame(ctx: Context, tier: Tier) -> pd.DataFrame:
-    """The tier's targets: localities or targets passing ``tier.targets``, with ancestors and position."""
+    """The tier's targets: localities or targets passing ``tier.targets``, with ancestors and position.
+
+    Built once per context and target filter (``ctx.cache``); each call gets its own copy.
+    """
+    key = ("target_frame", tier.targets)
+    if key not in ctx.cache:
+        ctx.cache[key] = _target_frame(ctx, tier)
+    return ctx.cache[key].copy()
+
+
+def _target_frame(ctx: Context, tier: Tier) -> pd.DataFrame:
+    """target_frame, built (no cache)."""
     table = ctx.target_tables.get(tier.targets.table)
     if table is None or len(table) == 0:
         return pd.DataFrame(columns=["locality", "poverty_class", "needs", "ethnic_groups", "t_lon", "t_lat"])

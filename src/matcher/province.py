@@ -288,7 +288,7 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
     a lower bound on every plan, so their maximum is too), see :func:`cut_rows`.
     """
     from scipy import sparse
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.optimize import LinearConstraint
 
     if top.links_max != 1:
         return None  # balance (largest unit load) is then not constant: CP-SAT handles it
@@ -411,9 +411,7 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         costs[order[-1]] = tail_w[0] * costs[tail[0]] + tail_w[1] * costs[tail[1]]
 
     def solve_stage(term: str, seconds: float) -> Any:
-        with processes.native_stdout_dropped():
-            return milp(costs[term], constraints=cons, integrality=integral, bounds=Bounds(lb, ub),
-                        options={"mip_rel_gap": 0.0, "time_limit": seconds, "disp": False})
+        return highs_milp(costs[term], cons, integral, lb, ub, seconds)
 
     for k, term in enumerate(order):
         if (known is not None and term in known) or not costs[term].any():
@@ -485,6 +483,75 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         bal = float(w_bal) if chosen.any() and p["unit"].nunique() >= 2 else 0.0
         stages.append(Stage("balance", bal, bal, "OPTIMAL", 0.0))
     return chosen, stages, status, coupling_value
+
+
+MIP_OPTIONS: dict[str, Any] = {"mip_rel_gap": 0.0, "mip_heuristic_run_root_reduced_cost": False}
+"""HiGHS options of the top tier's MIPs besides the time limit.
+
+The root reduced-cost heuristic is off: on Guizhou's priced top-tier MIP it spent 1.5 of 4.3 s at the root
+and the MIP proves the same optimum without it (2.9 s; bench/RESULTS.md, 2026-12-03).
+"""
+
+
+@dataclass
+class MilpResult:
+    """A HiGHS MIP's outcome as :func:`scipy.optimize.milp` states it: x (None without a solution), status, dual bound."""
+
+    x: np.ndarray | None
+    status: int  # 0 optimal, 1 time limit, 2 infeasible, 3 unbounded, 4 other
+    mip_dual_bound: float | None
+
+
+def highs_milp(c: np.ndarray, cons: list[Any], integral: np.ndarray, lb: np.ndarray, ub: np.ndarray,
+               seconds: float) -> MilpResult:
+    """Minimise ``c @ x`` over the rows ``cons`` (scipy LinearConstraints) and column bounds with HiGHS (MIP_OPTIONS).
+
+    Source: the top tier's lexicographic stages (部门帮县); HiGHS directly rather than through
+    scipy.optimize.milp, whose options do not reach the heuristics (MIP_OPTIONS)
+    """
+    import highspy
+    from scipy import sparse
+
+    from matcher.model import _quiet_highs
+
+    inf = highspy.kHighsInf
+    A = sparse.vstack([sparse.csr_matrix(k.A) for k in cons], format="csr")
+    lo = np.concatenate([np.broadcast_to(np.asarray(k.lb, dtype=float), (k.A.shape[0],)) for k in cons])
+    up = np.concatenate([np.broadcast_to(np.asarray(k.ub, dtype=float), (k.A.shape[0],)) for k in cons])
+    h = _quiet_highs()
+    for key, value in MIP_OPTIONS.items():
+        h.setOptionValue(key, value)
+    h.setOptionValue("time_limit", float(seconds))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(c), A.shape[0]
+    lp.col_cost_ = np.asarray(c, dtype=float)
+    lp.col_lower_ = np.where(np.isfinite(lb), lb, -inf)
+    lp.col_upper_ = np.where(np.isfinite(ub), ub, inf)
+    lp.row_lower_ = np.where(np.isfinite(lo), lo, -inf)
+    lp.row_upper_ = np.where(np.isfinite(up), up, inf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    lp.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous for v in integral]
+    with processes.native_stdout_dropped():
+        h.passModel(lp)
+        # HiGHS keeps one thread scheduler per process: one set up for another thread count (the network LP's
+        # single thread, matcher.model) refuses this run, and worker threads left behind would not survive a fork
+        highspy.Highs.resetGlobalScheduler(True)
+        try:
+            h.run()
+        finally:
+            highspy.Highs.resetGlobalScheduler(True)
+    st = h.getModelStatus()
+    M = highspy.HighsModelStatus
+    status = {M.kOptimal: 0, M.kTimeLimit: 1, M.kIterationLimit: 1, M.kSolutionLimit: 1, M.kInfeasible: 2,
+              M.kUnbounded: 3, M.kUnboundedOrInfeasible: 2}.get(st, 4)
+    info = h.getInfo()
+    has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value, dtype=float) if has_x else None
+    bound = float(info.mip_dual_bound) if status in (0, 1) and np.isfinite(info.mip_dual_bound) else None
+    return MilpResult(x, status, bound)
 
 
 def _least_already(cost: np.ndarray, lb: np.ndarray, x: np.ndarray | None) -> bool:
