@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from pathlib import Path
@@ -563,3 +564,34 @@ def test_highs_milp_states_optimum_infeasibility_and_leaves_a_single_thread_run_
     h.addVar(0.0, 1.0)
     assert h.run() == highspy.HighsStatus.kOk
     assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_top_mip_without_shortfall_first_gives_the_stage_by_stage_optimum(tiny, short, monkeypatch):
+    """The top tier's MIP tried with no coupling or coverage shortfall first: the same stages and plan as solving
+    every stage; where a county cannot be covered (two departments required, more than there are), it falls back."""
+    from matcher.candidates import build_tier_frames, context_from_instance
+    from matcher.scheme import read_scheme
+
+    scheme = read_scheme(tiny.scheme)
+    top = scheme.tiers[0]
+    if short:
+        n_units = len(tiny.units)
+        top = dataclasses.replace(top, coverage_min=n_units, coverage_max=n_units)
+        scheme = dataclasses.replace(scheme, tiers=(top, *scheme.tiers[1:]))
+    ctx = context_from_instance(tiny, scheme)
+    frames = build_tier_frames(ctx, top)
+    couplings = province._couplings(ctx, top)
+    calls: list[dict] = []
+    real = province._solve_top_milp
+    monkeypatch.setattr(province, "_solve_top_milp", lambda *a, **k: calls.append(k) or real(*a, **k))
+    first = province._top_milp_short_free_first(ctx, top, frames, couplings, time_limit=20, progress=None)
+    monkeypatch.undo()
+    staged = province._solve_top_milp(ctx, top, frames, couplings, time_limit=20, progress=None)
+    assert first is not None and staged is not None
+    assert len(calls) == (2 if short else 1)  # the shortfall-free try, then (short) every stage
+    assert np.array_equal(first[0], staged[0]) and first[2:] == staged[2:]
+    rounded = lambda stages: [(s.term, round(s.value, 6), round(s.bound, 6), s.status) for s in stages]
+    assert rounded(first[1]) == rounded(staged[1])
+    coverage = [s.value for s in staged[1] if s.term == "coverage"]
+    assert (coverage[0] > 0) == short

@@ -476,13 +476,32 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
             stages.append(Stage(term, v_nat, b_nat, name, time.monotonic() - ts))
         if progress:
             progress("stage", {"tier": top.id, "term": term, "value": v_nat, "bound": b_nat, "status": name})
-    assert x is not None
+    if x is None:  # every stage was known or cost nothing: any plan within the rows
+        res = highs_milp(np.zeros(nv), cons, integral, lb, ub, max(1.0, time_limit - (time.monotonic() - t0)))
+        if res.x is None:
+            return None
+        x = np.where(integral > 0, np.rint(res.x), res.x)
     chosen = x[:n] > 0.5
     if "balance" in ctx.scheme.objective.order and priced is None:
         w_bal = int(round(ctx.scheme.objective.weight("balance")))
         bal = float(w_bal) if chosen.any() and p["unit"].nunique() >= 2 else 0.0
         stages.append(Stage("balance", bal, bal, "OPTIMAL", 0.0))
     return chosen, stages, status, coupling_value
+
+
+def _top_milp_short_free_first(ctx: Context, top: Tier, frames: TierFrames, couplings: list[Coupling], *,
+                               time_limit: float, progress: Progress | None) -> tuple[np.ndarray, list[Stage], str, float] | None:
+    """The top tier's MIP, first with no coupling or coverage shortfall allowed; only if that finds nothing, stage by stage.
+
+    Source: 全覆盖 (every county covered) and the coupling rows (部门帮县 with 处长联乡/干部驻村 inside the county)
+    Both shortfalls cost at least 0, so a plan with none is optimal in both: their two stages need no MIP
+    of their own, and the next stage's MIP (with the same two rows at 0) is the one the stage-by-stage
+    solve would run. When such a plan does not exist (or is not found in time), every stage is solved.
+    """
+    first = _solve_top_milp(ctx, top, frames, couplings, time_limit=time_limit, progress=progress,
+                            known={"coupling": 0.0, "coverage": 0.0})
+    return first if first is not None else _solve_top_milp(ctx, top, frames, couplings, time_limit=time_limit,
+                                                           progress=progress)
 
 
 MIP_OPTIONS: dict[str, Any] = {"mip_rel_gap": 0.0, "mip_heuristic_run_root_reduced_cost": False}
@@ -1369,7 +1388,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         top_method = ("min-cost flow without the coupling rows; its exact lexicographic optimum satisfies them "
                       "(no counted helper shortfall for the lower tiers), so it is the coupled optimum")
     else:
-        first_mip = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings, time_limit=top_left)
+        first_mip = functools.partial(_top_milp_short_free_first, ctx, top, top_frames, couplings, time_limit=top_left)
         by_milp, prefetched = _mip_beside_prefetch(first_mip, ctx, top, top_frames, nested, progress=progress,
                                                    workers=workers)
         if by_milp is not None:
