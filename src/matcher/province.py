@@ -498,10 +498,24 @@ def _top_milp_short_free_first(ctx: Context, top: Tier, frames: TierFrames, coup
     of their own, and the next stage's MIP (with the same two rows at 0) is the one the stage-by-stage
     solve would run. When such a plan does not exist (or is not found in time), every stage is solved.
     """
-    first = _solve_top_milp(ctx, top, frames, couplings, time_limit=time_limit, progress=progress,
+    told: list[bool] = []
+
+    def relay(event: str, info: dict[str, Any]) -> None:  # the two stages are told once the MIP has a plan
+        if progress is None:
+            return
+        if not told:
+            told.append(True)
+            for term in ("coupling", "coverage"):
+                progress("stage", {"tier": top.id, "term": term, "value": 0.0, "bound": 0.0, "status": "OPTIMAL"})
+        progress(event, info)
+
+    first = _solve_top_milp(ctx, top, frames, couplings, time_limit=time_limit, progress=relay,
                             known={"coupling": 0.0, "coverage": 0.0})
-    return first if first is not None else _solve_top_milp(ctx, top, frames, couplings, time_limit=time_limit,
-                                                           progress=progress)
+    if first is None:
+        return _solve_top_milp(ctx, top, frames, couplings, time_limit=time_limit, progress=progress)
+    if not told:  # no stage of its own was solved: tell the two now
+        relay("phase", {"text": f"tier {top.id}: no further stage to solve"})
+    return first
 
 
 MIP_OPTIONS: dict[str, Any] = {"mip_rel_gap": 0.0, "mip_heuristic_run_root_reduced_cost": False}
