@@ -358,7 +358,12 @@ def test_merged_staff_give_the_plan_figures_and_bound_of_one_node_each(guiyang, 
 
 
 def test_a_stage_the_plan_already_meets_at_zero_is_not_solved_again(guiyang, monkeypatch):
-    """The county MIP's coverage stage: the coupling stage's plan already covers every county, so no MIP runs for it."""
+    """The county MIP's coverage stage: the coupling stage's plan already covers every county, so no MIP runs for it.
+
+    (The stage-by-stage path: by default the first MIP tries the plan with no shortfall first, see
+    test_province.test_top_mip_without_shortfall_first_gives_the_stage_by_stage_optimum.)
+    """
+    monkeypatch.setattr(province, "_top_milp_short_free_first", province._solve_top_milp)
     calls: list[int] = []
     real = province.highs_milp
 
