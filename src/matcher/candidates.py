@@ -208,9 +208,13 @@ def helper_frame(ctx: Context, tier: Tier) -> pd.DataFrame:
 
     Built once per context and helper filter (``ctx.cache``); each call gets its own copy.
     """
-    key = ("helper_frame", tier.helpers)
+    return _built_once(ctx, ("helper_frame", tier.helpers), lambda: _helper_frame(ctx, tier))
+
+
+def _built_once(ctx: Context, key: tuple[str, Any], build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A frame that depends on the context and ``key`` only, built at its first call and kept in ``ctx.cache``; a copy per call."""
     if key not in ctx.cache:
-        ctx.cache[key] = _helper_frame(ctx, tier)
+        ctx.cache[key] = build()
     return ctx.cache[key].copy()
 
 
@@ -251,10 +255,7 @@ def target_frame(ctx: Context, tier: Tier) -> pd.DataFrame:
 
     Built once per context and target filter (``ctx.cache``); each call gets its own copy.
     """
-    key = ("target_frame", tier.targets)
-    if key not in ctx.cache:
-        ctx.cache[key] = _target_frame(ctx, tier)
-    return ctx.cache[key].copy()
+    return _built_once(ctx, ("target_frame", tier.targets), lambda: _target_frame(ctx, tier))
 
 
 def _target_frame(ctx: Context, tier: Tier) -> pd.DataFrame:

@@ -580,18 +580,7 @@ def solve_network_lp(prob: AssignmentProblem, *, progress: Callable[[str, dict[s
     h.setOptionValue("solver", "simplex")
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("threads", 1)
-    csc = A.tocsc()
-    model = highspy.HighsLp()
-    model.num_col_, model.num_row_ = ncol, n_rows
-    model.col_cost_ = np.zeros(ncol)
-    model.col_lower_, model.col_upper_ = col_lo.copy(), col_hi.copy()
-    model.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -inf)
-    model.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
-    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_ = csc.indptr.astype(np.int32)
-    model.a_matrix_.index_ = csc.indices.astype(np.int32)
-    model.a_matrix_.value_ = csc.data.astype(float)
-    h.passModel(model)
+    h.passModel(highs_model(np.zeros(ncol), A, col_lo, col_hi, row_lo, row_hi))
     all_cols = np.arange(ncol, dtype=np.int32)
     all_rows = np.arange(n_rows, dtype=np.int32)
 
@@ -863,6 +852,34 @@ def _solve_one(sub: AssignmentProblem, time_limit: float, seed: int, workers: in
         except RuntimeError:
             pass  # fractional vertex (should not happen): CP-SAT below
     return solve_problem(sub, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+
+
+def highs_model(cost: np.ndarray, A: Any, col_lo: np.ndarray, col_hi: np.ndarray, row_lo: np.ndarray,
+                row_hi: np.ndarray, integral: np.ndarray | None = None) -> Any:
+    """The HiGHS model (highspy.HighsLp) minimising ``cost @ x`` over ``row_lo <= A x <= row_hi`` and the column bounds.
+
+    Source: the network LP here and the top tier's MIP (matcher.province.highs_milp) state their models
+    alike; infinite bounds become HiGHS's, ``integral`` (nonzero: integer) makes it a MIP.
+    """
+    import highspy
+    from scipy import sparse
+
+    inf = highspy.kHighsInf
+    finite = lambda v, sign: np.where(np.isfinite(v), v, sign * inf)
+    csc = sparse.csc_matrix(A)
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = csc.shape[1], csc.shape[0]
+    model.col_cost_ = np.asarray(cost, dtype=float)
+    model.col_lower_, model.col_upper_ = finite(col_lo, -1), finite(col_hi, 1)
+    model.row_lower_, model.row_upper_ = finite(row_lo, -1), finite(row_hi, 1)
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    model.a_matrix_.index_ = csc.indices.astype(np.int32)
+    model.a_matrix_.value_ = csc.data.astype(float)
+    if integral is not None:
+        model.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous
+                              for v in integral]
+    return model
 
 
 def _quiet_highs() -> Any:

@@ -545,9 +545,8 @@ def highs_milp(c: np.ndarray, cons: list[Any], integral: np.ndarray, lb: np.ndar
     import highspy
     from scipy import sparse
 
-    from matcher.model import _quiet_highs
+    from matcher.model import _quiet_highs, highs_model
 
-    inf = highspy.kHighsInf
     A = sparse.vstack([sparse.csr_matrix(k.A) for k in cons], format="csr")
     lo = np.concatenate([np.broadcast_to(np.asarray(k.lb, dtype=float), (k.A.shape[0],)) for k in cons])
     up = np.concatenate([np.broadcast_to(np.asarray(k.ub, dtype=float), (k.A.shape[0],)) for k in cons])
@@ -555,18 +554,7 @@ def highs_milp(c: np.ndarray, cons: list[Any], integral: np.ndarray, lb: np.ndar
     for key, value in MIP_OPTIONS.items():
         h.setOptionValue(key, value)
     h.setOptionValue("time_limit", float(seconds))
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(c), A.shape[0]
-    lp.col_cost_ = np.asarray(c, dtype=float)
-    lp.col_lower_ = np.where(np.isfinite(lb), lb, -inf)
-    lp.col_upper_ = np.where(np.isfinite(ub), ub, inf)
-    lp.row_lower_ = np.where(np.isfinite(lo), lo, -inf)
-    lp.row_upper_ = np.where(np.isfinite(up), up, inf)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(float)
-    lp.integrality_ = [highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous for v in integral]
+    lp = highs_model(c, A, lb, ub, lo, up, integral)
     with processes.native_stdout_dropped():
         h.passModel(lp)
         # HiGHS keeps one thread scheduler per process: one set up for another thread count (the network LP's
