@@ -500,21 +500,22 @@ def _top_milp_short_free_first(ctx: Context, top: Tier, frames: TierFrames, coup
     """
     told: list[bool] = []
 
-    def relay(event: str, info: dict[str, Any]) -> None:  # the two stages are told once the MIP has a plan
-        if progress is None:
-            return
-        if not told:
+    def tell_known() -> None:  # the two stages, told once the MIP has a plan
+        if progress is not None and not told:
             told.append(True)
             for term in ("coupling", "coverage"):
                 progress("stage", {"tier": top.id, "term": term, "value": 0.0, "bound": 0.0, "status": "OPTIMAL"})
-        progress(event, info)
+
+    def relay(event: str, info: dict[str, Any]) -> None:
+        tell_known()
+        if progress is not None:
+            progress(event, info)
 
     first = _solve_top_milp(ctx, top, frames, couplings, time_limit=time_limit, progress=relay,
                             known={"coupling": 0.0, "coverage": 0.0})
     if first is None:
         return _solve_top_milp(ctx, top, frames, couplings, time_limit=time_limit, progress=progress)
-    if not told:  # no stage of its own was solved: tell the two now
-        relay("phase", {"text": f"tier {top.id}: no further stage to solve"})
+    tell_known()  # also when no stage of its own was solved
     return first
 
 
@@ -547,7 +548,7 @@ def highs_milp(c: np.ndarray, cons: list[Any], integral: np.ndarray, lb: np.ndar
 
     from matcher.model import _quiet_highs, highs_model
 
-    A = sparse.vstack([sparse.csr_matrix(k.A) for k in cons], format="csr")
+    A = sparse.vstack([sparse.csr_matrix(k.A) for k in cons], format="csc")  # the column form highs_model passes on
     lo = np.concatenate([np.broadcast_to(np.asarray(k.lb, dtype=float), (k.A.shape[0],)) for k in cons])
     up = np.concatenate([np.broadcast_to(np.asarray(k.ub, dtype=float), (k.A.shape[0],)) for k in cons])
     h = _quiet_highs()
@@ -569,7 +570,7 @@ def highs_milp(c: np.ndarray, cons: list[Any], integral: np.ndarray, lb: np.ndar
     status = {M.kOptimal: 0, M.kTimeLimit: 1, M.kIterationLimit: 1, M.kSolutionLimit: 1, M.kInfeasible: 2,
               M.kUnbounded: 3, M.kUnboundedOrInfeasible: 2}.get(st, 4)
     info = h.getInfo()
-    has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    has_x = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_x else None
     bound = float(info.mip_dual_bound) if status in (0, 1) and np.isfinite(info.mip_dual_bound) else None
     return MilpResult(x, status, bound)
