@@ -189,3 +189,40 @@ def test_helper_and_target_frames_are_built_once_per_context_and_handed_out_as_c
         t_first.iloc[:, 0] = None
         pd.testing.assert_frame_equal(target_frame(ctx, tier), target_frame(dataclasses.replace(ctx, cache={}), tier))
     assert ("helper_frame", scheme.tiers[0].helpers) in ctx.cache
+
+
+@pytest.mark.parametrize("name", ["tiny", "guizhou-2013", "guizhou-2015"])
+def test_alike_helpers_have_the_same_pairs_and_costs_as_their_representative(name):
+    """Each helper's pairs in an area are his representative's (same targets, distances, costs, no pin); a helper
+    with a pinned or ended link there stands alone (2013: postings in force; 2015: every posting ended)."""
+    ctx = _context(name)
+    reps_seen = helpers_seen = 0
+    for tier in list(ctx.scheme.tiers)[1:]:
+        tt = pairarrays.tier_tables(ctx, tier)
+        groups = pd.Series(np.arange(tt.n_targets)).groupby(tt.t_area["county"]).indices
+        for code in sorted(groups)[:: max(1, len(groups) // 5)]:
+            tpos = np.asarray(groups[code])
+            hpos = np.flatnonzero(tt.h_area["county"] == code)  # the county's own staff (hometowns in the county)
+            hpos = np.union1d(hpos, np.arange(0, len(tt.helpers), max(1, len(tt.helpers) // 300)))
+            extra = hpos % 2  # a caller's own split (a lead flag, say)
+            reps, rep_of = pairarrays.alike_helpers(tt, hpos, tpos, extra)
+            assert np.array_equal(reps, np.sort(reps)) and set(reps.tolist()) <= set(hpos.tolist())
+            assert np.array_equal(reps[rep_of][np.searchsorted(hpos, reps)], reps)  # a representative is his own
+            assert (extra == extra[np.searchsorted(hpos, reps[rep_of])]).all()
+            full = pairarrays.chunk_pairs(tt, hpos, tpos)
+            one = pairarrays.chunk_pairs(tt, reps, tpos)
+            for i, h in enumerate(hpos):
+                mine = full.helper == h
+                theirs = one.helper == reps[rep_of[i]]
+                assert np.array_equal(full.target[mine], one.target[theirs])
+                assert np.array_equal(full.distance[mine], one.distance[theirs])
+                assert not full.pinned[mine].any() or reps[rep_of[i]] == h
+                for term in pairarrays.COST_TERMS:
+                    assert np.array_equal(full.costs[term][mine], one.costs[term][theirs]), term
+            keys = np.concatenate([tt.pinned_keys, tt.ended_keys])
+            stand_alone = np.isin(hpos, keys[np.isin(keys % tt.n_targets, tpos)] // tt.n_targets)
+            assert set(hpos[stand_alone].tolist()) <= set(reps.tolist())
+            reps_seen += len(reps)
+            helpers_seen += len(hpos)
+    if name != "tiny":  # tiny's helpers all differ; on Guizhou some are alike, so shared representatives were compared
+        assert reps_seen < helpers_seen

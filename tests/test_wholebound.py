@@ -405,3 +405,32 @@ def test_per_helper_min_is_the_least_value_of_each_helper(seed):
             want = [min((int(v) for hh, v in zip(h, values) if hh == k), default=np.iinfo(np.int64).max)
                     for k in range(n)]
             assert wholebound._per_helper_min(h, values, n).tolist() == want
+
+
+def test_alike_helpers_priced_once_give_the_bound_of_pricing_each(guiyang, monkeypatch):
+    """The bound's county jobs price one representative per set of alike helpers: the same bound, pair for pair."""
+    from matcher import pairarrays
+
+    real = pairarrays.alike_helpers
+    merged: list[tuple[int, int]] = []
+
+    def counted(tt, hp, tp, extra=None):
+        reps, rep_of = real(tt, hp, tp, extra)
+        merged.append((len(reps), len(hp)))
+        return reps, rep_of
+
+    def each_alone(tt, hp, tp, extra=None):
+        return np.asarray(hp, dtype=np.int64), np.arange(len(hp))
+
+    monkeypatch.setattr(wholebound, "PROCESSES", 1)
+    monkeypatch.setattr(pairarrays, "alike_helpers", counted)
+    shared = _bounds_of_a_solve(guiyang, monkeypatch)
+    assert sum(r for r, _ in merged) < sum(h for _, h in merged)  # representatives stood for several helpers
+    monkeypatch.setattr(pairarrays, "alike_helpers", each_alone)
+    each = _bounds_of_a_solve(guiyang, monkeypatch)
+    assert len(shared) == len(each) >= 1
+    for a, b in zip(shared, each):
+        assert not a.reason and not b.reason
+        assert (a.lb1, a.lb2, a.alone, a.bounds) == (b.lb1, b.lb2, b.alone, b.bounds)
+        for name in ("priced1", "priced1u", "priced2", "alone_extra1", "alone_blocked"):
+            assert list(getattr(a, name)) == list(getattr(b, name)), name

@@ -363,4 +363,55 @@ def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
     return PairArrays(hp, tp, pinned[idx], dist[idx], costs, dropped)
 
 
-__all__ = ["PairArrays", "TierTables", "chunk_pairs", "fast_path_reason", "int_cost", "tier_tables"]
+def _biting_home(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray) -> np.ndarray:
+    """Each helper's home code where hometown avoidance excludes one of ``target_pos`` for him, else -1.
+
+    Source: the hometown_avoid rule as :func:`_eligible` applies it (a home code that no target carries,
+    or the empty home above village level, excludes nothing)
+    """
+    lv = tt.tier.eligibility.hometown_avoid
+    if not lv:
+        return np.full(len(helper_pos), -1, dtype=np.int64)
+    if lv == "village":
+        home, there = tt.h_hometown[helper_pos], tt.t_locality[target_pos]
+        bites = np.isin(home, there)
+    else:
+        home, there = tt.h_home[lv][helper_pos], tt.t_area[lv][target_pos]
+        bites = (home != 0) & np.isin(home, there)
+    return np.where(bites, home, -1).astype(np.int64)
+
+
+def alike_helpers(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
+                  extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Helpers whose candidate pairs with ``target_pos`` are the same, as (representatives, each helper's representative).
+
+    Source: every input :func:`chunk_pairs` reads of a helper (unit level and areas, the home that hometown
+    avoidance can use against these targets, rank, unit seat, match profile, unit strength; a helper with
+    a pinned or ended link to one of these targets is alone), so equal keys give equal targets and costs, pair by pair. ``extra``
+    (one integer per helper, optional) splits further on what a caller adds (a lead flag, a unit).
+    ``helper_pos`` is sorted; the representatives are positions from it, sorted, and the second array
+    gives, per helper, the index of his representative in the first.
+    """
+    hp = np.asarray(helper_pos, dtype=np.int64)
+    if not len(hp):
+        return hp.copy(), np.zeros(0, dtype=np.int64)
+    cols = [pd.factorize(tt.h_unit_level[hp])[0], pd.factorize(tt.h_rank[hp])[0], tt.h_prof[hp], tt.h_scode[hp],
+            pd.factorize(tt.h_lon[hp])[0], pd.factorize(tt.h_lat[hp])[0], _biting_home(tt, hp, target_pos)]
+    cols += [tt.h_area[lv][hp] for lv in LEVELS]
+    own = np.zeros(len(hp), dtype=bool)  # a pinned or ended link to one of these targets: the helper stands alone
+    n_t = max(tt.n_targets, 1)
+    for keys in (tt.pinned_keys, tt.ended_keys):
+        if len(keys):
+            here = keys[np.isin(keys % n_t, target_pos)]
+            own |= np.isin(hp, here // n_t)
+    cols.append(np.where(own, np.arange(len(hp)), -1))
+    if extra is not None:
+        cols.append(np.asarray(extra, dtype=np.int64))
+    _, first, inv = np.unique(np.stack(cols, axis=1), axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # representatives in helper order
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[order] = np.arange(len(first))
+    return hp[first[order]], rank[inv.ravel()]
+
+
+__all__ = ["PairArrays", "TierTables", "alike_helpers", "chunk_pairs", "fast_path_reason", "int_cost", "tier_tables"]

@@ -569,58 +569,72 @@ def _county_part(nt: _Nested, c: int, tpos: np.ndarray) -> _CountyPart:
     return out
 
 
+def _pair_runs(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pair indices of runs ``starts[i]:ends[i]`` one after another, and the run (0..) each comes from."""
+    lengths = ends - starts
+    run = np.repeat(np.arange(len(starts)), lengths)
+    offset = np.arange(len(run)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return starts[run] + offset, run
+
+
 def _price_units(nt: _Nested, c: int, tpos: np.ndarray, t_lo: np.ndarray, block: list[int], out: _CountyPart) -> None:
     """Price the helpers of the units in ``block`` in county ``c``: one row (or a blocked pair) per unit, added to ``out``.
 
     Source: Lagrangian relaxation of the nesting (a unit's cheapest reduced prices in the county, with
     the targets' capacity for its helpers alone, and its exact value where it would be alone there)
+
+    Helpers of a unit whose candidate pairs in the county are the same (pairarrays.alike_helpers: same
+    profile, rank, seat, lead flag, and no home there to avoid) are priced once, by one representative,
+    and each member gets the representative's pairs: the figures are those of pricing every helper.
     """
     tf, net, w, alpha = nt.tf, nt.net, nt.w, nt.alpha
     tmax = int(tf.tier.coverage_max)
-    n_npos = len(nt.npos)
-    sel = np.sort(np.concatenate([nt.members[u] for u in block]))
-    b = pairarrays.chunk_pairs(tf.tables, nt.npos[sel], tpos)
+    sel = np.sort(np.concatenate([nt.members[u] for u in block]))  # places in npos, in helper order
+    hsel = nt.npos[sel]
+    extra = nt.unit_code[sel] * 2 + tf.lead_helper[hsel]
+    reps, rep_of = pairarrays.alike_helpers(tf.tables, hsel, tpos, extra)
+    b = pairarrays.chunk_pairs(tf.tables, reps, tpos)
     lead = tf.lead_helper[b.helper] & tf.lead_target[b.target]
     head = np.where(lead, net.lead_node(b.target), net.target_node(b.target))
     c1 = w * b.costs["match"] + b.costs["strength"]
     q1, q2 = _priced(c1, b.costs["travel"], net.p1[head], net.p2[head], alpha)
-    loc = np.searchsorted(nt.npos, b.helper)
-    h1 = _per_helper_min(loc, q1, n_npos)
-    h2 = _per_helper_min(loc, q2, n_npos)
-    missing = h1 == np.iinfo(np.int64).max
-    h0 = [_per_helper_min(loc, b.costs[k], n_npos) for k in ("match", "strength", "travel")]
-    unit_of_pair = nt.unit_code[loc]
+    rloc = np.searchsorted(reps, b.helper)  # each pair's representative (0..)
+    r_start = np.searchsorted(rloc, np.arange(len(reps)))
+    r_end = np.searchsorted(rloc, np.arange(len(reps)), side="right")
+    r1 = _per_helper_min(rloc, q1, len(reps))
+    r2 = _per_helper_min(rloc, q2, len(reps))
+    r0 = [_per_helper_min(rloc, b.costs[k], len(reps)) for k in ("match", "strength", "travel")]
+    place = np.full(len(nt.npos), -1, dtype=np.int64)  # npos place -> its representative
+    place[sel] = rep_of
     side_here = int(sum(nt.side1[tpos])) if nt.side1 is not None else 0  # the county's targets' side constant
-    by_unit = np.argsort(unit_of_pair, kind="stable")  # the block's pairs unit by unit, in pair order
-    cuts = np.searchsorted(unit_of_pair[by_unit], np.arange(nt.n_units + 1))
     total = lambda v: sum(v.tolist())
     for u in block:
         mine = nt.members[u]
         i = nt.pair_at.get((u, c))
         if i is None:
             continue
-        if missing[mine].any():
+        rm = place[mine]
+        if (r1[rm] == np.iinfo(np.int64).max).any():
             out.blocked.append(i)
             continue
-        at = by_unit[cuts[u]:cuts[u + 1]]
-        fits, cap = _capacitated_min(loc[at], b.target[at], q1[at], tmax)
+        at, who = _pair_runs(r_start[rm], r_end[rm])  # the unit's pairs, helper by helper, targets in order
+        fits, cap = _capacitated_min(who, b.target[at], q1[at], tmax)
         if not fits:  # the unit's helpers do not fit in the county's targets: no plan gives it the county
             out.blocked.append(i)
             continue
-        plain = total(h1[mine])
+        plain = total(r1[rm])
         priced_here = max(cap if cap is not None else plain, plain)
-        extra = 0
+        extra_w1 = 0
         if nt.side1 is not None:
-            f = alone_w1(len(mine), np.searchsorted(mine, loc[at]), np.searchsorted(tpos, b.target[at]),
-                         c1[at], t_lo, np.full(len(tpos), tmax))
+            f = alone_w1(len(mine), who, np.searchsorted(tpos, b.target[at]), c1[at], t_lo, np.full(len(tpos), tmax))
             if f is None:
                 out.alone_blocked.append(i)
             else:
-                extra = f - side_here - priced_here
-                if extra < 0:
+                extra_w1 = f - side_here - priced_here
+                if extra_w1 < 0:
                     out.reason = f"internal: tier '{tf.tier.id}': exact value below its Lagrangian bound"
                     return
-        out.rows.append((i, plain, priced_here, total(h2[mine]), *(total(h[mine]) for h in h0), extra))
+        out.rows.append((i, plain, priced_here, total(r2[rm]), *(total(h[rm]) for h in r0), extra_w1))
 
 
 PROCESSES = 2
