@@ -123,6 +123,7 @@ class TierTables:
     p_values: np.ndarray                # poverty class per code
     match_table: np.ndarray             # (helper profile, target profile) -> match cost (NaN: not yet computed)
     strength_table: np.ndarray          # (strength code, class code) -> strength cost (NaN: not yet computed)
+    alike_codes: np.ndarray | None = None  # per helper: equal code, equal inputs outside home and links (alike_helpers)
 
     @property
     def n_targets(self) -> int:
@@ -387,31 +388,45 @@ def alike_helpers(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray
 
     Source: every input :func:`chunk_pairs` reads of a helper (unit level and areas, the home that hometown
     avoidance can use against these targets, rank, unit seat, match profile, unit strength; a helper with
-    a pinned or ended link to one of these targets is alone), so equal keys give equal targets and costs, pair by pair. ``extra``
-    (one integer per helper, optional) splits further on what a caller adds (a lead flag, a unit).
+    a pinned or ended link to one of these targets is alone), so equal keys give equal targets and costs,
+    pair by pair. ``extra`` (one integer per helper, optional) splits further on what a caller adds (a
+    lead flag, a unit).
     ``helper_pos`` is sorted; the representatives are positions from it, sorted, and the second array
     gives, per helper, the index of his representative in the first.
     """
     hp = np.asarray(helper_pos, dtype=np.int64)
     if not len(hp):
         return hp.copy(), np.zeros(0, dtype=np.int64)
-    cols = [pd.factorize(tt.h_unit_level[hp])[0], pd.factorize(tt.h_rank[hp])[0], tt.h_prof[hp], tt.h_scode[hp],
-            pd.factorize(tt.h_lon[hp])[0], pd.factorize(tt.h_lat[hp])[0], _biting_home(tt, hp, target_pos)]
-    cols += [tt.h_area[lv][hp] for lv in LEVELS]
     own = np.zeros(len(hp), dtype=bool)  # a pinned or ended link to one of these targets: the helper stands alone
     n_t = max(tt.n_targets, 1)
     for keys in (tt.pinned_keys, tt.ended_keys):
         if len(keys):
             here = keys[np.isin(keys % n_t, target_pos)]
             own |= np.isin(hp, here // n_t)
-    cols.append(np.where(own, np.arange(len(hp)), -1))
-    if extra is not None:
-        cols.append(np.asarray(extra, dtype=np.int64))
-    _, first, inv = np.unique(np.stack(cols, axis=1), axis=0, return_index=True, return_inverse=True)
+    key = _alike_codes(tt)[hp]
+    for col in (_biting_home(tt, hp, target_pos), np.where(own, np.arange(len(hp)), -1), extra):
+        if col is not None:
+            key = _joint_code(key, np.asarray(col, dtype=np.int64))
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")  # representatives in helper order
     rank = np.empty(len(first), dtype=np.int64)
     rank[order] = np.arange(len(first))
     return hp[first[order]], rank[inv.ravel()]
+
+
+def _alike_codes(tt: TierTables) -> np.ndarray:
+    """Per helper of the tier: equal code for equal unit level, areas, rank, seat, profile and strength (kept on ``tt``)."""
+    if tt.alike_codes is None:
+        cols = [pd.factorize(tt.h_unit_level)[0], pd.factorize(tt.h_rank)[0], tt.h_prof, tt.h_scode,
+                pd.factorize(tt.h_lon)[0], pd.factorize(tt.h_lat)[0]] + [tt.h_area[lv] for lv in LEVELS]
+        tt.alike_codes = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+    return tt.alike_codes
+
+
+def _joint_code(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One small code per distinct (a, b) of two integer codes (equal pairs, equal code)."""
+    b = b - b.min(initial=0)
+    return np.unique(a * (int(b.max(initial=0)) + 1) + b, return_inverse=True)[1].ravel().astype(np.int64)
 
 
 __all__ = ["PairArrays", "TierTables", "alike_helpers", "chunk_pairs", "fast_path_reason", "int_cost", "tier_tables"]
