@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from ortools.graph.python import min_cost_flow
 from ortools.sat.python import cp_model
 
@@ -1114,12 +1115,23 @@ def lexicographic_weights(spans: list[int]) -> list[int]:
     return weights
 
 
+@njit(cache=True, nogil=True)
+def _cost_range_by(n: int, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per helper 0..n-1: the largest cost of his arcs (0 if none is above 0) and the least (int64 max where none)."""
+    hi_ = np.zeros(n, dtype=np.int64)
+    lo_ = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    for a in range(len(h)):
+        if c[a] > hi_[h[a]]:
+            hi_[h[a]] = c[a]
+        if c[a] < lo_[h[a]]:
+            lo_[h[a]] = c[a]
+    return hi_, lo_
+
+
 def _helper_span(n_helpers: int, must: np.ndarray, h: np.ndarray, c: np.ndarray, count: np.ndarray | None = None) -> int:
     """Largest total change of a per-pair cost when each helper sends one unit, or ``count`` units (0 for optional helpers' bypass)."""
-    hi_ = np.zeros(n_helpers, dtype=np.int64)
-    lo_ = np.full(n_helpers, np.iinfo(np.int64).max, dtype=np.int64)
-    np.maximum.at(hi_, h, c)
-    np.minimum.at(lo_, h, c)
+    hi_, lo_ = _cost_range_by(int(n_helpers), np.ascontiguousarray(h, dtype=np.int64),
+                              np.ascontiguousarray(c, dtype=np.int64))
     lo_ = np.where(lo_ == np.iinfo(np.int64).max, 0, lo_)
     lo_ = np.where(must, lo_, np.minimum(lo_, 0))
     span = (hi_ - lo_).clip(min=0)
@@ -1198,9 +1210,16 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
     flow = np.zeros(n_arcs, dtype=np.int64)
     no_lo = np.zeros(n_arcs, dtype=np.int8)
 
+    known_spans: dict[str, int] = {}  # this stage's spans (the active arcs change only between stages)
+
     def span(term: str) -> int:
         if spans is not None and term in spans:
             return int(spans[term])
+        if term not in known_spans:
+            known_spans[term] = _active_span(term)
+        return known_spans[term]
+
+    def _active_span(term: str) -> int:
         if term == "coverage":
             on = active[n_pairs:]
             return int((caps[n_pairs:][on] * (bonus[on] != 0)).sum())
@@ -1276,6 +1295,7 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
         np.subtract.at(supply, tails[fix], fixed_flow)
         np.add.at(supply, heads[fix], fixed_flow)
         active[fix] = False
+        known_spans.clear()
         del sign, cost
     total = forced + flow
     amount = np.zeros(len(hp), dtype=np.int64)
