@@ -226,3 +226,23 @@ def test_alike_helpers_have_the_same_pairs_and_costs_as_their_representative(nam
             helpers_seen += len(hpos)
     if name != "tiny":  # tiny's helpers all differ; on Guizhou some are alike, so shared representatives were compared
         assert reps_seen < helpers_seen
+
+
+@pytest.mark.parametrize("name", ["tiny", "guizhou-2013"])
+def test_match_cost_grid_is_match_cost_on_every_pair_of_the_grid(name):
+    """rules.match_cost_grid (the tables' fill) gives rules.match_cost's value for each (helper, target), bit for bit."""
+    ctx = _context(name)
+    rng = np.random.default_rng(5)
+    seen: set[float] = set()
+    for tier in ctx.scheme.tiers:
+        h, t = helper_frame(ctx, tier), target_frame(ctx, tier)
+        h = h.iloc[np.sort(rng.choice(len(h), size=min(len(h), 60), replace=False))]
+        t = t.iloc[np.sort(rng.choice(len(t), size=min(len(t), 80), replace=False))]
+        grid = rules.match_cost_grid(h, t, tier, ctx)
+        pairs = pd.concat([h.iloc[np.repeat(np.arange(len(h)), len(t))].reset_index(drop=True),
+                           t.iloc[np.tile(np.arange(len(t)), len(h))].reset_index(drop=True)], axis=1)
+        one_by_one = rules.match_cost(pairs, tier, ctx).to_numpy(dtype=float).reshape(len(h), len(t))
+        assert grid.shape == (len(h), len(t))
+        assert grid.tobytes() == one_by_one.tobytes()
+        seen |= set(grid.ravel().tolist())
+    assert len(seen) > 2  # the grids tell pairs apart (not a constant)

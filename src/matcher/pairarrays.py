@@ -252,28 +252,33 @@ def _eligible(tt: TierTables, hp0: np.ndarray, tp0: np.ndarray, dist: np.ndarray
 
 
 def _match_values(tt: TierTables, hprof: np.ndarray, tprof: np.ndarray) -> np.ndarray:
-    """rules.match_cost per pair, evaluated once per (helper profile, target profile) and kept in a table."""
+    """rules.match_cost per pair, evaluated once per (helper profile, target profile) and kept in a table.
+
+    Missing entries are filled as one grid (rules.match_cost_grid): the missing pairs' helper profiles
+    by their target profiles, a superset computed in one call.
+    """
     table = tt.match_table
     vals = table[hprof, tprof]
     todo = np.isnan(vals)
     if todo.any():
-        n_t = table.shape[1]
-        combo = np.unique(hprof[todo] * n_t + tprof[todo])
-        frame = pd.concat([tt.h_prof_rows.iloc[combo // n_t].reset_index(drop=True),
-                           tt.t_prof_rows.iloc[combo % n_t].reset_index(drop=True)], axis=1)
-        table[combo // n_t, combo % n_t] = rules.match_cost(frame, tt.tier, tt.ctx).to_numpy(dtype=float)
+        rows, cols = np.unique(hprof[todo]), np.unique(tprof[todo])
+        table[np.ix_(rows, cols)] = rules.match_cost_grid(tt.h_prof_rows.iloc[rows], tt.t_prof_rows.iloc[cols],
+                                                          tt.tier, tt.ctx)
         vals = table[hprof, tprof]
     return vals
 
 
 def _strength_values(tt: TierTables, hp: np.ndarray, tp: np.ndarray) -> np.ndarray:
-    """rules.strength_cost per pair, evaluated once per (unit strength, poverty class) and kept in a table."""
+    """rules.strength_cost per pair, evaluated once per (unit strength, poverty class) and kept in a table.
+
+    The table is small (strengths x classes): its missing entries are filled all at once.
+    """
     table = tt.strength_table
     vals = table[tt.h_scode[hp], tt.t_pcode[tp]]
     todo = np.isnan(vals)
     if todo.any():
         n_p = table.shape[1]
-        combo = np.unique(tt.h_scode[hp][todo] * n_p + tt.t_pcode[tp][todo])
+        combo = np.flatnonzero(np.isnan(table).ravel())
         frame = pd.DataFrame({"unit_strength": tt.s_values[combo // n_p], "poverty_class": tt.p_values[combo % n_p]})
         table[combo // n_p, combo % n_p] = rules.strength_cost(frame, tt.tier, tt.ctx).to_numpy(dtype=float)
         vals = table[tt.h_scode[hp], tt.t_pcode[tp]]

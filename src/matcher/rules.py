@@ -447,25 +447,66 @@ def match_cost(pairs: pd.DataFrame, tier: Tier, ctx: Context) -> pd.Series:
         return pd.Series(np.zeros(0), index=pairs.index)
     need_code, needs = _distinct_tuples(pairs["needs"])
     vocab = _vocabulary(needs)
-    need_bits = _tag_bits(needs, vocab)
-    skill_code, skills = _distinct_tuples(pairs["skills"])
-    func_code, funcs = _distinct_tuples(pairs["unit_function"])
-    tags = _tag_bits(skills, vocab)[skill_code] | _tag_bits([f[:1] for f in funcs], vocab)[func_code]
-    if tier.helpers.table == "units":
-        tags |= _tag_bits(funcs, vocab)[func_code]
-    missed = np.bitwise_count(need_bits[need_code] & ~tags).sum(axis=1).astype(float)
+    tags = _expertise_bits(pairs, tier, vocab)
     n_needs = np.array([len(x) for x in needs], dtype=float)[need_code]
-    miss = np.divide(missed, n_needs, out=np.zeros(n), where=n_needs > 0)
-    lang = np.zeros(n)
+    lang = None
     if tier.helpers.table == "people":
         eg_code, egs = _distinct_tuples(pairs["ethnic_groups"])
         lg_code, lgs = _distinct_tuples(pairs["languages"])
         lvocab = _vocabulary(egs)
-        eg_bits = _tag_bits(egs, lvocab)[eg_code]
-        lg_bits = _tag_bits(lgs, lvocab)[lg_code]
-        has_eg = np.array([len(x) > 0 for x in egs], dtype=bool)[eg_code]
-        lang = (has_eg & ~(eg_bits & lg_bits).any(axis=1)).astype(float)
-    return pd.Series(np.round(miss + w_lang * lang, 4), index=pairs.index)
+        lang = (_tag_bits(egs, lvocab)[eg_code], np.array([len(x) > 0 for x in egs], dtype=bool)[eg_code],
+                _tag_bits(lgs, lvocab)[lg_code])
+    return pd.Series(_match_from_bits(_tag_bits(needs, vocab)[need_code], n_needs, tags, lang, w_lang), index=pairs.index)
+
+
+def match_cost_grid(helpers: pd.DataFrame, targets: pd.DataFrame, tier: Tier, ctx: Context) -> np.ndarray:
+    """match_cost for every (helper row, target row) at once: a (helpers x targets) array.
+
+    Source: the match rule of :func:`match_cost` (same bit masks, same arithmetic, same rounding), laid
+    out as a grid so a table of (helper profile, target profile) costs is one call.
+    """
+    w_lang = ctx.scheme.objective.weight("language")
+    if not len(helpers) or not len(targets):
+        return np.zeros((len(helpers), len(targets)))
+    need_code, needs = _distinct_tuples(targets["needs"])
+    vocab = _vocabulary(needs)
+    tags = _expertise_bits(helpers, tier, vocab)[:, None, :]
+    n_needs = np.array([len(x) for x in needs], dtype=float)[need_code][None, :]
+    lang = None
+    if tier.helpers.table == "people":
+        eg_code, egs = _distinct_tuples(targets["ethnic_groups"])
+        lg_code, lgs = _distinct_tuples(helpers["languages"])
+        lvocab = _vocabulary(egs)
+        lang = (_tag_bits(egs, lvocab)[eg_code][None, :, :],
+                np.array([len(x) > 0 for x in egs], dtype=bool)[eg_code][None, :],
+                _tag_bits(lgs, lvocab)[lg_code][:, None, :])
+    return _match_from_bits(_tag_bits(needs, vocab)[need_code][None, :, :], n_needs, tags, lang, w_lang)
+
+
+def _expertise_bits(helpers: pd.DataFrame, tier: Tier, vocab: dict[Any, int]) -> np.ndarray:
+    """A helper's expertise as tag bits: his skills and his unit's main (first) function; a unit helper's every function."""
+    skill_code, skills = _distinct_tuples(helpers["skills"])
+    func_code, funcs = _distinct_tuples(helpers["unit_function"])
+    tags = _tag_bits(skills, vocab)[skill_code] | _tag_bits([f[:1] for f in funcs], vocab)[func_code]
+    if tier.helpers.table == "units":
+        tags |= _tag_bits(funcs, vocab)[func_code]
+    return tags
+
+
+def _match_from_bits(need_bits: np.ndarray, n_needs: np.ndarray, tags: np.ndarray,
+                  lang: tuple[np.ndarray, np.ndarray, np.ndarray] | None, w_lang: float) -> np.ndarray:
+    """The share of needs the expertise misses, plus ``w_lang`` where the target has ethnic groups and no language is shared.
+
+    Arrays broadcast (bit words on the last axis): one row per pair, or a (helpers x targets) grid.
+    ``lang`` is (ethnic group bits, has ethnic groups, language bits), None for unit helpers.
+    """
+    missed = np.bitwise_count(need_bits & ~tags).sum(axis=-1).astype(float)
+    miss = np.divide(missed, n_needs, out=np.zeros(missed.shape), where=n_needs > 0)
+    no_lang = np.zeros(missed.shape)
+    if lang is not None:
+        eg_bits, has_eg, lg_bits = lang
+        no_lang = (has_eg & ~(eg_bits & lg_bits).any(axis=-1)).astype(float)
+    return np.round(miss + w_lang * no_lang, 4)
 
 
 def _distinct_tuples(col: pd.Series) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
