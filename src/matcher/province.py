@@ -1292,8 +1292,9 @@ def _solve_flow(n_helpers: int, must: np.ndarray, n_targets: int, required: np.n
         fix = np.flatnonzero(sign)
         fixed_flow = np.where(sign[fix] < 0, caps[fix], 0)
         forced[fix] += fixed_flow
-        np.subtract.at(supply, tails[fix], fixed_flow)
-        np.add.at(supply, heads[fix], fixed_flow)
+        moved = fixed_flow != 0  # only arcs fixed at a non-zero flow move supply
+        np.subtract.at(supply, tails[fix[moved]], fixed_flow[moved])
+        np.add.at(supply, heads[fix[moved]], fixed_flow[moved])
         active[fix] = False
         known_spans.clear()
         del sign, cost

@@ -431,6 +431,19 @@ def _capacitated_min(helper: np.ndarray, target: np.ndarray, price: np.ndarray, 
     return True, int(sum(chosen.astype(np.int64).tolist()))
 
 
+@njit(cache=True, nogil=True)
+def _least_into(out: np.ndarray, helper: np.ndarray, values: np.ndarray) -> None:
+    """``out[h] = min(out[h], v)`` for every (h, v) of ``helper``, ``values`` (np.minimum.at in one compiled pass)."""
+    for a in range(len(helper)):
+        if values[a] < out[helper[a]]:
+            out[helper[a]] = values[a]
+
+
+def _least_by(out: np.ndarray, helper: np.ndarray, values: np.ndarray) -> None:
+    """Lower ``out`` (int64) to the least value of each helper's arcs."""
+    _least_into(out, np.ascontiguousarray(helper, dtype=np.int64), np.ascontiguousarray(values, dtype=np.int64))
+
+
 def _per_helper_min(helper: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Smallest value per helper (int64 max where the helper has no arc)."""
     out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
@@ -438,7 +451,7 @@ def _per_helper_min(helper: np.ndarray, values: np.ndarray, n: int) -> np.ndarra
         starts = np.flatnonzero(np.r_[True, helper[1:] != helper[:-1]])
         out[helper[starts]] = np.minimum.reduceat(np.asarray(values, dtype=np.int64), starts)
     else:
-        np.minimum.at(out, helper, values)
+        _least_by(out, helper, values)
     return out
 
 
@@ -519,10 +532,10 @@ def _free_helper_terms(net: _TierNet, free: np.ndarray, n_h: int, alpha: int) ->
         at = slice(lo, min(lo + BLOCK_PAIRS, net.n_pairs))
         hp, heads = net.pair_helper[at], net.heads[at]
         r1, r2 = _priced(net.c1[at], net.c2[at], net.p1[heads], net.p2[heads], alpha)
-        np.minimum.at(m1, hp, r1)
-        np.minimum.at(m2, hp, r2)
+        _least_by(m1, hp, r1)
+        _least_by(m2, hp, r2)
         for k in terms:
-            np.minimum.at(m0[k], hp, net.costs[k][at])
+            _least_by(m0[k], hp, net.costs[k][at])
     if (m1[free] == np.iinfo(np.int64).max).any():
         return None
     total = lambda v: sum(v[free].tolist())
