@@ -246,3 +246,26 @@ def test_match_cost_grid_is_match_cost_on_every_pair_of_the_grid(name):
         assert grid.tobytes() == one_by_one.tobytes()
         seen |= set(grid.ravel().tolist())
     assert len(seen) > 2  # the grids tell pairs apart (not a constant)
+
+
+def test_max_distance_and_link_days_per_seat_drop_exactly_the_pairs_too_far_by_their_own_distance():
+    """The distance rules, evaluated once per (unit seat, target), keep a pair iff its own km (and days) allow it."""
+    ctx = _context("guizhou-2013")
+    tier = list(ctx.scheme.tiers)[2]
+    tt = pairarrays.tier_tables(ctx, tier)
+    rng = np.random.default_rng(3)
+    hp = np.sort(rng.choice(len(tt.helpers), size=400, replace=False))
+    tp = np.sort(rng.choice(tt.n_targets, size=300, replace=False))
+    free = pairarrays.chunk_pairs(tt, hp, tp)
+    lim = float(np.median(free.distance))
+    near = dataclasses.replace(tier, eligibility=dataclasses.replace(tier.eligibility, max_distance_km=lim))
+    b = pairarrays.chunk_pairs(dataclasses.replace(tt, tier=near), hp, tp)
+    ok = (free.distance <= lim) | free.pinned
+    assert 0 < ok.sum() < len(ok)
+    assert np.array_equal(b.helper, free.helper[ok]) and np.array_equal(b.target, free.target[ok])
+    assert b.dropped["max_distance"] == int((~ok).sum())
+    days = rules.link_days(pd.DataFrame({"distance_km": free.distance}), tier, ctx).to_numpy(dtype=float)
+    capped = dict((r, rb.max_days) for r, rb in ctx.scheme.budget.ranks if rb.max_days is not None)
+    rank = tt.h_rank[free.helper]
+    over = np.array([r in capped and d > capped[r] + 1e-9 for r, d in zip(rank, days)])
+    assert not (over & ~free.pinned).any()  # every kept pair is within its rank's days

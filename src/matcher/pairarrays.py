@@ -190,15 +190,17 @@ class PairArrays:
     dropped: dict[str, int]            # eligibility rule -> pairs it removed
 
 
-def _eligible(tt: TierTables, hp0: np.ndarray, tp0: np.ndarray, dist: np.ndarray, pinned: np.ndarray
-              ) -> tuple[np.ndarray, dict[str, int]]:
+def _eligible(tt: TierTables, hp0: np.ndarray, tp0: np.ndarray, km: np.ndarray, seat_of: np.ndarray,
+              pinned: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
     """Mask of the grid's pairs every eligibility rule allows (pinned pairs always), and the pairs each rule removed.
 
     Source: the eligibility rules of matcher.rules (same order, same tests, as arrays)
 
-    The grid is every (helper, target) of ``hp0`` x ``tp0`` in (helper, target) order; ``dist`` and
-    ``pinned`` are per grid pair. A rule comparing a helper's value with a target's is evaluated as a
-    (helpers x targets) table by broadcasting, not by gathering both values for every pair.
+    The grid is every (helper, target) of ``hp0`` x ``tp0`` in (helper, target) order; ``pinned`` is per
+    grid pair, ``km`` per (unit seat, target) with ``seat_of`` each helper's seat (:func:`_seat_grid`).
+    A rule comparing a helper's value with a target's is evaluated as a (helpers x targets) table by
+    broadcasting, not by gathering both values for every pair; a rule of distance alone (max_distance,
+    the days of link_budget) once per (seat, target).
     """
     tier, ctx = tt.tier, tt.ctx
     shape = (len(hp0), len(tp0))
@@ -213,7 +215,7 @@ def _eligible(tt: TierTables, hp0: np.ndarray, tp0: np.ndarray, dist: np.ndarray
 
     def apply(name: str, ok: np.ndarray | bool) -> None:
         nonlocal keep
-        flat = isinstance(ok, np.ndarray) and ok.ndim == 1  # per grid pair already (distance rules)
+        flat = isinstance(ok, np.ndarray) and ok.ndim == 1  # given per grid pair already
         ok = (ok if flat else np.broadcast_to(ok, shape).ravel()) | pinned
         dropped[name] = int((keep & ~ok).sum())
         keep &= ok
@@ -232,7 +234,7 @@ def _eligible(tt: TierTables, hp0: np.ndarray, tp0: np.ndarray, dist: np.ndarray
     else:
         apply("hometown_avoid", True)
     lim = tier.eligibility.max_distance_km
-    apply("max_distance", dist <= lim if lim else True)
+    apply("max_distance", (km <= lim)[seat_of] if lim else True)
     ok = True
     for t_match, h_ok in tt.rbc:
         ok = ok & (~t(t_match) | h(h_ok))
@@ -244,9 +246,10 @@ def _eligible(tt: TierTables, hp0: np.ndarray, tp0: np.ndarray, dist: np.ndarray
     ok = True
     capped = [(rank, rb) for rank, rb in ctx.scheme.budget.ranks if rb.max_days is not None]
     if tier.helpers.table == "people" and capped:
-        days = rules.link_days(pd.DataFrame({"distance_km": dist}), tier, ctx).to_numpy(dtype=float)
+        days = rules.link_days(pd.DataFrame({"distance_km": km.ravel()}), tier, ctx).to_numpy(dtype=float)
+        days = days.reshape(km.shape)
         for rank, rb in capped:
-            ok = ok & (~np.broadcast_to(h(tt.h_rank == rank), shape).ravel() | (days <= rb.max_days + 1e-9))
+            ok = ok & (~h(tt.h_rank == rank) | (days <= rb.max_days + 1e-9)[seat_of])
     apply("link_budget", ok)
     return keep, dropped
 
@@ -346,7 +349,7 @@ def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
         pinned = np.isin((hp0[:, None] * tt.n_targets + tp0[None, :]).ravel(), tt.pinned_keys)
     else:
         pinned = np.zeros(len(hp0) * n_t, dtype=bool)
-    keep, dropped = _eligible(tt, hp0, tp0, dist, pinned)
+    keep, dropped = _eligible(tt, hp0, tp0, km, seat_of, pinned)
     if allowed is not None:
         ok = np.asarray(allowed, dtype=bool) | pinned
         dropped["nesting"] = int((keep & ~ok).sum())
