@@ -313,12 +313,14 @@ def _grid_km(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray) -> 
     return km[seat_of].ravel()
 
 
-def _coded_grid(table: np.ndarray, h_code: np.ndarray, t_code: np.ndarray,
-                fill: Callable[[np.ndarray, np.ndarray], object]) -> np.ndarray:
-    """``table[h_code[i], t_code[j]]`` for every (helper i, target j) of the grid, as a (helpers x targets) array.
+def _coded_values(table: np.ndarray, h_code: np.ndarray, t_code: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                  fill: Callable[[np.ndarray, np.ndarray], object], to_int: Callable[[np.ndarray], np.ndarray]
+                  ) -> np.ndarray:
+    """``to_int(table[h_code[i], t_code[j]])`` for the grid's kept pairs (helper ``rows``, target ``cols``).
 
     Entries not yet computed (NaN) are filled first by ``fill(helper rows, target columns)`` (positions in
-    ``h_code`` and ``t_code`` of one representative each), which writes them into ``table``.
+    ``h_code`` and ``t_code`` of one representative each), which writes them into ``table``. ``to_int``
+    runs on the grid's distinct (helper code, target code) table, then the kept pairs read it.
     """
     uh, h_first, h_inv = np.unique(h_code, return_index=True, return_inverse=True)
     ut, t_first, t_inv = np.unique(t_code, return_index=True, return_inverse=True)
@@ -327,7 +329,7 @@ def _coded_grid(table: np.ndarray, h_code: np.ndarray, t_code: np.ndarray,
     if len(missing):
         fill(h_first[missing[:, 0]], t_first[missing[:, 1]])
         sub = table[np.ix_(uh, ut)]
-    return sub[h_inv.ravel()][:, t_inv.ravel()]
+    return to_int(sub)[h_inv.ravel()[rows], t_inv.ravel()[cols]]
 
 
 def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
@@ -344,7 +346,6 @@ def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
     tp0 = np.sort(np.asarray(target_pos, dtype=np.int64))
     n_t = len(tp0)
     km, seat_of = _seat_grid(tt, hp0, tp0)
-    dist = km[seat_of].ravel()
     if len(tt.pinned_keys):
         pinned = np.isin((hp0[:, None] * tt.n_targets + tp0[None, :]).ravel(), tt.pinned_keys)
     else:
@@ -355,21 +356,23 @@ def chunk_pairs(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray,
         dropped["nesting"] = int((keep & ~ok).sum())
         keep &= ok
     idx = np.flatnonzero(keep)
-    hp, tp = hp0[idx // max(n_t, 1)], tp0[idx % max(n_t, 1)]
+    rows, cols = idx // max(n_t, 1), idx % max(n_t, 1)
+    hp, tp = hp0[rows], tp0[cols]
+    dist = km[seat_of[rows], cols]
     ctx = tt.ctx
     if not len(idx):
         empty = np.zeros(0, dtype=np.int64)
-        return PairArrays(hp, tp, pinned[idx], dist[idx], {"match": empty, "strength": empty.copy(),
-                                                            "travel": empty.copy()}, dropped)
-    match = _coded_grid(tt.match_table, tt.h_prof[hp0], tt.t_prof[tp0],
-                        lambda r, c: _match_values(tt, tt.h_prof[hp0][r], tt.t_prof[tp0][c]))
-    strength = _coded_grid(tt.strength_table, tt.h_scode[hp0], tt.t_pcode[tp0],
-                           lambda r, c: _strength_values(tt, hp0[r], tp0[c]))
+        return PairArrays(hp, tp, pinned[idx], dist, {"match": empty, "strength": empty.copy(),
+                                                       "travel": empty.copy()}, dropped)
+    match = _coded_values(tt.match_table, tt.h_prof[hp0], tt.t_prof[tp0], rows, cols,
+                          lambda r, c: _match_values(tt, tt.h_prof[hp0][r], tt.t_prof[tp0][c]),
+                          lambda v: int_cost(v, ctx, "match"))
+    strength = _coded_values(tt.strength_table, tt.h_scode[hp0], tt.t_pcode[tp0], rows, cols,
+                             lambda r, c: _strength_values(tt, hp0[r], tp0[c]), lambda v: int_cost(v, ctx, "strength"))
     travel = rules.travel_cost(pd.DataFrame({"distance_km": km.ravel()}), tt.tier, ctx).to_numpy(dtype=float)
-    costs = {"match": int_cost(match, ctx, "match").ravel()[idx],
-             "strength": int_cost(strength, ctx, "strength").ravel()[idx],
-             "travel": int_cost(travel, ctx, "travel").reshape(km.shape)[seat_of].ravel()[idx]}
-    return PairArrays(hp, tp, pinned[idx], dist[idx], costs, dropped)
+    costs = {"match": match, "strength": strength,
+             "travel": int_cost(travel, ctx, "travel").reshape(km.shape)[seat_of[rows], cols]}
+    return PairArrays(hp, tp, pinned[idx], dist, costs, dropped)
 
 
 def _biting_home(tt: TierTables, helper_pos: np.ndarray, target_pos: np.ndarray) -> np.ndarray:
