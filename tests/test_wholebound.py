@@ -292,6 +292,16 @@ def _bounds_of_a_solve(instance, monkeypatch) -> list[wholebound.WholeBound]:
     return seen
 
 
+def _same_bounds(first: list[wholebound.WholeBound], second: list[wholebound.WholeBound]) -> None:
+    """Two solves' bounds are the same, round by round and top-tier pair by pair."""
+    assert len(first) == len(second) >= 1
+    for a, b in zip(first, second):
+        assert not a.reason and not b.reason
+        assert (a.lb1, a.lb2, a.alone, a.bounds) == (b.lb1, b.lb2, b.alone, b.bounds)
+        for name in ("priced1", "priced1u", "priced2", "alone_extra1", "alone_blocked"):
+            assert list(getattr(a, name)) == list(getattr(b, name)), name
+
+
 def test_bound_priced_in_worker_processes_is_the_same(one_county, monkeypatch, process_log):
     """Pricing the (unit, county) pairs in forked processes gives the same bound, pair for pair."""
     import os
@@ -307,12 +317,7 @@ def test_bound_priced_in_worker_processes_is_the_same(one_county, monkeypatch, p
     monkeypatch.setattr(wholebound, "_county_part", wrap(wholebound._county_part))
     forked = _bounds_of_a_solve(one_county, monkeypatch)
     assert pids() - {str(os.getpid())}, "no county job went to a worker process"
-    assert len(here) == len(forked) >= 1
-    for a, b in zip(here, forked):
-        assert not a.reason and not b.reason
-        assert (a.lb1, a.lb2, a.alone, a.bounds) == (b.lb1, b.lb2, b.alone, b.bounds)
-        for name in ("priced1", "priced1u", "priced2", "alone_extra1", "alone_blocked"):
-            assert list(getattr(a, name)) == list(getattr(b, name)), name
+    _same_bounds(here, forked)
 
 
 def test_rounds_with_their_mips_beside_the_free_pairs_give_the_plan_of_one_process(guiyang, monkeypatch):
@@ -428,9 +433,4 @@ def test_alike_helpers_priced_once_give_the_bound_of_pricing_each(guiyang, monke
     assert sum(r for r, _ in merged) < sum(h for _, h in merged)  # representatives stood for several helpers
     monkeypatch.setattr(pairarrays, "alike_helpers", each_alone)
     each = _bounds_of_a_solve(guiyang, monkeypatch)
-    assert len(shared) == len(each) >= 1
-    for a, b in zip(shared, each):
-        assert not a.reason and not b.reason
-        assert (a.lb1, a.lb2, a.alone, a.bounds) == (b.lb1, b.lb2, b.alone, b.bounds)
-        for name in ("priced1", "priced1u", "priced2", "alone_extra1", "alone_blocked"):
-            assert list(getattr(a, name)) == list(getattr(b, name)), name
+    _same_bounds(shared, each)
