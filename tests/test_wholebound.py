@@ -434,3 +434,22 @@ def test_alike_helpers_priced_once_give_the_bound_of_pricing_each(guiyang, monke
     monkeypatch.setattr(pairarrays, "alike_helpers", each_alone)
     each = _bounds_of_a_solve(guiyang, monkeypatch)
     _same_bounds(shared, each)
+
+
+def test_top_mips_are_not_cut_short_by_a_short_time_limit(guiyang, monkeypatch):
+    """Every top-tier MIP gets at least MIP_MIN_SECONDS, so a short --time-limit gives the plan and bound of a long one.
+
+    HiGHS stops on the clock: a MIP cut short would make the plan (or its bound) depend on the machine's load.
+    """
+    given: list[tuple[float, bool]] = []
+    real = province._solve_top_milp
+    monkeypatch.setattr(province, "_solve_top_milp", lambda *a, **k: given.append(
+        (k["time_limit"], k.get("priced") is not None)) or real(*a, **k))
+    short = province.solve_province(guiyang, time_limit=1, seed=0, workers=1)
+    assert any(priced for _, priced in given) and any(not priced for _, priced in given)
+    assert min(t for t, _ in given) >= province.MIP_MIN_SECONDS
+    assert province.mip_seconds(1000, 0.25) == 250  # a long limit still gives its share
+    given.clear()
+    long = province.solve_province(guiyang, time_limit=40, seed=0, workers=1)
+    assert short.assignments.equals(long.assignments)
+    assert short.header["bound"] == long.header["bound"]

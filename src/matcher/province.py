@@ -1402,7 +1402,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     if hard:
         raise InfeasibleError("the hard rules cannot all hold:", hard)
     couplings = _couplings(ctx, top)
-    top_left = max(1.0, time_limit * 0.5)
+    top_left = mip_seconds(time_limit, 0.5)
     prefetched: dict[str, Prefetched | None] = {}
     nested = [t for t in tiers[1:] if t.nest_in == top.id]
     by_flow = _top_by_flow(ctx, top, top_frames, couplings)
@@ -1476,7 +1476,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         earlier = [_cut_of(r, last, top_frames.pairs, shift) for r in earlier_rounds]
         ts = time.monotonic()
         priced_milp = functools.partial(_solve_top_milp, ctx, top, top_frames, couplings,
-                                        time_limit=max(1.0, time_limit * 0.25), progress=progress, priced=priced)
+                                        time_limit=mip_seconds(time_limit, 0.25), progress=progress, priced=priced)
         last_round = n_rounds >= rounds_for(time_limit)
         go_on = not last_round or tries_last_choice(time_limit)  # this MIP's choice may be tried next
         if go_on:  # its free pairs are built meanwhile (if the MIP repeats a choice, they go unused)
@@ -1670,6 +1670,21 @@ LAST_CHOICE_SECONDS = 60.0
 On Guizhou that costs about 9 s and brings the plan of the first round's prices (match 2.7 % better);
 the earlier rounds' bounds hold for it, so its gap is proven (bench/RESULTS.md).
 """
+
+
+MIP_MIN_SECONDS = 30.0
+"""Least clock time a top-tier HiGHS MIP is given, whatever the solve's limit (see :func:`mip_seconds`)."""
+
+
+def mip_seconds(time_limit: float, share: float) -> float:
+    """A top-tier HiGHS MIP may run for ``share`` of the solve's time limit, and never less than MIP_MIN_SECONDS.
+
+    Source: determinism (same input, scheme and seed give the same plan and header). HiGHS stops on the
+    clock, so a MIP cut short gives a plan or a dual bound that depends on the machine's load: on Guizhou
+    at ``--time-limit 10`` the priced MIP's 2.5 s cut it short and the header's match bound moved
+    between runs (33,948.2 or 33,948.6); it needs about 4 s, the first MIP about 2.5 s.
+    """
+    return max(MIP_MIN_SECONDS, time_limit * share)
 
 
 def tries_last_choice(time_limit: float) -> bool:
