@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matcher import helperclasses, province, wholebound
+from matcher import helperclasses, province, wholebound, transport
 from matcher.check import check_plan
 from matcher.instance import read_instance
 from matcher.solver import solve
@@ -197,56 +197,60 @@ def test_a_worse_last_choice_leaves_the_plan_as_it_was(guiyang, monkeypatch):
     assert kept.bound == first.bound and kept.objective == first.objective
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_alone_w1_is_the_least_covering_assignment(seed):
-    """alone_w1 equals brute force: each helper one target, every target between its least and largest count."""
+def _classes_and_brute(seed: int, with_lo: bool):
+    """A unit's representatives (pairs in runs), their member counts, and brute force over every member's target."""
     import itertools
 
     rng = np.random.default_rng(seed)
-    n_h, n_t = 5, 3
-    grid = [(h, t) for h in range(n_h) for t in range(n_t) if rng.random() < 0.8]
-    helper = np.array([h for h, _ in grid])
-    target = np.array([t for _, t in grid])
-    cost = rng.integers(0, 50, len(grid)).astype(np.int64)
-    lo = rng.integers(0, 2, n_t)
-    up = np.full(n_t, 2)
-    arcs = {(h, t): c for (h, t), c in zip(grid, cost.tolist())}
+    n_rep, n_t = int(rng.integers(1, 4)), 3
+    grid = [(r, t) for r in range(n_rep) for t in range(n_t) if rng.random() < 0.75]
+    rep = np.array([r for r, _ in grid], dtype=np.int64)
+    tloc = np.array([t for _, t in grid], dtype=np.int64)
+    price = rng.integers(-20, 50 if seed % 2 else 3, len(grid)).astype(np.int64)  # few values: ties
+    r_start = np.searchsorted(rep, np.arange(n_rep))
+    r_end = np.searchsorted(rep, np.arange(n_rep), side="right")
+    counts = rng.integers(1, 3, n_rep).astype(np.int64)
+    up = rng.integers(1, 3, n_t).astype(np.int64)
+    lo = np.minimum(up, rng.integers(0, 2, n_t)).astype(np.int64) if with_lo else np.zeros(n_t, dtype=np.int64)
+    arcs = {(r, t): c for (r, t), c in zip(grid, price.tolist())}
+    members = [r for r in range(n_rep) for _ in range(int(counts[r]))]
     best = None
-    for choice in itertools.product(range(n_t), repeat=n_h):
-        if any((h, t) not in arcs for h, t in enumerate(choice)):
+    for choice in itertools.product(range(n_t), repeat=len(members)):
+        if any((r, t) not in arcs for r, t in zip(members, choice)):
             continue
         n_at = np.bincount(np.array(choice), minlength=n_t)
         if (n_at < lo).any() or (n_at > up).any():
             continue
-        v = sum(arcs[(h, t)] for h, t in enumerate(choice))
+        v = sum(arcs[(r, t)] for r, t in zip(members, choice))
         best = v if best is None else min(best, v)
-    assert wholebound.alone_w1(n_h, helper, target, cost, lo, up) == best
+    least = np.array([price[r_start[r]:r_end[r]].min(initial=2**62) for r in range(n_rep)], dtype=np.int64)
+    return np.arange(n_rep), counts, r_start, r_end, tloc, price, least, lo, up, best
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_capacitated_min_is_the_least_assignment_within_capacity(seed):
-    """_capacitated_min equals brute force: each helper one target, at most cap helpers at a target."""
-    import itertools
+@pytest.mark.parametrize("seed", range(24))
+def test_unit_transports_are_the_least_assignments(seed):
+    """Per unit, brute force's least: within capacity (each member one target, at most up[t] at t), and alone (also lo[t]).
 
-    rng = np.random.default_rng(seed)
-    n_h, n_t, cap = 5, 3, int(rng.integers(1, 3))
-    grid = [(h, t) for h in range(n_h) for t in range(n_t) if rng.random() < 0.7]
-    helper = np.array([10 + 3 * h for h, _ in grid], dtype=np.int64)  # sorted, not 0..n-1
-    target = np.array([100 + t for _, t in grid], dtype=np.int64)
-    price = rng.integers(-20, 50 if seed % 2 else 3, len(grid)).astype(np.int64)  # few values: ties
-    arcs = {(h, t): c for (h, t), c in zip(grid, price.tolist())}
-    hs = sorted({h for h, _ in grid})
-    best = None
-    for choice in itertools.product(range(n_t), repeat=len(hs)):
-        if any((h, t) not in arcs for h, t in zip(hs, choice)):
+    Two units with the same classes get the same figures (the units of one call stay apart).
+    """
+    cls, counts, r_start, r_end, tloc, price, least, lo, up, best_cap = _classes_and_brute(seed, with_lo=False)
+    *_, lo, up2, best_alone = _classes_and_brute(seed, with_lo=True)
+    assert (up2 == up).all()  # the same draws up to lo
+    c1 = price + 7  # the alone figure reads its own costs
+    u_ptr = np.array([0, len(cls), 2 * len(cls)])
+    cap_st, cap_val, al_st, al_val = wholebound._unit_transports(
+        u_ptr, np.concatenate([cls, cls]), np.concatenate([counts, counts]), r_start, r_end, tloc, price, c1, lo, up, True)
+    for k in range(2):
+        if (r_end == r_start).any():  # a class without pairs: the unit is blocked
+            assert cap_st[k] == -1
             continue
-        if np.bincount(np.array(choice), minlength=n_t).max() > cap:
-            continue
-        v = sum(arcs[(h, t)] for h, t in zip(hs, choice))
-        best = v if best is None else min(best, v)
-    fits, value = wholebound._capacitated_min(helper, target, price, cap)
-    assert (fits, value) == ((best is not None), best)
-
+        assert (cap_st[k], cap_val[k] if cap_st[k] == transport.OPTIMAL else None) == (
+            (transport.OPTIMAL, best_cap) if best_cap is not None else (transport.INFEASIBLE, None))
+        members = int(counts.sum())
+        assert (al_st[k], al_val[k] if al_st[k] == transport.OPTIMAL else None) == (
+            (transport.OPTIMAL, best_alone + 7 * members) if best_alone is not None else (transport.INFEASIBLE, None))
+    _, _, al_none, _ = wholebound._unit_transports(u_ptr[:2], cls, counts, r_start, r_end, tloc, price, c1, lo, up, False)
+    assert (al_none == -1).all()  # no alone figure asked for
 
 
 def test_earlier_rounds_as_cuts_take_the_largest_bound(one_county, monkeypatch):

@@ -35,7 +35,7 @@ import pandas as pd
 from numba import njit
 from ortools.graph.python import min_cost_flow
 
-from matcher import pairarrays, processes
+from matcher import pairarrays, processes, transport
 
 COST_LIMIT = 2**62
 
@@ -300,31 +300,6 @@ def _side_constant(net: _TierNet, alpha: int, stage: int) -> int:
     return int(sum(_side_by_target(net, alpha, stage)))
 
 
-def alone_w1(n_h: int, helper: np.ndarray, target: np.ndarray, c1: np.ndarray, lo: np.ndarray, up: np.ndarray
-             ) -> int | None:
-    """Least W1 of one unit's helpers covering an area's targets by themselves: exact min-cost flow (None: they cannot).
-
-    Source: Guizhou 2012 帮联驻, 处长联乡: a county helped by one department has only that department's
-    division officials for its townships, so their own assignment is the tier's exact value there.
-    ``helper``, ``target`` are local positions (0..), ``lo``/``up`` each target's required and largest count.
-    """
-    n_t = len(lo)
-    if n_h < int(lo.sum()) or n_h > int(up.sum()):
-        return None
-    if not len(helper):
-        return 0
-    base = _per_helper_min(helper, c1, n_h)
-    if (base == np.iinfo(np.int64).max).any():
-        return None
-    shifted = c1 - base[helper]
-    if int(shifted.max(initial=0)) * (n_h + n_t + 2) * 4 >= COST_LIMIT:
-        return None
-    used = _one_each_flow(n_h, n_t, helper, target, shifted, lo, up)
-    if used is None:
-        return None
-    return sum(shifted[used].tolist()) + sum(base.tolist())
-
-
 def _one_each_flow(n_left: int, n_right: int, left: np.ndarray, right: np.ndarray, cost: np.ndarray, lo: np.ndarray,
                    up: np.ndarray) -> np.ndarray | None:
     """Min-cost choice of one arc per left node with every right node between lo and up arcs (used arcs; None: none).
@@ -360,75 +335,82 @@ def _priced(c1: np.ndarray, c2: np.ndarray, p1_head: np.ndarray, p2_head: np.nda
 
 
 @njit(cache=True, nogil=True)
-def _capacity_parts(helper: np.ndarray, target: np.ndarray, price: np.ndarray, cap: int
-                    ) -> tuple[np.ndarray, bool, np.ndarray]:
-    """Each helper's least price, whether every helper's first cheapest target stays within ``cap``, and the price table.
+def _class_problem(j0: int, j1: int, cls: np.ndarray, cnt: np.ndarray, r_start: np.ndarray, r_end: np.ndarray,
+                   tloc: np.ndarray, price: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The transportation problem of classes cls[j0:j1]: (supply, row, column, cost less the class's least, that least's total)."""
+    n_arcs = 0
+    for j in range(j0, j1):
+        n_arcs += r_end[cls[j]] - r_start[cls[j]]
+    supply = np.empty(j1 - j0, dtype=np.int64)
+    row = np.empty(n_arcs, dtype=np.int64)
+    col = np.empty(n_arcs, dtype=np.int64)
+    cost = np.empty(n_arcs, dtype=np.int64)
+    base = 0
+    k = 0
+    for j in range(j0, j1):
+        r = cls[j]
+        least = price[r_start[r]]
+        for a in range(r_start[r], r_end[r]):
+            least = min(least, price[a])
+        supply[j - j0] = cnt[j]
+        base += least * cnt[j]
+        for a in range(r_start[r], r_end[r]):
+            row[k], col[k], cost[k] = j - j0, tloc[a], price[a] - least
+            k += 1
+    return supply, row, col, cost, base
 
-    ``helper`` is sorted; the table is (helpers x the targets in order of first appearance), 2**52 where
-    a helper has no arc (float64, exact below 2**52).
+
+@njit(cache=True, nogil=True)
+def _unit_transports(u_ptr: np.ndarray, cls: np.ndarray, cnt: np.ndarray, r_start: np.ndarray, r_end: np.ndarray,
+                     tloc: np.ndarray, q1: np.ndarray, c1: np.ndarray, lo: np.ndarray, up: np.ndarray, alone: bool
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per unit (its classes cls[u_ptr[u]:u_ptr[u+1]] of cnt alike helpers): the capacitated least ``q1`` and the exact alone ``c1``.
+
+    Source: a unit's helpers in one county, each placed once: at most ``up`` of them at a target (the
+    shared capacity, relaxed to the unit alone), and, alone in the county, every target between ``lo``
+    and ``up`` (:func:`matcher.transport.least_transport`). When every class's first cheapest target
+    holds its members, that choice is the capacitated optimum. Returns (status, value) twice; a unit
+    with a class without pairs gets status -1.
     """
-    n = len(helper)
-    hi = np.zeros(n, dtype=np.int64)
-    for a in range(1, n):
-        hi[a] = hi[a - 1] + (1 if helper[a] != helper[a - 1] else 0)
-    n_h = hi[n - 1] + 1
-    mins = np.full(n_h, np.iinfo(np.int64).max, dtype=np.int64)
-    first_t = np.zeros(n_h, dtype=np.int64)
-    for a in range(n):
-        if price[a] < mins[hi[a]]:
-            mins[hi[a]] = price[a]
-            first_t[hi[a]] = target[a]
-    top = 0
-    for a in range(n):
-        top = max(top, target[a])
-    place = np.full(top + 1, -1, dtype=np.int64)
-    n_t = 0
-    for a in range(n):
-        if place[target[a]] < 0:
-            place[target[a]] = n_t
-            n_t += 1
-    count = np.zeros(n_t, dtype=np.int64)
-    fits = True
-    for h in range(n_h):
-        j = place[first_t[h]]
-        count[j] += 1
-        if count[j] > cap:
-            fits = False
-    table = np.full((n_h, n_t), float(2**52))
-    if not fits:
-        for a in range(n):
-            table[hi[a], place[target[a]]] = float(price[a])
-    return mins, fits, table
-
-
-def _capacitated_min(helper: np.ndarray, target: np.ndarray, price: np.ndarray, cap: int) -> tuple[bool, int | None]:
-    """Least total price placing each helper once with at most ``cap`` of them at a target: (fits, value or None).
-
-    Source: a relaxation of the shared target capacity (coverage_max): one unit's helpers alone may not
-    exceed it either; solved exactly as an assignment to capacity slots (float64 is exact below 2**52).
-    ``helper`` is sorted (pairs come in (helper, target) order).
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    if not len(helper):
-        return True, 0
-    mins, fits, m = _capacity_parts(np.asarray(helper, dtype=np.int64), np.asarray(target, dtype=np.int64),
-                                    np.asarray(price, dtype=np.int64), int(cap))
-    if fits:
-        return True, sum(mins.tolist())  # the unconstrained choice already fits: optimal
-    n_h, n_ts = m.shape
-    if n_h > cap * n_ts:
-        return False, None
-    big = float(2**52)
-    span = int(np.abs(price).max()) * (n_h + 1)
-    if span >= 2**51:
-        return True, None  # out of float64's exact range: the caller keeps the uncapacitated figure
-    cols = np.repeat(np.arange(n_ts), min(cap, n_h))
-    rows_, cols_ = linear_sum_assignment(m[:, cols])
-    chosen = m[rows_, cols[cols_]]
-    if (chosen >= big).any():
-        return False, None
-    return True, int(sum(chosen.astype(np.int64).tolist()))
+    n_u = len(u_ptr) - 1
+    cap_st = np.zeros(n_u, dtype=np.int64)
+    cap_val = np.zeros(n_u, dtype=np.int64)
+    al_st = np.full(n_u, -1, dtype=np.int64)
+    al_val = np.zeros(n_u, dtype=np.int64)
+    at = np.zeros(len(up), dtype=np.int64)
+    none = np.zeros(len(up), dtype=np.int64)
+    for u in range(n_u):
+        j0, j1 = u_ptr[u], u_ptr[u + 1]
+        empty = False
+        at[:] = 0
+        for j in range(j0, j1):
+            r = cls[j]
+            if r_end[r] == r_start[r]:
+                empty = True
+                break
+            best = r_start[r]
+            for a in range(r_start[r] + 1, r_end[r]):
+                if q1[a] < q1[best]:
+                    best = a
+            at[tloc[best]] += cnt[j]
+        if empty:
+            cap_st[u] = -1
+            continue
+        fits = True
+        for t in range(len(up)):
+            if at[t] > up[t]:
+                fits = False
+        supply, row, col, cost, base = _class_problem(j0, j1, cls, cnt, r_start, r_end, tloc, q1)
+        if fits:
+            cap_st[u], cap_val[u] = transport.OPTIMAL, base
+        else:
+            st, v = transport.least_transport(supply, row, col, cost, none, up)
+            cap_st[u], cap_val[u] = st, v + base
+        if alone:
+            supply, row, col, cost, base = _class_problem(j0, j1, cls, cnt, r_start, r_end, tloc, c1)
+            st, v = transport.least_transport(supply, row, col, cost, lo, up)
+            al_st[u], al_val[u] = st, v + base
+    return cap_st, cap_val, al_st, al_val
 
 
 @njit(cache=True, nogil=True)
@@ -582,14 +564,6 @@ def _county_part(nt: _Nested, c: int, tpos: np.ndarray) -> _CountyPart:
     return out
 
 
-def _pair_runs(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The pair indices of runs ``starts[i]:ends[i]`` one after another, and the run (0..) each comes from."""
-    lengths = ends - starts
-    run = np.repeat(np.arange(len(starts)), lengths)
-    offset = np.arange(len(run)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return starts[run] + offset, run
-
-
 def _price_units(nt: _Nested, c: int, tpos: np.ndarray, t_lo: np.ndarray, block: list[int], out: _CountyPart) -> None:
     """Price the helpers of the units in ``block`` in county ``c``: one row (or a blocked pair) per unit, added to ``out``.
 
@@ -620,34 +594,45 @@ def _price_units(nt: _Nested, c: int, tpos: np.ndarray, t_lo: np.ndarray, block:
     place = np.full(len(nt.npos), -1, dtype=np.int64)  # npos place -> its representative
     place[sel] = rep_of
     side_here = int(sum(nt.side1[tpos])) if nt.side1 is not None else 0  # the county's targets' side constant
-    total = lambda v: sum(v.tolist())
-    for u in block:
-        mine = nt.members[u]
-        i = nt.pair_at.get((u, c))
-        if i is None:
-            continue
-        rm = place[mine]
-        if (r1[rm] == np.iinfo(np.int64).max).any():
+    units = [u for u in block if nt.pair_at.get((u, c)) is not None]
+    if not units:
+        return
+    # each unit's classes: its representatives, each with its number of members (sorted by unit, then representative)
+    sizes = np.array([len(nt.members[u]) for u in units], dtype=np.int64)
+    key = np.repeat(np.arange(len(units)), sizes) * len(reps) + place[np.concatenate([nt.members[u] for u in units])]
+    ukey, cnt = np.unique(key, return_counts=True)
+    cls, u_ptr = ukey % len(reps), np.searchsorted(ukey // len(reps), np.arange(len(units) + 1))
+    cnt = cnt.astype(np.int64)
+    huge = np.iinfo(np.int64).max
+    bigs = [np.abs(v[v != huge]).max(initial=0) for v in (q1, q2, c1, *(b.costs[k] for k in ("match", "strength", "travel")))]
+    if max(int(x) for x in bigs) * 4 * int(sizes.max()) >= 2**62:
+        out.reason = f"tier '{tf.tier.id}': reduced prices out of the exact integer range"
+        return
+    up = np.full(len(tpos), tmax, dtype=np.int64)
+    tloc = np.searchsorted(tpos, b.target)  # each pair's target, 0.. in the county
+    cap_st, cap_val, al_st, al_val = _unit_transports(u_ptr, cls, cnt, r_start, r_end, tloc, q1, c1,
+                                                      np.asarray(t_lo, dtype=np.int64), up, nt.side1 is not None)
+    sums = [np.add.reduceat(np.where(v[cls] == huge, 0, v[cls]) * cnt, u_ptr[:-1]).tolist() for v in (r1, r2, *r0)]
+    for k, u in enumerate(units):
+        i = nt.pair_at[(u, c)]
+        if cap_st[k] == -1:  # a helper without a pair in the county
             out.blocked.append(i)
             continue
-        at, who = _pair_runs(r_start[rm], r_end[rm])  # the unit's pairs, helper by helper, targets in order
-        fits, cap = _capacitated_min(who, b.target[at], q1[at], tmax)
-        if not fits:  # the unit's helpers do not fit in the county's targets: no plan gives it the county
+        if cap_st[k] == transport.INFEASIBLE:  # the unit's helpers do not fit in the county's targets: no plan gives it the county
             out.blocked.append(i)
             continue
-        plain = total(r1[rm])
-        priced_here = max(cap if cap is not None else plain, plain)
+        plain = sums[0][k]
+        # out of the transport's exact range: the uncapacitated figure stands
+        priced_here = max(int(cap_val[k]), plain) if cap_st[k] == transport.OPTIMAL else plain
         extra_w1 = 0
-        if nt.side1 is not None:
-            f = alone_w1(len(mine), who, np.searchsorted(tpos, b.target[at]), c1[at], t_lo, np.full(len(tpos), tmax))
-            if f is None:
-                out.alone_blocked.append(i)
-            else:
-                extra_w1 = f - side_here - priced_here
-                if extra_w1 < 0:
-                    out.reason = f"internal: tier '{tf.tier.id}': exact value below its Lagrangian bound"
-                    return
-        out.rows.append((i, plain, priced_here, total(r2[rm]), *(total(h[rm]) for h in r0), extra_w1))
+        if al_st[k] == transport.INFEASIBLE:
+            out.alone_blocked.append(i)
+        elif al_st[k] == transport.OPTIMAL:
+            extra_w1 = int(al_val[k]) - side_here - priced_here
+            if extra_w1 < 0:
+                out.reason = f"internal: tier '{tf.tier.id}': exact value below its Lagrangian bound"
+                return
+        out.rows.append((i, plain, priced_here, sums[1][k], sums[2][k], sums[3][k], sums[4][k], extra_w1))
 
 
 PROCESSES = 2
@@ -755,7 +740,7 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
         for k in terms:
             const0[k] += free[2][k]
         # every helper of the tier nested and no composition: a county with one unit has only that unit's
-        # helpers, whose own min-cost assignment is exact there (alone_w1)
+        # helpers, whose own min-cost assignment is exact there (_unit_transports)
         exact_alone = bool(is_nested.all()) and not np.asarray(tf.comp_min).any()
         side1 = _side_by_target(net, alpha, 1) if exact_alone and is_nested.any() else None
         net.drop_arcs()  # the county jobs read the potentials only: free the tier's arcs before they run
