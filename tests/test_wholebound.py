@@ -85,9 +85,11 @@ def _textbook_distances(n: int, arcs: list[tuple[int, int, int]]) -> list[int] |
     return None
 
 
+@pytest.mark.parametrize("share", [0.0, 1.0])  # whole rounds, phases of changed nodes
 @pytest.mark.parametrize("seed", range(30))
-def test_residual_distances_are_the_shortest_distances(seed):
+def test_residual_distances_are_the_shortest_distances(seed, share, monkeypatch):
     """residual_distances gives the textbook shortest distances over the residual arcs, or refuses a negative cycle."""
+    monkeypatch.setattr(wholebound, "QUEUE_SHARE", share)
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 25))
     m = int(rng.integers(1, 4 * n))

@@ -104,7 +104,7 @@ class WholeBound:
 
 
 @njit(cache=True, nogil=True)
-def _settle(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
+def _settle_rounds(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
             cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, bool]:
     """Shortest distances in a flow's residual graph from a root joined to every node at cost 0; (distances, settled).
 
@@ -131,6 +131,77 @@ def _settle(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, 
     return dist, False
 
 
+@njit(cache=True, nogil=True)
+def _settle_queue(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray,
+                  flow: np.ndarray, cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The distances of :func:`_settle_rounds`, label-correcting: each phase scans only the nodes whose distance fell in the last.
+
+    The residual arcs are first listed by their start node (a counting sort). Phase k settles every
+    shortest path of k arcs, as Bellman-Ford's round k does, so with no negative cycle the distances
+    settle within ``n_nodes`` phases. Faster than whole rounds when ``arcs`` is a small part of the arcs
+    (an optimal face); slower on all of a tier's arcs, where most nodes move in most phases.
+    """
+    n = len(tails)
+    start = np.zeros(n_nodes + 1, dtype=np.int64)
+    for a in range(n):
+        if arcs[a]:
+            if flow[a] < up[a]:
+                start[tails[a] + 1] += 1
+            if flow[a] > lo[a]:
+                start[heads[a] + 1] += 1
+    for v in range(n_nodes):
+        start[v + 1] += start[v]
+    out = np.empty(start[n_nodes], dtype=np.int64)
+    fill = start[:-1].copy()
+    for a in range(n):
+        if arcs[a]:
+            if flow[a] < up[a]:
+                out[fill[tails[a]]] = 2 * a
+                fill[tails[a]] += 1
+            if flow[a] > lo[a]:
+                out[fill[heads[a]]] = 2 * a + 1
+                fill[heads[a]] += 1
+    dist = np.zeros(n_nodes, dtype=np.int64)
+    queued = np.ones(n_nodes, dtype=np.bool_)
+    cur = np.arange(n_nodes).astype(np.int64)
+    nxt = np.empty(n_nodes, dtype=np.int64)
+    n_cur = n_nodes
+    for _ in range(n_nodes + 1):
+        if n_cur == 0:
+            return dist, True
+        n_nxt = 0
+        for i in range(n_cur):
+            u = cur[i]
+            queued[u] = False
+            du = dist[u]
+            for j in range(start[u], start[u + 1]):
+                e = out[j]
+                a = e >> 1
+                if e & 1 == 0:
+                    v = heads[a]
+                    nd = du + cost[a]
+                else:
+                    v = tails[a]
+                    nd = du - cost[a]
+                if nd < dist[v]:
+                    dist[v] = nd
+                    if not queued[v]:
+                        queued[v] = True
+                        nxt[n_nxt] = v
+                        n_nxt += 1
+        cur, nxt = nxt, cur
+        n_cur = n_nxt
+    return dist, False
+
+
+QUEUE_SHARE = 0.5
+"""Share of a flow's arcs up to which :func:`residual_distances` settles by phases of changed nodes (else whole rounds).
+
+Measured on Guizhou's village tier (9.7 M arcs): on all arcs whole rounds 0.68 s, phases 0.92 s; on the
+optimal face of match and strength (travel's potentials) rounds 0.88 s, phases 0.29 s.
+"""
+
+
 def residual_distances(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray,
                        flow: np.ndarray, cost: np.ndarray, arcs: np.ndarray) -> np.ndarray:
     """Node potentials proving a flow optimal: shortest distances from a root in its residual graph (restricted to ``arcs``).
@@ -141,8 +212,9 @@ def residual_distances(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: n
     # integer arrays keep their own dtype (no int64 copies of the province's arcs): numba compiles per dtype
     ints = [np.ascontiguousarray(x if np.asarray(x).dtype.kind in "iu" else np.asarray(x, dtype=np.int64))
             for x in (tails, heads, lo, up, flow)]
-    dist, settled = _settle(n_nodes, *ints, np.ascontiguousarray(cost, dtype=np.int64),
-                            np.ascontiguousarray(arcs, dtype=np.bool_))
+    arcs = np.ascontiguousarray(arcs, dtype=np.bool_)
+    settle = _settle_queue if arcs.sum() <= QUEUE_SHARE * len(arcs) else _settle_rounds
+    dist, settled = settle(n_nodes, *ints, np.ascontiguousarray(cost, dtype=np.int64), arcs)
     if not settled:
         raise ValueError("negative residual cycle: the flow is not optimal for these costs")
     return dist
