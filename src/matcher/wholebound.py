@@ -278,15 +278,31 @@ def _tier_net(tf: TierFlows, w: int) -> _TierNet:
     n_lead = np.bincount(tp[ch & lead], minlength=n_t)
     req = np.minimum(tf.required, tmax)
     i32 = np.int32
-    net.tails = np.concatenate([1 + hp, net.lead_node(ti), net.target_node(ti)]).astype(i32)
-    net.heads = np.concatenate([np.where(lead, net.lead_node(tp), net.target_node(tp)), net.target_node(ti),
-                                np.zeros(n_t, dtype=np.int64)]).astype(i32)
-    net.lo = np.concatenate([np.zeros(len(hp), dtype=i32), tf.comp_min, req]).astype(i32)
-    net.up = np.concatenate([np.ones(len(hp), dtype=i32), np.full(n_t, tmax), np.full(n_t, tmax)]).astype(i32)
-    net.flow = np.concatenate([ch.astype(i32), n_lead, n_at]).astype(i32)
-    zeros = np.zeros(2 * n_t, dtype=np.int64)
-    net.c1 = np.concatenate([w * m + s, zeros])
-    net.c2 = np.concatenate([tr, zeros])
+    n_p, n_a = len(hp), len(hp) + 2 * n_t
+    # written in place, part by part: whole-tier temporaries cost about 0.4 s on Guizhou's 9.7 M arcs
+    net.tails = np.empty(n_a, dtype=i32)
+    np.add(hp, 1, out=net.tails[:n_p], casting="unsafe")
+    net.tails[n_p:n_p + n_t] = net.lead_node(ti)
+    net.tails[n_p + n_t:] = net.target_node(ti)
+    net.heads = np.empty(n_a, dtype=i32)
+    np.add(tp, 1 + n_h + n_t, out=net.heads[:n_p], casting="unsafe")  # target_node(tp)
+    np.subtract(net.heads[:n_p], n_t, out=net.heads[:n_p], where=lead)  # lead_node(tp) for a lead arc
+    net.heads[n_p:n_p + n_t] = net.target_node(ti)
+    net.heads[n_p + n_t:] = 0
+    net.lo = np.zeros(n_a, dtype=i32)
+    net.lo[n_p:n_p + n_t] = tf.comp_min
+    net.lo[n_p + n_t:] = req
+    net.up = np.full(n_a, tmax, dtype=i32)
+    net.up[:n_p] = 1
+    net.flow = np.empty(n_a, dtype=i32)
+    net.flow[:n_p] = ch
+    net.flow[n_p:n_p + n_t] = n_lead
+    net.flow[n_p + n_t:] = n_at
+    net.c1 = np.zeros(n_a, dtype=np.int64)
+    np.multiply(m, w, out=net.c1[:n_p])
+    net.c1[:n_p] += s
+    net.c2 = np.zeros(n_a, dtype=np.int64)
+    net.c2[:n_p] = tr
     net.pair_helper = hp
     net.costs = {"match": m, "strength": s, "travel": tr}
     net.chosen = ch
