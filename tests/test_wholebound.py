@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from matcher import helperclasses, province, wholebound, transport
+from matcher import helperclasses, province, transport, wholebound
 from matcher.check import check_plan
 from matcher.instance import read_instance
 from matcher.solver import solve
@@ -235,7 +235,7 @@ def test_unit_transports_are_the_least_assignments(seed):
 
     Two units with the same classes get the same figures (the units of one call stay apart).
     """
-    cls, counts, r_start, r_end, tloc, price, least, lo, up, best_cap = _classes_and_brute(seed, with_lo=False)
+    cls, counts, r_start, r_end, tloc, price, _, _, up, best_cap = _classes_and_brute(seed, with_lo=False)
     *_, lo, up2, best_alone = _classes_and_brute(seed, with_lo=True)
     assert (up2 == up).all()  # the same draws up to lo
     c1 = price + 7  # the alone figure reads its own costs
