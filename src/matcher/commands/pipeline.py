@@ -14,7 +14,9 @@ import typer
 def run(
     instance: Path = typer.Argument(..., help="instance folder (or its instance.xlsx)"),
     out: Path = typer.Option(..., "--out", help="folder to write: plan/, map.html, plan.xlsx, plan.gpkg, brief.pdf"),
-    time_limit: float = typer.Option(60.0, "--time-limit", help="seconds for the whole solve"),
+    time_limit: float = typer.Option(
+        60.0, "--time-limit", help="seconds for the whole solve (a province solve sets its rounds by it and gives "
+                                   "each top-tier MIP at least 30 s, so a very short limit is overrun)"),
     seed: int = typer.Option(0, "--seed", help="random seed (same input + seed = same plan)"),
     workers: int = typer.Option(2, "--workers", help="solver workers"),
     lang: str = typer.Option("zh", "--lang", help="language of map, workbook and briefing: zh or en"),

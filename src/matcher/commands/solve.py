@@ -15,7 +15,9 @@ import typer
 def solve(
     instance: Path = typer.Argument(..., help="instance folder (or its instance.xlsx)"),
     out: Path = typer.Option(..., "--out", help="plan folder to write"),
-    time_limit: float = typer.Option(60.0, "--time-limit", help="seconds for the whole solve"),
+    time_limit: float = typer.Option(
+        60.0, "--time-limit", help="seconds for the whole solve (a province solve sets its rounds by it and gives "
+                                   "each top-tier MIP at least 30 s, so a very short limit is overrun)"),
     seed: int = typer.Option(0, "--seed", help="random seed (same input + seed = same plan)"),
     workers: int = typer.Option(2, "--workers", help="CP-SAT workers (deterministic interleaved search when > 1); "
                                 "the province solver runs at most this many worker processes at a time (1: none)"),
