@@ -104,8 +104,8 @@ class WholeBound:
 
 
 @njit(cache=True, nogil=True)
-def _settle_rounds(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray, flow: np.ndarray,
-            cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, bool]:
+def _settle_rounds(n_nodes: int, tails: np.ndarray, heads: np.ndarray, lo: np.ndarray, up: np.ndarray,
+                   flow: np.ndarray, cost: np.ndarray, arcs: np.ndarray) -> tuple[np.ndarray, bool]:
     """Shortest distances in a flow's residual graph from a root joined to every node at cost 0; (distances, settled).
 
     Each arc ``a`` with ``arcs[a]`` gives a forward residual arc (tail -> head, cost) while its flow is
@@ -471,6 +471,7 @@ def _unit_transports(u_ptr: np.ndarray, cls: np.ndarray, cnt: np.ndarray, r_star
         j0, j1 = u_ptr[u], u_ptr[u + 1]
         empty = False
         at[:] = 0
+        cheapest = 0  # every member at his class's first cheapest target
         for j in range(j0, j1):
             r = cls[j]
             if r_end[r] == r_start[r]:
@@ -481,6 +482,7 @@ def _unit_transports(u_ptr: np.ndarray, cls: np.ndarray, cnt: np.ndarray, r_star
                 if q1[a] < q1[best]:
                     best = a
             at[tloc[best]] += cnt[j]
+            cheapest += q1[best] * cnt[j]
         if empty:
             cap_st[u] = -1
             continue
@@ -488,10 +490,10 @@ def _unit_transports(u_ptr: np.ndarray, cls: np.ndarray, cnt: np.ndarray, r_star
         for t in range(len(up)):
             if at[t] > up[t]:
                 fits = False
-        supply, row, col, cost, base = _class_problem(j0, j1, cls, cnt, r_start, r_end, tloc, q1)
         if fits:
-            cap_st[u], cap_val[u] = transport.OPTIMAL, base
+            cap_st[u], cap_val[u] = transport.OPTIMAL, cheapest
         else:
+            supply, row, col, cost, base = _class_problem(j0, j1, cls, cnt, r_start, r_end, tloc, q1)
             st, v = transport.least_transport(supply, row, col, cost, none, up)
             cap_st[u], cap_val[u] = st, v + base
         if alone:
