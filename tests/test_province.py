@@ -171,7 +171,73 @@ def test_flow_reports_helpers_without_candidates():
 
 def test_province_applies_only_where_one_table_is_too_big(tiny):
     assert not province.province_applies(tiny)
-    assert province.province_applies(read_instance(GUIZHOU))
+    guizhou = read_instance(GUIZHOU)
+    assert province.province_applies(guizhou)
+    from matcher.scenario import Scenario
+
+    assert province.dispatch(tiny) == "model"  # 199 pairs: one model proves it at once
+    assert province.dispatch(guizhou) == "province"
+    assert province.dispatch(Scenario(guizhou).within(["522730000000"]).instance) == "province-first"
+    assert province.dispatch(read_instance(ROOT / "instances" / "baoxing")) == "model"  # quotas: not supported
+
+
+def test_a_county_slice_is_solved_exactly_by_the_province_solver():
+    """A Guizhou county slice (its department fixed by the slice): ``solve`` returns the province solver's plan,
+    proven optimal by its whole-plan bound; one CP-SAT model given the same time finds no better plan."""
+    from matcher.scenario import Scenario
+    from matcher.solver import solve
+
+    piece = Scenario(read_instance(GUIZHOU)).within(["520102000000"]).instance
+    auto = solve(piece, time_limit=10, seed=0)
+    assert auto.status == "OPTIMAL" and auto.gap == pytest.approx(0.0, abs=1e-9)
+    assert "min-cost flow" in auto.header["tiers"]["village"]["method"]
+    assert check_plan(piece, auto).ok
+    model = solve(piece, time_limit=10, seed=0, method="model")
+    order = ["coverage", "continuity", "match", "strength", "travel", "balance"]
+    mine = tuple(round(auto.objective.get(k, 0.0), 6) for k in order)
+    theirs = tuple(round(model.objective.get(k, 0.0), 6) for k in order)
+    assert mine <= theirs
+    if model.status == "OPTIMAL":
+        assert mine == theirs
+
+
+def test_province_first_falls_back_to_one_model_when_its_bound_does_not_close(tiny, monkeypatch):
+    """On tiny the province solver's bound does not prove its plan: one model runs too, and on a tie its proven plan wins."""
+    from matcher.solver import solve
+
+    monkeypatch.setattr(province, "PROVINCE_FIRST_PAIRS", 0)
+    assert province.dispatch(tiny) == "province-first"
+    calls: list[str] = []
+    real = province.solve_province
+    monkeypatch.setattr(province, "solve_province", lambda *a, **k: calls.append("province") or real(*a, **k))
+    plan = solve(tiny, time_limit=20, seed=0)
+    alone = solve(tiny, time_limit=20, seed=0, method="model")
+    assert calls == ["province"]
+    assert plan.status == "OPTIMAL"  # the model's proof (the province plan alone is FEASIBLE here)
+    assert plan.objective == alone.objective
+    assert plan.assignments.equals(alone.assignments)
+
+
+def test_the_better_plan_is_kept_lexicographically():
+    from types import SimpleNamespace
+
+    from matcher.solver import _better_plan
+
+    def plan(**obj):
+        return SimpleNamespace(objective={"coverage": 0.0, **obj}, header={"method": "m"})
+
+    first, model = plan(match=1.0, travel=9.0), plan(match=2.0, travel=1.0)
+    assert _better_plan(first, model) is first and "better than one model" in first.header["method"]
+    first, model = plan(match=2.0, travel=1.0), plan(match=2.0, travel=1.0)
+    assert _better_plan(first, model) is model  # a tie: the model's plan (its own bound proves it)
+    assert _better_plan(plan(match=3.0, travel=0.0), plan(match=2.0, travel=5.0)).objective["match"] == 2.0
+
+
+def test_an_unknown_method_is_a_clear_error(tiny):
+    from matcher.solver import solve
+
+    with pytest.raises(ValueError, match="method must be one of"):
+        solve(tiny, time_limit=5, method="fast")
 
 
 def test_unsupported_scheme_is_a_clear_error(tiny):

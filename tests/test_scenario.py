@@ -373,3 +373,24 @@ def test_solve_local_raises_rather_than_break_a_hard_rule(tiny, tiny_base) -> No
     scen = Scenario(tiny).set_coverage("village", maximum=1)
     with pytest.raises(MatcherError, match="hard rules"):
         scen.solve_local(tiny_base, ["522727000000"], time_limit=20, workers=1)
+
+
+def test_solve_local_on_a_guizhou_slice_is_the_province_solvers_proven_optimum() -> None:
+    """A county of a two-county Guizhou slice re-planned after it gains staff: the local part goes to the province
+    solver (dispatch 'province-first'), is proven optimal there, says so, and the whole plan checks clean."""
+    from matcher import province
+    from matcher.check import check_plan
+    from matcher.instance import read_instance
+    from matcher.solver import solve
+
+    root = Path(__file__).resolve().parents[1]
+    two = Scenario(read_instance(root / "instances" / "guizhou")).within(["522730000000", "520102000000"]).instance
+    base = solve(two, time_limit=20, seed=0)
+    assert base.status == "OPTIMAL" and base.header["method"].startswith("province")
+    scen = Scenario(two).add_staff("C522730-1", 5)
+    plan = scen.solve_local(base, ["522730000000"], time_limit=20, seed=0)
+    local = plan.header["local"]
+    assert local["status"] == "OPTIMAL" and local["method"].startswith("province")
+    assert "(province solver, proven optimal there)" in plan.header["method"]
+    assert check_plan(scen.instance, plan).ok
+    assert province.dispatch(scen.within(["522730000000"]).instance) == "province-first"

@@ -35,7 +35,7 @@ def one_county(tmp_path_factory):
 
 def test_bound_proves_the_whole_plan_optimal_where_cp_sat_does(one_county):
     plan = province.solve_province(one_county, time_limit=60)
-    exact = solve(one_county, time_limit=60)  # one model (CP-SAT and LP), proven optimal on this size
+    exact = solve(one_county, time_limit=60, method="model")  # one model (CP-SAT and LP), proven optimal on this size
     assert exact.status == "OPTIMAL"
     for term in ("match", "strength", "travel"):
         assert plan.objective[term] == pytest.approx(exact.objective[term], abs=1e-6)
@@ -49,7 +49,7 @@ def test_first_round_bound_is_below_the_optimum_and_says_why_it_is_loose(one_cou
     """With no second round, the flow relaxation alone still gives valid (lower or equal) bounds."""
     monkeypatch.setattr(province, "MAX_ROUNDS", 1)
     plan = province.solve_province(one_county, time_limit=60)
-    exact = solve(one_county, time_limit=60)
+    exact = solve(one_county, time_limit=60, method="model")
     for term in ("match", "strength", "travel"):
         assert 0 <= plan.bound[term] <= exact.objective[term] + 1e-6
     assert "whole-plan bound" in plan.header["method"]

@@ -756,14 +756,16 @@ class Scenario:
         Source: solver._make_plan (plan.json header); the figures as plan_with_figures counts them
         """
         more = [c for c in areas if c not in asked]
-        method = f"local re-plan of {', '.join(asked)} (warm-started CP-SAT); rest of the base plan kept"
+        how = ("province solver, proven optimal there" if plan_local.header.get("method", "").startswith("province")
+               and plan_local.status == "OPTIMAL" else "warm-started CP-SAT")
+        method = f"local re-plan of {', '.join(asked)} ({how}); rest of the base plan kept"
         if more:
             method += (f"; also re-planned {', '.join(more)}, where the scenario broke base links "
                        "(see local.widened)")
         local = {"areas": areas, "asked": asked,
                  "widened": [{"area": c, "reasons": list(widened[c])} for c in more], "dropped": dropped,
                  "status": plan_local.status, "gap": plan_local.gap, "objective": plan_local.objective,
-                 "wall_s": plan_local.header.get("wall_s")}
+                 "method": plan_local.header.get("method"), "wall_s": plan_local.header.get("wall_s")}
         return plan_with_figures(self.instance, base, spliced, frames, scheme, ctx, method,
                                  lambda values: self._base_bound(base, values),
                                  {"local": local, "scenario": self.describe()},
@@ -1378,6 +1380,12 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     from matcher.errors import SolveError
 
     t0 = time.monotonic()
+    first = _province_first(instance, forbidden, time_limit=time_limit, seed=seed, workers=workers)
+    if first is not None and first.status == "OPTIMAL":  # proven: a hint could only have been a start
+        first.header["warm_start"] = False
+        return first
+    if first is not None:
+        time_limit = max(slv.MODEL_MIN_SECONDS, time_limit - (time.monotonic() - t0))
     scheme, ctx = scheme_and_context(instance)
     frames = build_all(ctx)
     extra = forbidden or set()
@@ -1414,7 +1422,32 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     plan.header["warm_start"] = base is not None
     if forbidden:
         plan.header["forbidden_links"] = sorted([list(f) for f in forbidden])
+    if first is not None:
+        first.header["warm_start"] = False
+        return slv._better_plan(first, plan)
     return plan
+
+
+def _province_first(instance: Instance, forbidden: set[tuple[str, str, str]] | None, *, time_limit: float, seed: int,
+                    workers: int) -> Plan | None:
+    """The province solver's plan of a slice it supports (None where it does not apply, or a rule stops it).
+
+    Source: matcher.solver.solve's ``auto`` (province.dispatch): on a Guizhou county slice the province
+    solver proves its plan optimal in about a second, where one CP-SAT model, even warm-started, ran
+    out of its 30 s (bench/RESULTS-whatif.md). Links the scenario forbids are for the model only.
+    """
+    from matcher import province
+    from matcher import solver as slv
+    from matcher.errors import SolveError
+
+    if forbidden or province.dispatch(instance) != "province-first":
+        return None
+    try:
+        return province.solve_province(instance, time_limit=time_limit, seed=seed, workers=workers)
+    except slv.InfeasibleError:
+        raise
+    except SolveError:
+        return None
 
 
 @dataclass

@@ -143,18 +143,68 @@ def _reason(ctx: Context, tier_id: str, target: str, findings: list[Finding], fr
 # --------------------------------------------------------------------------- solving
 
 
+METHODS = ("auto", "model", "province")
+"""How :func:`solve` solves: ``auto`` picks (see :func:`solve`), ``model`` builds one model, ``province`` runs
+the province solver (:mod:`matcher.province`)."""
+
+
 def solve(instance: Any, *, time_limit: float = 60, seed: int = 0, workers: int = 2,
-          progress: Progress | None = None) -> Any:
+          progress: Progress | None = None, method: str = "auto") -> Any:
     """Solve an instance into a Plan (docs/plan-format.md) with a proven bound and gap.
 
+    ``method="auto"`` (the default): an instance too big for one model goes to the province solver; one
+    the province solver supports with at least ``province.PROVINCE_FIRST_PAIRS`` candidate pairs (a
+    county or prefecture slice of Guizhou) is solved by the province solver first, and that plan is
+    returned when its bound proves it optimal, else one model gets the time left and the
+    lexicographically better plan is returned; a smaller or unsupported one is one model.
     Raises :class:`InfeasibleError` when hard rules cannot hold (with counting findings), and
     :class:`SolveError` when no plan is found within the time limit.
     """
-    from matcher.province import province_applies, solve_province
+    from matcher.province import dispatch, solve_province
 
-    if province_applies(instance):  # too many pairs for one model: nested tiers in order, flows per area
-        return solve_province(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     t0 = time.monotonic()
+    way = method if method != "auto" else dispatch(instance)
+    if way == "province":  # too many pairs for one model: nested tiers in order, flows per area
+        return solve_province(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+    if way == "province-first":
+        try:
+            first = solve_province(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+        except InfeasibleError:
+            raise
+        except SolveError:  # a rule the province solver meets only while solving: one model instead
+            return _solve_model(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress, t0=t0)
+        if first.status == "OPTIMAL":
+            return first
+        left = max(MODEL_MIN_SECONDS, time_limit - (time.monotonic() - t0))
+        model = _solve_model(instance, time_limit=left, seed=seed, workers=workers, progress=progress, t0=t0)
+        return _better_plan(first, model)
+    return _solve_model(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress, t0=t0)
+
+
+MODEL_MIN_SECONDS = 5.0
+"""Seconds one model always gets after the province solver's plan was not proven optimal."""
+
+
+def _better_plan(first: Any, model: Any) -> Any:
+    """The lexicographically better of the province solver's plan and one model's; on a tie, the model's (its bound is its own proof).
+
+    Source: the scheme's [objective] order (coverage, continuity, match, strength, travel, balance)
+    """
+    order = [k for k in first.objective if k in model.objective]
+    a = tuple(round(float(first.objective[k]), 6) for k in order)
+    b = tuple(round(float(model.objective[k]), 6) for k in order)
+    if a < b:
+        first.header["method"] = (f"{first.header['method']}; better than one model given the time left "
+                                  f"({', '.join(f'{k} {v:g}' for k, v in zip(order, b))})")
+        return first
+    return model
+
+
+def _solve_model(instance: Any, *, time_limit: float, seed: int, workers: int, progress: Progress | None,
+                 t0: float) -> Any:
+    """The instance as one model (CP-SAT in lexicographic stages, an exact network LP where a tier is flow-shaped)."""
     say = progress or (lambda event, info: None)
     scheme, ctx = scheme_and_context(instance)
     say("phase", {"text": "candidate pairs"})

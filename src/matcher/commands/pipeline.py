@@ -26,7 +26,7 @@ def run(
     from matcher.commands.solve import solve
 
     plan_dir = out / "plan"
-    solve(instance=instance, out=plan_dir, time_limit=time_limit, seed=seed, workers=workers, lang=lang)
+    solve(instance=instance, out=plan_dir, time_limit=time_limit, seed=seed, workers=workers, lang=lang, method="auto")
     map_command(plan=plan_dir, out=out / "map.html", instance=instance, lang=lang, tiles=True)
     export_command(plan=plan_dir, out=out / "plan.xlsx", instance=instance, lang=lang)
     export_command(plan=plan_dir, out=out / "plan.gpkg", instance=instance, lang=lang)

@@ -22,6 +22,9 @@ def solve(
     workers: int = typer.Option(2, "--workers", help="CP-SAT workers (deterministic interleaved search when > 1); "
                                 "the province solver runs at most this many worker processes at a time (1: none)"),
     lang: str = typer.Option("en", "--lang", help="language of the printed summary: en or zh"),
+    method: str = typer.Option("auto", "--method", help="auto (the default: the province solver for a province, "
+                               "and first for a supported slice of one; one model otherwise), model (one CP-SAT/LP "
+                               "model) or province (tiers in nesting order, flows per area, whole-plan bound)"),
 ) -> None:
     """Solve an instance into a plan with a proven bound; check it; write DIR (plan.json last)."""
     from rich.console import Console
@@ -36,6 +39,11 @@ def solve(
     console = Console(highlight=False, soft_wrap=True, stderr=True)
     if lang not in ("en", "zh"):
         typer.echo(f"error: --lang must be en or zh, not {lang!r}", err=True)
+        raise typer.Exit(2)
+    from matcher.solver import METHODS
+
+    if method not in METHODS:
+        typer.echo(f"error: --method must be one of {', '.join(METHODS)}, not {method!r}", err=True)
         raise typer.Exit(2)
 
     def progress(event: str, info: dict[str, Any]) -> None:
@@ -53,7 +61,8 @@ def solve(
     try:
         with console.status("solving…"):
             inst = read_instance(instance)
-            plan = solve_instance(inst, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+            plan = solve_instance(inst, time_limit=time_limit, seed=seed, workers=workers, progress=progress,
+                                  method=method)
     except InfeasibleError as exc:
         console.print("[red bold]infeasible:[/red bold] the hard rules cannot all hold")
         for f in exc.findings:
