@@ -201,21 +201,58 @@ def test_a_county_slice_is_solved_exactly_by_the_province_solver():
         assert mine == theirs
 
 
-def test_province_first_falls_back_to_one_model_when_its_bound_does_not_close(tiny, monkeypatch):
-    """On tiny the province solver's bound does not prove its plan: one model runs too, and on a tie its proven plan wins."""
+def test_province_first_falls_back_to_one_model_when_its_bound_does_not_close(tmp_path, monkeypatch):
+    """When the province solver's plan is not proven optimal, one model runs too, and on a tie its proven plan wins.
+
+    tiny without incumbents, every department in one county (the bound's setting): the province solver proves
+    its plan there, so its status is set to FEASIBLE on the way out to take the other branch."""
+    import shutil
+
     from matcher.solver import solve
 
+    dst = tmp_path / "tiny-one-county"
+    shutil.copytree(ROOT / "instances" / "tiny", dst)
+    (dst / "incumbents.csv").unlink()
+    text = (dst / "scheme.toml").read_text(encoding="utf-8")
+    old = "links_min = 0\nlinks_max = 1\nvisit_days = 0\nvisits_per_year = 0\ncontinuity = true"
+    assert old in text
+    (dst / "scheme.toml").write_text(text.replace(old, old.replace("links_min = 0", "links_min = 1")), encoding="utf-8")
+    inst = read_instance(dst)
+    monkeypatch.setattr(province, "PROVINCE_FIRST_PAIRS", 0)
+    assert province.dispatch(inst) == "province-first"
+    real = province.solve_province
+    firsts = []
+
+    def unproven(*a, **k):
+        plan = real(*a, **k)
+        firsts.append(plan)
+        plan.header["status"] = "FEASIBLE"
+        return plan
+
+    monkeypatch.setattr(province, "solve_province", unproven)
+    plan = solve(inst, time_limit=20, seed=0)
+    alone = solve(inst, time_limit=20, seed=0, method="model")
+    assert len(firsts) == 1  # the province plan was optimal after all (one model adds no continuity term here)
+    assert {k: firsts[0].objective[k] for k in alone.objective} == alone.objective
+    assert plan is not firsts[0]  # a tie: the model's plan, proven by its own bound
+    assert plan.status == "OPTIMAL" and "cp-sat" in plan.header["method"]
+    assert plan.assignments.equals(alone.assignments)
+
+
+def test_province_first_is_skipped_where_no_bound_could_prove_it(tiny, monkeypatch):
+    """Incumbents in the top tier (tiny's D01 in 522728) leave the whole-plan bound undefined: the province-first
+    path gives up before solving, and ``solve`` builds one model with the whole time limit."""
+    from matcher.solver import solve
+
+    assert province.solve_province(tiny, time_limit=5, provable_only=True) is None
     monkeypatch.setattr(province, "PROVINCE_FIRST_PAIRS", 0)
     assert province.dispatch(tiny) == "province-first"
-    calls: list[str] = []
-    real = province.solve_province
-    monkeypatch.setattr(province, "solve_province", lambda *a, **k: calls.append("province") or real(*a, **k))
+    flows: list[int] = []
+    real = province._solve_flow
+    monkeypatch.setattr(province, "_solve_flow", lambda *a, **k: flows.append(1) or real(*a, **k))
     plan = solve(tiny, time_limit=20, seed=0)
-    alone = solve(tiny, time_limit=20, seed=0, method="model")
-    assert calls == ["province"]
-    assert plan.status == "OPTIMAL"  # the model's proof (the province plan alone is FEASIBLE here)
-    assert plan.objective == alone.objective
-    assert plan.assignments.equals(alone.assignments)
+    assert not flows  # nothing of the province solver ran
+    assert plan.status == "OPTIMAL" and "cp-sat" in plan.header["method"]
 
 
 def test_the_better_plan_is_kept_lexicographically():

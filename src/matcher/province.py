@@ -1374,11 +1374,14 @@ def _solve_flows(flow_args: list[tuple], workers: int) -> list[FlowResult]:
 
 
 def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, workers: int = 2,
-                   progress: Progress | None = None) -> Any:
+                   progress: Progress | None = None, provable_only: bool = False) -> Any:
     """Solve a province-scale instance into a Plan: top tier by CP-SAT with coupling, lower tiers by min-cost flows.
 
     Lower tiers must link each helper to at most one target (links_max = 1) with at most one
     composition rule and no quotas; otherwise a :class:`SolveError` says to use :func:`matcher.solver.solve`.
+    With ``provable_only`` (the province-first path of ``solver.solve``) it returns None, before any
+    solving, when the whole-plan bound cannot exist (``wholebound.top_tier_reason``: incumbents in the
+    top tier, say), since then it could not prove its plan optimal.
     """
     from matcher.solver import InfeasibleError, _make_plan, diagnose
 
@@ -1396,6 +1399,8 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     ts = time.monotonic()
     say("phase", {"text": f"tier {top.id}: candidate pairs"})
     top_frames = drop_forbidden(build_tier_frames(ctx, top), top.forbidden)
+    if provable_only and wholebound.top_tier_reason(top, top_frames.pairs):
+        return None
     ctx.cache[("frames", top.id)] = top_frames
     findings = diagnose(_scheme_only(ctx, scheme, [top]), {top.id: top_frames})
     hard = [f for f in findings if f.hard]

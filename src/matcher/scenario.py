@@ -1443,7 +1443,8 @@ def _province_first(instance: Instance, forbidden: set[tuple[str, str, str]] | N
     if forbidden or province.dispatch(instance) != "province-first":
         return None
     try:
-        return province.solve_province(instance, time_limit=time_limit, seed=seed, workers=workers)
+        return province.solve_province(instance, time_limit=time_limit, seed=seed, workers=workers,
+                                       provable_only=True)
     except slv.InfeasibleError:
         raise
     except SolveError:

@@ -170,10 +170,13 @@ def solve(instance: Any, *, time_limit: float = 60, seed: int = 0, workers: int 
         return solve_province(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
     if way == "province-first":
         try:
-            first = solve_province(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress)
+            first = solve_province(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress,
+                                   provable_only=True)
         except InfeasibleError:
             raise
         except SolveError:  # a rule the province solver meets only while solving: one model instead
+            first = None
+        if first is None:  # it could not prove its plan optimal here (incumbents in the top tier, say)
             return _solve_model(instance, time_limit=time_limit, seed=seed, workers=workers, progress=progress, t0=t0)
         if first.status == "OPTIMAL":
             return first

@@ -747,6 +747,18 @@ def _county_parts(jobs: list[tuple[_Nested, int, np.ndarray]], workers: int) -> 
     return processes.map_largest_first(_county_part, jobs, sizes, n_proc)
 
 
+def top_tier_reason(top: Any, top_pairs: pd.DataFrame) -> str:
+    """Why the top tier admits no whole-plan bound ('' when it does): one target per unit, no incumbents.
+
+    Source: the relaxation of the module docstring re-chooses every unit's one county freely
+    """
+    if not (top.links_min == top.links_max == 1) or top.helpers.table != "units":
+        return "the top tier does not link each unit to exactly one target"
+    if top_pairs["pinned"].any() or top_pairs["continues"].any():
+        return "the top tier has incumbents (pinned or continuing pairs)"
+    return ""
+
+
 def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: np.ndarray, chosen_top: np.ndarray,
                      top_targets: pd.DataFrame, top_required: np.ndarray, lower: list[TierFlows], *,
                      workers: int = 1) -> WholeBound:
@@ -760,11 +772,8 @@ def whole_plan_bound(ctx: Any, top: Any, top_pairs: pd.DataFrame, top_allowed: n
 
     t0 = time.monotonic()
     out = WholeBound()
-    if not (top.links_min == top.links_max == 1) or top.helpers.table != "units":
-        out.reason = "the top tier does not link each unit to exactly one target"
-        return out
-    if top_pairs["pinned"].any() or top_pairs["continues"].any():
-        out.reason = "the top tier has incumbents (pinned or continuing pairs)"
+    out.reason = top_tier_reason(top, top_pairs)
+    if out.reason:
         return out
     order = [t for t in ctx.scheme.objective.order if t in ("match", "strength", "travel")]
     if order != ["match", "strength", "travel"]:
