@@ -206,18 +206,11 @@ def test_province_first_falls_back_to_one_model_when_its_bound_does_not_close(tm
 
     tiny without incumbents, every department in one county (the bound's setting): the province solver proves
     its plan there, so its status is set to FEASIBLE on the way out to take the other branch."""
-    import shutil
-
     from matcher.solver import solve
 
-    dst = tmp_path / "tiny-one-county"
-    shutil.copytree(ROOT / "instances" / "tiny", dst)
-    (dst / "incumbents.csv").unlink()
-    text = (dst / "scheme.toml").read_text(encoding="utf-8")
-    old = "links_min = 0\nlinks_max = 1\nvisit_days = 0\nvisits_per_year = 0\ncontinuity = true"
-    assert old in text
-    (dst / "scheme.toml").write_text(text.replace(old, old.replace("links_min = 0", "links_min = 1")), encoding="utf-8")
-    inst = read_instance(dst)
+    from variants import tiny_one_county_each  # tests/ is on sys.path
+
+    inst = read_instance(tiny_one_county_each(tmp_path))
     monkeypatch.setattr(province, "PROVINCE_FIRST_PAIRS", 0)
     assert province.dispatch(inst) == "province-first"
     real = province.solve_province

@@ -13,24 +13,14 @@ from matcher.check import check_plan
 from matcher.instance import read_instance
 from matcher.solver import solve
 
+from variants import tiny_one_county_each  # tests/ is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _one_county_each(tmp_path: Path) -> Path:
-    """tiny with every department helping exactly one county and no incumbents (the bound's setting)."""
-    dst = tmp_path / "tiny-one-county"
-    shutil.copytree(ROOT / "instances" / "tiny", dst)
-    (dst / "incumbents.csv").unlink()
-    s = (dst / "scheme.toml").read_text(encoding="utf-8")
-    old = "links_min = 0\nlinks_max = 1\nvisit_days = 0\nvisits_per_year = 0\ncontinuity = true"
-    assert old in s
-    (dst / "scheme.toml").write_text(s.replace(old, old.replace("links_min = 0", "links_min = 1")), encoding="utf-8")
-    return dst
 
 
 @pytest.fixture(scope="module")
 def one_county(tmp_path_factory):
-    return read_instance(_one_county_each(tmp_path_factory.mktemp("wb")))
+    return read_instance(tiny_one_county_each(tmp_path_factory.mktemp("wb")))
 
 
 def test_bound_proves_the_whole_plan_optimal_where_cp_sat_does(one_county):
