@@ -1842,7 +1842,8 @@ by the province solver first (``solver.solve``'s ``auto``).
 Measured on the Guizhou slice of 龙里县 (1 department, 11 officials, 88 staff; 4,632 pairs): the province
 solver's plan is proven optimal in 1.0 s, while one CP-SAT model had a worse plan after 5 s (match 186.45
 vs 179.88) and after 30 s (strength 50.37 vs 44.83, not proven). On tiny (199 pairs) one model proves its
-optimum in under a second and the province solver's bound does not close, so small instances skip it.
+optimum in under a second (and the province solver gives no bound there: its top tier has an incumbent),
+so small instances skip it.
 """
 
 

@@ -1374,18 +1374,20 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     import numpy as np
 
     from matcher import model as mdl
-    from matcher import rules
+    from matcher import province, rules
     from matcher import solver as slv
     from matcher.candidates import build_all
     from matcher.errors import SolveError
 
     t0 = time.monotonic()
-    first = _province_first(instance, forbidden, time_limit=time_limit, seed=seed, workers=workers)
-    if first is not None and first.status == "OPTIMAL":  # proven: a hint could only have been a start
-        first.header["warm_start"] = False
-        return first
+    first = None  # links the scenario forbids are for the model only
+    if not forbidden and province.dispatch(instance) == "province-first":
+        first = slv.province_attempt(instance, time_limit=time_limit, seed=seed, workers=workers)
     if first is not None:
-        time_limit = max(slv.MODEL_MIN_SECONDS, time_limit - (time.monotonic() - t0))
+        first.header["warm_start"] = False
+        if first.status == "OPTIMAL":  # proven: a hint could only have been a start
+            return first
+    time_limit = slv.model_seconds(first, time_limit, t0)
     scheme, ctx = scheme_and_context(instance)
     frames = build_all(ctx)
     extra = forbidden or set()
@@ -1422,33 +1424,7 @@ def warm_solve(instance: Instance, base: Plan | None, *, forbidden: set[tuple[st
     plan.header["warm_start"] = base is not None
     if forbidden:
         plan.header["forbidden_links"] = sorted([list(f) for f in forbidden])
-    if first is not None:
-        first.header["warm_start"] = False
-        return slv._better_plan(first, plan)
-    return plan
-
-
-def _province_first(instance: Instance, forbidden: set[tuple[str, str, str]] | None, *, time_limit: float, seed: int,
-                    workers: int) -> Plan | None:
-    """The province solver's plan of a slice it supports (None where it does not apply, or a rule stops it).
-
-    Source: matcher.solver.solve's ``auto`` (province.dispatch): on a Guizhou county slice the province
-    solver proves its plan optimal in about a second, where one CP-SAT model, even warm-started, ran
-    out of its 30 s (bench/RESULTS-whatif.md). Links the scenario forbids are for the model only.
-    """
-    from matcher import province
-    from matcher import solver as slv
-    from matcher.errors import SolveError
-
-    if forbidden or province.dispatch(instance) != "province-first":
-        return None
-    try:
-        return province.solve_province(instance, time_limit=time_limit, seed=seed, workers=workers,
-                                       provable_only=True)
-    except slv.InfeasibleError:
-        raise
-    except SolveError:
-        return None
+    return plan if first is None else slv._better_plan(first, plan)
 
 
 @dataclass

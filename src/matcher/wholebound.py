@@ -392,8 +392,7 @@ def _one_each_flow(n_left: int, n_right: int, left: np.ndarray, right: np.ndarra
                    up: np.ndarray) -> np.ndarray | None:
     """Min-cost choice of one arc per left node with every right node between lo and up arcs (used arcs; None: none).
 
-    Source: the shape shared by the bound's top tier (units -> counties) and a unit alone in its county
-    (officials -> townships): an exact OR-Tools min-cost flow
+    Source: the shape of the bound's top tier (units -> counties): an exact OR-Tools min-cost flow
     """
     mcf = min_cost_flow.SimpleMinCostFlow()
     arcs = mcf.add_arcs_with_capacity_and_unit_cost((1 + left).astype(np.int32), (1 + n_left + right).astype(np.int32),
