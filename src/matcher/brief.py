@@ -32,6 +32,7 @@ from matcher.fileio import atomic_path
 from matcher.fonts import cjk_rc
 from matcher.labels import check_lang, has_label, label, program_name, tier_name
 from matcher.maps import STATUS_COLORS, STATUS_ORDER, resolve_instance
+from matcher.membership import isin
 
 Instance = Any
 PlanLike = Any
@@ -240,7 +241,7 @@ def tier_page(instance: Instance, plan: PlanLike, tier: Mapping[str, Any], lang:
         if level == "township":
             cells = _township_cells(ax, instance, cov, points.crs)
         pts = points.loc[points.index.intersection(cov["locality"].unique())]
-        cv = cov[cov["locality"].isin(pts.index)]
+        cv = cov[isin(cov["locality"], pts.index)]
         if len(cv):
             geo = pts.loc[cv["locality"]].geometry.to_numpy()
             if tier.get("targets", {}).get("table") == "targets":  # many targets per place: spread them
@@ -275,7 +276,7 @@ def _township_cells(ax: Any, instance: Instance, cov: pd.DataFrame, crs: Any) ->
         return False
     geo = geo[geo.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
     geo["code"] = geo["code"].map(str)
-    geo = geo[geo["code"].isin(cov.index)]
+    geo = geo[isin(geo["code"], cov.index)]
     if not len(geo):
         return False
     if geo.crs is None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from matcher.candidates import scheme_and_context
 from matcher.errors import PlanError
+from matcher.membership import isin
 
 if TYPE_CHECKING:  # pragma: no cover
     from matcher.candidates import Context
@@ -103,9 +104,9 @@ def pair_table(instance: Instance, tier_id: str, *, helpers: list[str] | None = 
     if tf is None:
         tf = context.cache[("explain.targets", tier.id)] = cand.target_frame(context, tier)
     if helpers is not None:
-        hf = hf[hf.index.isin(helpers)]
+        hf = hf[isin(hf.index, helpers)]
     if targets is not None:
-        tf = tf[tf.index.isin(targets)]
+        tf = tf[isin(tf.index, targets)]
     free = dataclasses.replace(tier, eligibility=dataclasses.replace(tier.eligibility, stay_in_area=()))
     pairs = cand._cross(hf, tf, free)
     if pairs.empty:

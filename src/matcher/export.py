@@ -20,6 +20,7 @@ import pandas as pd
 from matcher.errors import MatcherError, PlanError
 from matcher.fileio import atomic_path, normalised_xlsx
 from matcher.labels import check_lang, label, poverty_label, program_name, rank_label, tier_name
+from matcher.membership import isin
 
 LEVELS = ("province", "prefecture", "county", "township", "village")
 STATUSES = ("covered", "poor_team", "short", "uncovered", "not_required")
@@ -660,7 +661,7 @@ def place_layers(instance: Instance, plan: PlanLike, lang: str = "zh") -> dict[s
         frame["poverty_class"] = frame["poverty_class"].astype("Int64")
         for tier in scheme_tiers(instance):
             cov = coverage[tier["id"]]
-            cov = cov[cov["locality"].isin(set(rows.index)) & (cov.index == cov["locality"])]
+            cov = cov[isin(cov["locality"], rows.index) & (cov.index == cov["locality"])]
             if cov.empty:
                 continue
             tid = tier["id"]

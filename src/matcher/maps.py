@@ -40,6 +40,7 @@ from matcher.export import (
 )
 from matcher.fileio import atomic_write_text
 from matcher.labels import all_labels, check_lang, label, poverty_label, program_name, rank_label, tier_name
+from matcher.membership import isin
 
 Instance = Any
 PlanLike = Any
@@ -361,7 +362,7 @@ def map_data(instance: Instance, plan: PlanLike, lang: str = "zh", *, tiles: boo
         pts = []
         point_targets: list[tuple[str]] = []
         level = (tier.get("targets", {}).get("level") or [""])[0]
-        cov = cov[cov["locality"].isin(pos_recs.keys())]
+        cov = cov[isin(cov["locality"], pos_recs.keys())]
         if tier.get("targets", {}).get("table") == "targets":  # many targets per place: spread them
             sx, sy, moved = spread_stacked(list(cov["locality"]), [pos_recs[c]["lon"] for c in cov["locality"]],
                                            [pos_recs[c]["lat"] for c in cov["locality"]])

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from ortools.sat.python import cp_model
 
+from matcher.membership import isin
+
 # integer scale of each priority's costs: value = integer / scale
 SCALES: dict[str, int] = {"coverage": 1, "continuity": 1, "match": 100, "strength": 100, "travel": 10, "balance": 1}
 DAY_SCALE = 100  # time budgets in 1/100 day
@@ -421,7 +423,7 @@ def from_frames(ctx: Any, frames: dict[str, Any]) -> AssignmentProblem:
         p = f.pairs
         for j, c in enumerate(t.composition, start=1):
             tm = f.targets.index[filter_mask(f.targets, c.where)]
-            good = p.index[filter_mask(p, c.helper_where) & p["target"].isin(tm)]
+            good = p.index[filter_mask(p, c.helper_where) & isin(p["target"], tm)]
             members = pd.DataFrame({"target": p.loc[good, "target"].to_numpy(), "pair": good.to_numpy() + offsets[t.id]})
             for tgt in tm:
                 ii = members.loc[members["target"] == tgt, "pair"].tolist() or [-1]
@@ -715,7 +717,7 @@ def _subproblem(prob: AssignmentProblem, tiers: set[str]) -> tuple[AssignmentPro
         nest = nest[(remap[nest["child"].to_numpy()] >= 0)]
         nest = pd.DataFrame({"child": remap[nest["child"].to_numpy()], "parent": remap[nest["parent"].to_numpy()]})
     helpers_here = set(pairs["helper"])
-    budgets = prob.budgets[prob.budgets["helper"].isin(helpers_here)] if len(prob.budgets) else prob.budgets
+    budgets = prob.budgets[isin(prob.budgets["helper"], helpers_here)] if len(prob.budgets) else prob.budgets
     sub = AssignmentProblem(
         pairs=pairs, targets=prob.targets[prob.targets["tier"].isin(tiers)].reset_index(drop=True),
         helpers=prob.helpers[prob.helpers["tier"].isin(tiers)].reset_index(drop=True), budgets=budgets.reset_index(drop=True),
@@ -745,7 +747,7 @@ def tier_components(prob: AssignmentProblem, tier_order: list[str]) -> list[list
     for c, par in zip(prob.nesting["child"], prob.nesting["parent"]):
         union(str(tiers[int(c)]), str(tiers[int(par)]))
     if len(prob.budgets):
-        sub = prob.pairs[prob.pairs["helper"].isin(set(prob.budgets["helper"])) & prob.pairs["visiting"]]
+        sub = prob.pairs[isin(prob.pairs["helper"], prob.budgets["helper"]) & prob.pairs["visiting"]]
         for _, ts in sub.groupby("helper")["tier"]:
             u = sorted(set(ts), key=tier_order.index)
             for t in u[1:]:

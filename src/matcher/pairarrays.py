@@ -30,6 +30,7 @@ from matcher.candidates import (
     helper_frame,
     target_frame,
 )
+from matcher.membership import isin
 from matcher.model import SCALES
 from matcher.scheme import Tier
 
@@ -56,7 +57,7 @@ def fast_path_reason(ctx: Context, tier: Tier) -> str:
     if len(inc):
         h = helper_frame(ctx, tier)
         t = target_frame(ctx, tier)
-        if not (inc["helper"].isin(h.index).all() and inc["target"].isin(t.index).all()):
+        if not (isin(inc["helper"], h.index).all() and isin(inc["target"], t.index).all()):
             return f"tier '{tier.id}' has pinned incumbents outside its helper or target filters"
     return ""
 
@@ -147,7 +148,7 @@ def tier_tables(ctx: Context, tier: Tier, helpers: pd.DataFrame | None = None,
     t_pos = pd.Series(np.arange(len(t)), index=t.index)
 
     def keys(inc: pd.DataFrame) -> np.ndarray:
-        inc = inc[inc["helper"].isin(h.index) & inc["target"].isin(t.index)]
+        inc = inc[isin(inc["helper"], h.index) & isin(inc["target"], t.index)]
         return np.unique(inc["helper"].map(h_pos).to_numpy(dtype=np.int64) * len(t)
                          + inc["target"].map(t_pos).to_numpy(dtype=np.int64))
 

@@ -442,7 +442,7 @@ def _typed_columns(a: pd.DataFrame, file: str, from_text: bool = False) -> list[
     years: list[int] = []
     pins: list[bool] = []
     floats: dict[str, list[float]] = {c: [] for c in ("distance_km", *_COSTS)}
-    for i, (y, p) in enumerate(zip(a["start_year"], a["pinned"]), start=2):
+    for i, (y, p) in enumerate(zip(a["start_year"].tolist(), a["pinned"].tolist()), start=2):
         try:
             if isinstance(y, str):
                 years.append(int(y.strip()))
@@ -463,7 +463,7 @@ def _typed_columns(a: pd.DataFrame, file: str, from_text: bool = False) -> list[
         else:
             pins.append(bool(p))
     for col, vals in floats.items():
-        for i, v in enumerate(a[col], start=2):
+        for i, v in enumerate(a[col].tolist(), start=2):
             try:
                 x = float(v) if not (isinstance(v, str) and v.strip() == "") else float("nan")
                 if col != "distance_km" and math.isnan(x):
@@ -473,7 +473,7 @@ def _typed_columns(a: pd.DataFrame, file: str, from_text: bool = False) -> list[
                 problems.append(Problem(file, i, col, f"expected a number, found {v!r}"))
                 vals.append(float("nan"))
     for col in _TEXT:
-        for i, v in enumerate(a[col], start=2):
+        for i, v in enumerate(a[col].tolist(), start=2):
             if not isinstance(v, str) or not v.strip():
                 problems.append(Problem(file, i, col, "expected an id, found an empty cell"))
     if not problems:

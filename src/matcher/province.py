@@ -61,6 +61,7 @@ from matcher.candidates import (
     target_frame,
 )
 from matcher.errors import SolveError
+from matcher.membership import isin
 from matcher.model import SCALES, Solution, Stage, costs_on_grid, drop_forbidden
 from matcher.scheme import Scheme, Tier, read_scheme
 
@@ -863,10 +864,10 @@ def _chunk_helpers(ctx: Context, tier: Tier, helpers: pd.DataFrame, area_codes: 
         pool = set(parent_links.attrs.get("pool", ()))
         key = helpers.index.to_series() if parent.helpers.table == "people" else helpers["unit"]
         here = set(parent_links.loc[parent_links["target"] == area_codes.get(level, ""), "helper"])
-        nested = key.isin(pool)
-        ok &= ~nested | key.isin(here)
+        nested = isin(key, pool)
+        ok &= ~nested | isin(key, here)
     if pinned_here:
-        ok |= helpers.index.isin(list(pinned_here))
+        ok |= isin(helpers.index, pinned_here)
     return helpers.index[ok.to_numpy()]
 
 
@@ -1924,7 +1925,7 @@ def prefetch_free_pairs(ctx: Context, tier: Tier, top_frames: TierFrames) -> Pre
     inc = rules.in_force_incumbents(ctx, tier)
     parts: dict[str, ChunkArrays] = {}
     for area_code, tids in targets.groupby(_chunk_area(targets), sort=True).groups.items():
-        pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
+        pin_here = set(inc.loc[isin(inc["target"], tids), "helper"]) if len(inc) else set()
         tpos = t_pos[list(tids)].to_numpy()
         hpos = _chunk_helper_positions(tables, tier, None, tpos, h_pos[list(pin_here)].to_numpy())
         parts[str(area_code)] = _chunk_arrays(tables, hpos[free[hpos]], tpos, None, lead_helper, lead_target)
@@ -2041,7 +2042,7 @@ def _solve_lower(ctx: Context, tier: Tier, parent_frames: TierFrames | None, par
     anc_cols = [c for c in targets.columns if c.startswith("t_") and c not in ("t_lon", "t_lat")]
     for area_code, tids in targets.groupby(area, sort=True).groups.items():
         codes = {c.removeprefix("t_"): str(targets.at[tids[0], c]) for c in anc_cols}
-        pin_here = set(inc.loc[inc["target"].isin(tids), "helper"]) if len(inc) else set()
+        pin_here = set(inc.loc[isin(inc["target"], tids), "helper"]) if len(inc) else set()
         if tables is not None:
             tpos = t_pos[list(tids)].to_numpy()
             hpos = _chunk_helper_positions(tables, tier, nest, tpos, h_pos[list(pin_here)].to_numpy())

@@ -24,6 +24,7 @@ import pandas as pd
 from matcher.diff import PlanDiff, diff_plans
 from matcher.errors import InstanceError, Problem
 from matcher.fileio import atomic_write_text
+from matcher.membership import isin
 from matcher.scenario import Scenario
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -149,7 +150,7 @@ def _with_incumbents(instance: Instance, links: pd.DataFrame) -> Instance:
     """The instance with ``links`` as its incumbents (those whose helper and target still exist)."""
     people = set(instance.people.index.astype(str)) | set(instance.units.index.astype(str))
     places = set(instance.localities.index.astype(str)) | set(instance.targets.index.astype(str))
-    keep = links["helper"].isin(people) & links["target"].isin(places)
+    keep = isin(links["helper"], people) & isin(links["target"], places)
     inc = links[keep].reset_index(drop=True)
     inc["start_year"] = inc["start_year"].astype(instance.incumbents["start_year"].dtype
                                                 if len(instance.incumbents) else "Int64")
@@ -322,7 +323,7 @@ def _links_in_force(instance: Instance, departures: pd.DataFrame | None, *, in_f
     links = inc[["tier", "helper", "target", "start_year"]].astype({"tier": str, "helper": str, "target": str})
     if departures is not None and {"tier", "target"} <= set(departures.columns):
         places = set(instance.localities.index.astype(str)) | set(instance.targets.index.astype(str))
-        dep = departures[(departures["tier"].astype(str) != "") & departures["target"].astype(str).isin(places)]
+        dep = departures[(departures["tier"].astype(str) != "") & isin(departures["target"].astype(str), places)]
         first = int(pd.to_numeric(links["start_year"], errors="coerce").min()) if len(links) else year
         extra = pd.DataFrame({"tier": dep["tier"].astype(str), "helper": dep["id"].astype(str),
                               "target": dep["target"].astype(str), "start_year": first})

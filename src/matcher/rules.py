@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from matcher.candidates import Context, TierFrames, filter_mask, target_frame
+from matcher.membership import isin
 from matcher.scheme import Filter, Tier
 
 VIOLATION_COLUMNS = ["rule", "tier", "helper", "target", "amount", "message", "message_zh"]
@@ -80,7 +81,7 @@ def in_force_incumbents(ctx: Context, tier: Tier) -> pd.DataFrame:
     inc = inc[(start <= y) & (y < start + term)]
     htable = ctx.units if tier.helpers.table == "units" else ctx.people
     ttable = ctx.target_tables.get(tier.targets.table, pd.DataFrame())
-    inc = inc[inc["helper"].astype(str).isin(htable.index) & inc["target"].astype(str).isin(ttable.index)]
+    inc = inc[isin(inc["helper"].astype(str), htable.index) & isin(inc["target"].astype(str), ttable.index)]
     return inc.astype({"helper": str, "target": str}).reset_index(drop=True)
 
 
@@ -96,8 +97,9 @@ def ended_incumbents(ctx: Context, tier: Tier) -> pd.DataFrame:
 
 
 def _pair_in(pairs: pd.DataFrame, links: pd.DataFrame) -> pd.Series:
-    keys = set(zip(links["helper"].astype(str), links["target"].astype(str)))
-    return pd.Series([(h, t) in keys for h, t in zip(pairs["helper"], pairs["target"])], index=pairs.index, dtype=bool)
+    keys = set(zip(links["helper"].astype(str).tolist(), links["target"].astype(str).tolist()))
+    return pd.Series([(h, t) in keys for h, t in zip(pairs["helper"].tolist(), pairs["target"].tolist())],
+                     index=pairs.index, dtype=bool)
 
 
 def pinned_mask(pairs: pd.DataFrame, tier: Tier, ctx: Context) -> pd.Series:
@@ -207,12 +209,13 @@ def pinned_incumbents(links: pd.DataFrame, tier: Tier, ctx: Context, plan: dict[
     Source: Guizhou 2012 帮联驻, 一驻三年不变
     """
     inc = in_force_incumbents(ctx, tier)
-    have = set(zip(links["helper"].astype(str), links["target"].astype(str)))
+    have = set(zip(links["helper"].astype(str).tolist(), links["target"].astype(str).tolist()))
     return _violations([
         dict(rule="pinned_incumbents", tier=tier.id, helper=h, target=t, amount=1,
              message=f"incumbent {h} -> {t} (since {y}) is in force and must be kept",
              message_zh=f"在任帮扶关系 {h} -> {t}（{y}年起）未满任期，应保留")
-        for h, t, y in zip(inc["helper"], inc["target"], inc["start_year"]) if (h, t) not in have
+        for h, t, y in zip(inc["helper"].tolist(), inc["target"].tolist(), inc["start_year"].tolist())
+        if (h, t) not in have
     ])
 
 
@@ -288,10 +291,11 @@ def nesting(links: pd.DataFrame, tier: Tier, ctx: Context, plan: dict[str, pd.Da
     plinks = plan[tier.nest_in]
     level = _parent_level(ctx, parent)
     parent_pool = _parent_units(ctx, parent)
-    have = set(zip(plinks["helper"].astype(str), plinks["target"].astype(str)))
+    have = set(zip(plinks["helper"].astype(str).tolist(), plinks["target"].astype(str).tolist()))
     rows = []
     keys = links["helper"] if parent.helpers.table == "people" else links["unit"]
-    for h, t, u, anc in zip(links["helper"], links["target"], keys, links["t_" + level]):
+    for h, t, u, anc in zip(links["helper"].tolist(), links["target"].tolist(), keys.tolist(),
+                            links["t_" + level].tolist()):
         if u in parent_pool and (u, anc) not in have:
             rows.append(dict(rule="nesting", tier=tier.id, helper=h, target=t, amount=1,
                              message=f"{h}'s unit {u} does not help {anc} in tier {parent.id}",

@@ -30,6 +30,7 @@ import pandas as pd
 from matcher.candidates import scheme_and_context
 from matcher.errors import InstanceError, Problem
 from matcher.fileio import atomic_write_text
+from matcher.membership import isin
 
 if TYPE_CHECKING:  # pragma: no cover
     from matcher.candidates import Context
@@ -240,7 +241,7 @@ class Scenario:
         def apply(inst: Instance) -> Instance:
             _require(inst.people, ids, "people.csv", "person")
             people_t = inst.people.drop(index=ids)
-            inc = inst.incumbents[~inst.incumbents["helper"].astype(str).isin(ids)].reset_index(drop=True)
+            inc = inst.incumbents[~isin(inst.incumbents["helper"].astype(str), ids)].reset_index(drop=True)
             return _replace(inst, people=people_t, incumbents=inc)
 
         return self._with(Edit("remove_people", f"Remove {len(ids)} cadre(s) ({reason}): {', '.join(ids[:10])}"
@@ -283,7 +284,7 @@ class Scenario:
         def apply(inst: Instance) -> Instance:
             _require(inst.units, [unit], "units.csv", "unit")
             gone = set(inst.people.index[inst.people["unit"] == unit]) | {unit}
-            inc = inst.incumbents[~inst.incumbents["helper"].astype(str).isin(gone)].reset_index(drop=True)
+            inc = inst.incumbents[~isin(inst.incumbents["helper"].astype(str), gone)].reset_index(drop=True)
             return _replace(inst, units=inst.units.drop(index=unit), people=inst.people.drop(index=list(gone - {unit})),
                             incumbents=inc)
 
@@ -502,9 +503,9 @@ class Scenario:
             for a in areas:  # the ancestors, so the tree keeps one root
                 keep_codes |= {str(loc.at[a, lv]) for lv in ANCESTOR_LEVELS if lv in loc.columns
                                and not pd.isna(loc.at[a, lv]) and str(loc.at[a, lv])}
-            locs = loc[loc.index.isin(keep_codes)]
+            locs = loc[isin(loc.index, keep_codes)]
             villages = loc[loc["level"] == "village"]
-            kept_villages = villages[villages.index.isin(keep_codes)]
+            kept_villages = villages[isin(villages.index, keep_codes)]
             units = inst.units
             area_of = units["area"].astype(str) if "area" in units.columns else units["locality"].astype(str)
             tiers = inst.scheme.get("tiers", [])
@@ -526,13 +527,13 @@ class Scenario:
             else:
                 inc = inst.incumbents
                 tier0 = str(first.get("id", ""))
-                linked = inc[(inc["tier"].astype(str) == tier0) & inc["target"].astype(str).isin(keep_codes)]
+                linked = inc[(inc["tier"].astype(str) == tier0) & isin(inc["target"].astype(str), keep_codes)]
                 chosen = sorted(set(linked["helper"].astype(str)) & set(provincial))
                 if not chosen and first.get("helpers", {}).get("table") == "units":
                     n_targets = int(locs["level"].isin(first.get("targets", {}).get("level", [])).sum())
                     chosen = sorted(provincial)[:max(1, n_targets)]
             kept_units += [d for d in chosen if d in units.index]
-            people = inst.people[inst.people["unit"].isin(kept_units)]
+            people = inst.people[isin(inst.people["unit"], kept_units)]
             units_out = units.loc[[u for u in units.index if u in set(kept_units)]].copy()
             # a department serves one county: scale its roster to the slice's size (division officials to
             # townships, the others to villages), relative to an average county of the whole instance
@@ -553,9 +554,9 @@ class Scenario:
                 if d in units_out.index:
                     frac.setdefault(d, -1.0)
             home = people["hometown"].astype(str) if "hometown" in people.columns else pd.Series("", index=people.index)
-            home_in = home.isin(keep_codes) | home.map(lambda h: any(h.startswith(a[:6]) for a in areas if a.endswith("000000")))
+            home_in = isin(home, keep_codes) | home.map(lambda h: any(h.startswith(a[:6]) for a in areas if a.endswith("000000")))
             inc_all = inst.incumbents
-            linked_here = set(inc_all.loc[inc_all["target"].astype(str).isin(keep_codes), "helper"].astype(str))
+            linked_here = set(inc_all.loc[isin(inc_all["target"].astype(str), keep_codes), "helper"].astype(str))
             drop: list[str] = []
             for u, f in frac.items():
                 mine = people[people["unit"] == u]
@@ -584,18 +585,18 @@ class Scenario:
                     units_out.at[u, "locality"] = first_county[0]
             helpers = set(people.index) | set(units_out.index)
             inc = inst.incumbents
-            inc = inc[inc["helper"].astype(str).isin(helpers)].reset_index(drop=True)
+            inc = inc[isin(inc["helper"].astype(str), helpers)].reset_index(drop=True)
             targets = inst.targets
             if len(targets):
-                targets = targets[targets["locality"].astype(str).isin(keep_codes)]
-                inc = inc[inc["target"].astype(str).isin(keep_codes | set(targets.index))].reset_index(drop=True)
+                targets = targets[isin(targets["locality"].astype(str), keep_codes)]
+                inc = inc[isin(inc["target"].astype(str), keep_codes | set(targets.index))].reset_index(drop=True)
             else:
-                inc = inc[inc["target"].astype(str).isin(keep_codes)].reset_index(drop=True)
+                inc = inc[isin(inc["target"].astype(str), keep_codes)].reset_index(drop=True)
             changes: dict[str, Any] = {"localities": locs, "units": units_out, "people": people,
                                        "incumbents": inc, "targets": targets}
             if getattr(inst, "positions", None) is not None:  # seats of provincial units stay for travel
                 seats = set(units_out["locality"].astype(str))
-                changes["positions"] = inst.positions[inst.positions.index.isin(keep_codes | seats)]
+                changes["positions"] = inst.positions[isin(inst.positions.index, keep_codes | seats)]
             if getattr(inst, "tree", None) is not None:
                 changes["tree"] = inst.tree.subgraph(keep_codes).copy()
             return _replace(inst, **changes)
@@ -713,7 +714,7 @@ class Scenario:
         depts = sorted(set(a.loc[here & a["tier"].isin(unit_tiers), "helper"]) & set(full.units.index.astype(str)))
         linked_anywhere = set(a.loc[~here | (faults == ""), "helper"])
         linked_here = set(a.loc[here & ~a["tier"].isin(unit_tiers), "helper"])
-        unit_of = {str(k): str(v) for k, v in full.people["unit"].items()}
+        unit_of = {str(k): str(v) for k, v in zip(full.people.index.tolist(), full.people["unit"].tolist())}
         level = {str(k): str(v) for k, v in full.units["level"].items()}
         area = {str(k): str(v) for k, v in full.units["area"].items()} if "area" in full.units.columns else {}
         # provincial units whose people serve here in the base plan stay in the slice too
@@ -738,7 +739,7 @@ class Scenario:
             pinned["start_year"] = pinned["start_year"].where(pinned["start_year"] <= year, year)
             helpers = set(local_inst.people.index.astype(str)) | set(local_inst.units.index.astype(str))
             places = set(local_inst.localities.index.astype(str)) | set(local_inst.targets.index.astype(str))
-            pinned = pinned[pinned["helper"].isin(helpers) & pinned["target"].isin(places)]
+            pinned = pinned[isin(pinned["helper"], helpers) & isin(pinned["target"], places)]
             # the slice's own incumbents first (forced links, ended terms for no_return), then the base links
             own = local_inst.incumbents.astype({"tier": str, "helper": str, "target": str})
             pinned = pd.concat([own, pinned], ignore_index=True).drop_duplicates(["tier", "helper", "target"])
@@ -969,7 +970,8 @@ def _area_finder(instances: Sequence[Instance]) -> Callable[[str], str | None]:
         for table in (inst.localities, inst.targets):
             for lvl in ("prefecture", "county"):
                 if len(table) and lvl in table.columns:
-                    found.update({str(k): str(v) for k, v in table[lvl].items() if not pd.isna(v) and str(v)})
+                    found.update({str(k): str(v) for k, v in zip(table.index.tolist(), table[lvl].tolist())
+                                   if not pd.isna(v) and str(v)})
     return found.get
 
 
@@ -1025,7 +1027,7 @@ def _tier_link_faults(ctx: Context, tier: Tier, links: pd.DataFrame) -> list[str
     t_table = ctx.target_tables.get(tier.targets.table, pd.DataFrame())
     banned = set(tier.forbidden)
     why = []
-    for h, t in zip(links["helper"].astype(str), links["target"].astype(str)):
+    for h, t in zip(links["helper"].astype(str).tolist(), links["target"].astype(str).tolist()):
         why.append(f"{h} is no longer in the instance" if h not in h_table.index
                    else f"{h} is no longer a helper of tier {tier.id}" if h not in helpers
                    else f"{t} is no longer in the instance" if t not in t_table.index
@@ -1055,7 +1057,8 @@ def with_terms(ctx: Context, links: pd.DataFrame) -> pd.DataFrame:
     held: dict[tuple[str, str, str], int] = {}
     for tier in ctx.scheme.tiers:
         inc = rules.in_force_incumbents(ctx, tier)
-        held.update({(tier.id, h, t): int(y) for h, t, y in zip(inc["helper"], inc["target"], inc["start_year"])})
+        held.update({(tier.id, h, t): int(y) for h, t, y in zip(inc["helper"].tolist(), inc["target"].tolist(),
+                                                                 inc["start_year"].tolist())})
     out = links.reset_index(drop=True).copy()
     keys = list(zip(out["tier"].astype(str), out["helper"].astype(str), out["target"].astype(str)))
     out["pinned"] = [k in held for k in keys]
@@ -1088,7 +1091,7 @@ def hard_breaks(ctx: Context, frames: Mapping[str, pd.DataFrame]) -> pd.DataFram
 
     visiting = {t.id for t in ctx.scheme.tiers if t.helpers.table == "people" and (t.visit_days or t.visits_per_year)}
     visitors = set().union(*(set(frames[t]["helper"]) for t in visiting if t in frames))
-    budgeted = {t: f[f["helper"].isin(visitors)] for t, f in frames.items()}
+    budgeted = {t: f[isin(f["helper"], visitors)] for t, f in frames.items()}
     found = [spec.function(frames[tier.id], tier, ctx, budgeted if name == "time_budget" else dict(frames))
              for tier in ctx.scheme.tiers if tier.id in frames
              for name, spec in rules.RULES.items() if spec.kind == "hard"]
@@ -1191,7 +1194,7 @@ def _link_pairs(ctx: Context, tier: Tier, links: pd.DataFrame) -> pd.DataFrame:
         ctx.cache[("every target", tier.id)] = cand.target_frame(ctx, every)
     h_all, t_all = ctx.cache[("every helper", tier.id)], ctx.cache[("every target", tier.id)]
     h_ids, t_ids = links["helper"].astype(str), links["target"].astype(str)
-    known = (h_ids.isin(h_all.index) & t_ids.isin(t_all.index)).to_numpy()
+    known = (isin(h_ids, h_all.index) & isin(t_ids, t_all.index)).to_numpy()
     h = h_all.loc[h_ids[known].tolist()].reset_index(names="helper")
     t = t_all.loc[t_ids[known].tolist()].reset_index(names="target")
     pairs = pd.concat([h, t.rename(columns={c: c + "_t" for c in t.columns if c in h.columns})], axis=1)
