@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,6 +157,7 @@ class RawTable:
     rownums: list[int] = field(default_factory=list)
     present: bool = False
     readable: bool = True
+    _columns: dict[str, tuple[int, list[str]]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def usable(self) -> bool:
@@ -163,11 +165,19 @@ class RawTable:
         return self.present and self.readable and bool(self.header)
 
     def col(self, name: str) -> list[str]:
-        """The cells of one column ('' for every row when the column is absent)."""
+        """The cells of one column ('' for every row when the column is absent); built once per column and row count.
+
+        The validation rules ask for the same columns many times (96 times on Guizhou): the list is kept,
+        and it is a shared list, so callers must not change it.
+        """
         if name not in self.header:
             return [""] * len(self.rows)
-        j = self.header.index(name)
-        return [r[j] for r in self.rows]
+        hit = self._columns.get(name)
+        if hit is None or hit[0] != len(self.rows):
+            j = self.header.index(name)
+            hit = (len(self.rows), [r[j] for r in self.rows])
+            self._columns[name] = hit
+        return hit[1]
 
 
 def _clean_header(cells: list[str]) -> list[str]:
@@ -517,6 +527,18 @@ def unknown_forbidden_pairs(inst: Instance) -> list[Problem]:
 # --------------------------------------------------------------------------- building typed tables
 
 
+def _parsed_once(cells: list[str], parse: Callable[[str], Any], empty: Any = None) -> list[Any]:
+    """Each cell parsed (``empty`` for an empty one), each distinct text once: codes, classes and tag lists repeat."""
+    seen: dict[str, Any] = {"": empty}
+    out = []
+    for c in cells:
+        v = seen.get(c, seen)
+        if v is seen:
+            v = seen[c] = parse(c)
+        out.append(v)
+    return out
+
+
 def _typed_frame(table: RawTable, key: str | None) -> pd.DataFrame:
     """A table's cells converted per :data:`TABLES`; unknown columns kept as text."""
     specs = {c.name: c for c in TABLES[table.name]}
@@ -528,11 +550,11 @@ def _typed_frame(table: RawTable, key: str | None) -> pd.DataFrame:
         spec = specs.get(name)
         kind = spec.type if spec else "text"
         if kind == "int":
-            data[name] = pd.array([parse_int(c) if c else None for c in cells], dtype="Int64")
+            data[name] = pd.array(_parsed_once(cells, parse_int), dtype="Int64")
         elif kind == "float":
             data[name] = pd.array([parse_float(c) if c else None for c in cells], dtype="Float64").astype(float)
         elif kind == "list":
-            data[name] = pd.Series([parse_list(c) for c in cells], dtype=object)
+            data[name] = pd.Series(_parsed_once(cells, parse_list, ()), dtype=object)
         else:
             data[name] = pd.Series([c if c else None for c in cells], dtype="str")
     frame = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in data.items()},

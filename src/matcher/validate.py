@@ -11,6 +11,7 @@ import difflib
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,11 +62,11 @@ def _keys(table: RawTable, column: str) -> set[str] | None:
     return {c for c in table.col(column) if c}
 
 
-def _cells(table: RawTable, column: str) -> list[tuple[int, str]]:
-    """(spreadsheet row, cell) of one column, only when the column is present."""
+def _cells(table: RawTable, column: str) -> Iterator[tuple[int, str]]:
+    """(spreadsheet row, cell) of one column, only when the column is present (an iterator: read it once)."""
     if column not in table.header:
-        return []
-    return list(zip(table.rownums, table.col(column), strict=True))
+        return iter(())
+    return zip(table.rownums, table.col(column), strict=True)
 
 
 # --------------------------------------------------------------------------- scheme
@@ -304,7 +305,10 @@ def check_cells(table: RawTable) -> list[Problem]:
     """
     out = []
     for col in TABLES[table.name]:
+        good: set[str] = set()  # cells of this column already found well-formed (codes and classes repeat)
         for row, cell in _cells(table, col.name):
+            if cell in good:
+                continue
             if not cell:
                 if col.nonempty:
                     want = f"one of {', '.join(col.choices)}" if col.choices else _TYPE_WORDS[col.type]
@@ -321,6 +325,8 @@ def check_cells(table: RawTable) -> list[Problem]:
                 out.append(Problem(table.file, row, col.name,
                                    f"'{cell}' is not allowed; expected one of {', '.join(col.choices)}"
                                    f"{_nearest(cell, col.choices)}"))
+            else:
+                good.add(cell)
     return out
 
 
@@ -599,7 +605,13 @@ def check_tags(tables: Tables) -> list[Problem]:
              ("people", "languages", ETHNIC_GROUPS)]
     for name, col, vocab in lists:
         t = tables[name]
+        good: set[str] = set()  # cells whose tags are all known (tag lists repeat)
         for row, cell in _cells(t, col):
+            if cell in good:
+                continue
+            if all(s.strip() in vocab for s in cell.split(";") if s.strip()):
+                good.add(cell)
+                continue
             for tag in (s.strip() for s in cell.split(";")):
                 if tag and tag not in vocab:
                     out.append(Problem(t.file, row, col, f"unknown tag '{tag}'{_nearest(tag, vocab)}; "
