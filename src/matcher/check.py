@@ -412,13 +412,13 @@ class InstanceView:
         """The ids passing the tier's helper filter, and filter problems."""
         table = self.helper_table(tier)
         mask, problems = filter_mask(table, tier.helpers, units=self.units, where=f"tiers.{tier.id}.helpers")
-        return {str(i) for i in table.index[mask.to_numpy()]}, problems
+        return {str(i) for i in table.index[mask.to_numpy()].tolist()}, problems
 
     def target_set(self, tier: TierText) -> tuple[set[str], list[str]]:
         """The ids passing the tier's target filter, and filter problems."""
         table = self.target_table(tier)
         mask, problems = filter_mask(table, tier.targets, where=f"tiers.{tier.id}.targets")
-        return {str(i) for i in table.index[mask.to_numpy()]}, problems
+        return {str(i) for i in table.index[mask.to_numpy()].tolist()}, problems
 
     def targets_where(self, tier: TierText, spec: dict[str, Any] | None, ids: Iterable[str]) -> tuple[set[str], list[str]]:
         """The subset of target ids matching a ``where`` filter."""
@@ -426,7 +426,7 @@ class InstanceView:
         wanted = [i for i in ids if i in table.index]
         sub = table.loc[wanted] if wanted else table.iloc[0:0]
         mask, problems = filter_mask(sub, spec, where=f"tiers.{tier.id}.where")
-        return {str(i) for i in sub.index[mask.to_numpy()]}, problems
+        return {str(i) for i in sub.index[mask.to_numpy()].tolist()}, problems
 
     def helpers_where(self, tier: TierText, spec: dict[str, Any] | None, ids: Iterable[str]) -> tuple[set[str], list[str]]:
         """The subset of helper ids matching a ``helper_where`` filter (people may use ``unit_*``)."""
@@ -434,7 +434,7 @@ class InstanceView:
         wanted = [i for i in ids if i in table.index]
         sub = table.loc[wanted] if wanted else table.iloc[0:0]
         mask, problems = filter_mask(sub, spec, units=self.units, where=f"tiers.{tier.id}.helper_where")
-        return {str(i) for i in sub.index[mask.to_numpy()]}, problems
+        return {str(i) for i in sub.index[mask.to_numpy()].tolist()}, problems
 
     def required(self, tier: TierText, ids: Iterable[str]) -> tuple[dict[str, int], list[str]]:
         """Helpers each target needs: ``coverage_min`` raised by every matching ``class_min``."""

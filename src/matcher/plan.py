@@ -171,7 +171,7 @@ class Plan:
 
     def _sort(self) -> None:
         known = list(self.tier_order)
-        for t in sorted(set(self.assignments["tier"]) | set(self.uncovered["tier"].astype(str))):
+        for t in sorted(set(self.assignments["tier"].tolist()) | set(self.uncovered["tier"].astype(str).tolist())):
             if t not in known:
                 known.append(t)
         self.tier_order = known
@@ -309,7 +309,7 @@ class Plan:
         a = self.assignments
         extra = [c for c in a.columns if c not in ASSIGNMENT_COLUMNS]
         rows = []
-        for r in a[ASSIGNMENT_COLUMNS + extra].itertuples(index=False, name=None):
+        for r in zip(*(a[c].tolist() for c in ASSIGNMENT_COLUMNS + extra)):
             tier, helper, target, start, pinned, dist, cm, cs, ct = r[:9]
             rows.append([str(tier), str(helper), str(target), _cell(None if pd.isna(start) else int(start)),
                          "true" if bool(pinned) else "false", _fmt_float(dist, 1),

@@ -191,7 +191,7 @@ def _forbidden_mask(p: pd.DataFrame, top: Tier, couplings: list[Coupling]) -> np
     for c in couplings:
         if c.forbidden:
             col = "t_" + (c.child.eligibility.hometown_avoid or _parent_level(top))
-            keys = list(zip(p["helper"].astype(str), p[col].astype(str)))
+            keys = list(zip(p["helper"].astype(str).tolist(), p[col].astype(str).tolist()))
             out |= np.array([k in c.forbidden for k in keys], dtype=bool) & ~p["pinned"].to_numpy(dtype=bool)
     return out
 
