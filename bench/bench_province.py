@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="set matcher.province.FLOW_PROCESSES (processes for the lower tiers' flow groups)")
     ap.add_argument("--bound-processes", type=int, default=None,
                     help="set matcher.wholebound.PROCESSES (processes that price the bound's (unit, county) pairs)")
+    ap.add_argument("--max-rounds", type=int, default=None,
+                    help="set matcher.province.MAX_ROUNDS (most top-tier choices; --time-limit still sets how many "
+                         "up to it: one plus one per ROUND_SECONDS)")
     ap.add_argument("--pss", action="store_true",
                     help="sample the summed PSS of this process and its workers (the run's memory; costs 2-4 s)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS-province.md"))
@@ -103,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         province.FLOW_PROCESSES = args.flow_processes
     if args.bound_processes is not None:
         wholebound.PROCESSES = args.bound_processes
+    if args.max_rounds is not None:
+        province.MAX_ROUNDS = args.max_rounds
 
     load_before = os.getloadavg()
     events: dict[str, object] = {}
@@ -160,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- peak RSS after solving: {rss_solve:.2f} GiB; after checking too: {rss_all:.2f} GiB",
         f"- flow processes (matcher.province.FLOW_PROCESSES): {province.FLOW_PROCESSES}; bound processes "
-        f"(matcher.wholebound.PROCESSES): {wholebound.PROCESSES}",
+        f"(matcher.wholebound.PROCESSES): {wholebound.PROCESSES}; rounds at most (matcher.province.MAX_ROUNDS): "
+        f"{province.MAX_ROUNDS}",
         (f"- peak memory of this process and its worker processes together (sum of PSS, sampled every "
          f"{_PssSampler.EVERY} s): {sampler.peak / 1024**3:.2f} GiB" if sampler.started else
          "- PSS not sampled (`--pss` samples it, which slows the run by 2-4 s): with worker processes the RSS above "
