@@ -373,18 +373,18 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
     whole_scheme, whole = scheme_and_context(instance)
     faults = link_faults(whole, a)
     dropped = [{"tier": t, "helper": h, "target": g, "reason": why} for t, h, g, why
-               in zip(a["tier"], a["helper"], a["target"], faults) if why]
+               in zip(a["tier"].tolist(), a["helper"].tolist(), a["target"].tolist(), faults.tolist()) if why]
     a = a[(faults == "").to_numpy()].reset_index(drop=True)
     # only people with fewer links than the tiers their rank may need can be free: build the frames
     # over them alone (a superset of the free helpers; the tier filters are applied in full below)
     raw = instance.scheme.get("tiers", [])
-    links_of = a["helper"].value_counts()
+    links_of = a["helper"].value_counts().to_dict()
     need_of_rank: dict[str, int] = {}
     for rank in set(instance.people["rank"].astype(str)):
         need_of_rank[rank] = sum(int(t.get("links_min", 0) or 0) for t in raw
                                  if t.get("helpers", {}).get("table") == "people"
                                  and rank in t["helpers"].get("rank", [rank]))
-    maybe = [p for p, r in zip(instance.people.index.astype(str), instance.people["rank"].astype(str))
+    maybe = [p for p, r in zip(instance.people.index.astype(str).tolist(), instance.people["rank"].astype(str).tolist())
              if int(links_of.get(p, 0)) < need_of_rank.get(r, 0)]
     narrow = dataclasses.replace(instance, people=instance.people.loc[maybe])
     scheme, ctx = scheme_and_context(narrow)
@@ -401,7 +401,7 @@ def place_free_helpers(instance: Instance, base: Plan, *, areas: list[str] | Non
     cost: dict[tuple[str, str, str], int] = {}
     rows: dict[tuple[str, str, str], Any] = {}
     shorts: list[Any] = []
-    unit_of = {str(k): str(v) for k, v in instance.people["unit"].items()}
+    unit_of = {str(k): str(v) for k, v in zip(instance.people.index.tolist(), instance.people["unit"].tolist())}
     for tier in scheme.tiers:
         have = a[a["tier"] == tier.id]
         hf = ctx.cache.get(("explain.helpers", tier.id))

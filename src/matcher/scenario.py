@@ -1060,7 +1060,8 @@ def with_terms(ctx: Context, links: pd.DataFrame) -> pd.DataFrame:
         held.update({(tier.id, h, t): int(y) for h, t, y in zip(inc["helper"].tolist(), inc["target"].tolist(),
                                                                  inc["start_year"].tolist())})
     out = links.reset_index(drop=True).copy()
-    keys = list(zip(out["tier"].astype(str), out["helper"].astype(str), out["target"].astype(str)))
+    keys = list(zip(out["tier"].astype(str).tolist(), out["helper"].astype(str).tolist(),
+                    out["target"].astype(str).tolist()))
     out["pinned"] = [k in held for k in keys]
     out["start_year"] = [held.get(k, ctx.plan_year) for k in keys]
     return out
