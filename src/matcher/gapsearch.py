@@ -5,7 +5,9 @@ The steps of :func:`solve_gap`:
 1. :func:`lagrangian_start`: relax the capacities with multipliers ``u`` (each job goes to the agent
    with the least ``c + u * a``), move the multipliers by subgradient steps, and repair each relaxed
    assignment into a feasible one (:func:`repair`, :func:`regret_greedy`) polished by shift and swap
-   moves (:func:`local_search`). The relaxation also gives a (weak) lower bound.
+   moves (:func:`local_search`). The relaxation also gives a (weak) lower bound; the knapsack
+   Lagrangian of :mod:`matcher.gapbound` gives a much stronger one, and a plan that reaches it is
+   proven optimal at once (the run ends there, before or after the probe).
 2. A CP-SAT probe (:func:`matcher.model.solve_problem` with the start as ``hint``): easy instances
    end here, proven optimal; when its plan is within 0.5 % of its proven bound, CP-SAT simply goes on
    (step 3 is skipped).
@@ -37,6 +39,7 @@ from ortools.sat.python import cp_model
 
 from matcher.errors import SolveError
 from matcher.gap import GapInstance, assignment_hint, gap_problem
+from matcher.gapbound import knapsack_bound
 from matcher.model import AssignmentProblem, Solution, solve_problem
 
 BIG = np.int64(1) << 40  # cost of a pair whose load exceeds the agent's whole capacity
@@ -48,7 +51,7 @@ class GapResult:
 
     assign: np.ndarray  # agent per job
     cost: int
-    bound: int  # best proven lower bound (CP-SAT's, or the Lagrangian one when larger)
+    bound: int  # best proven lower bound (CP-SAT's or a Lagrangian one, whichever is largest)
     status: str  # OPTIMAL when cost == bound, FEASIBLE otherwise
     history: list[tuple[str, float, int]] = field(
         default_factory=list
@@ -57,6 +60,7 @@ class GapResult:
     start_cost: int = 0  # cost handed to CP-SAT
     solution: Solution | None = None
     problem: AssignmentProblem | None = None
+    knapsack_bound: int = 0  # matcher.gapbound's bound (assignment rows relaxed, one knapsack per agent)
 
 
 def _costs(g: GapInstance) -> np.ndarray:
@@ -662,6 +666,7 @@ def solve_gap(
     lagrangian_iterations: int = 300,
     rounds: int = 10**9,
     search: str = "tabu",
+    knapsack_iterations: int = 400,
 ) -> GapResult:
     """Lagrangian start, a CP-SAT probe, the pool search when CP-SAT is far off, then CP-SAT from the best assignment.
 
@@ -670,7 +675,9 @@ def solve_gap(
     closing the gap by itself and continues from its plan for the rest of the time; otherwise
     :func:`tabu_pool_search` (``search="tabu"``) or :func:`elite_search` (``search="lns"``) runs until
     ``1 - final_share`` of the time and CP-SAT continues from the best assignment (hint). The returned assignment is the cheapest seen; the bound is the best of CP-SAT's
-    proven bounds and the Lagrangian bound.
+    proven bounds, the capacity Lagrangian bound and the knapsack Lagrangian bound
+    (:func:`matcher.gapbound.knapsack_bound`, ``knapsack_iterations`` subgradient steps, about 0.1-2 s on
+    20 x 200), which also ends the run after the probe when it proves the plan at hand optimal.
     """
     t0 = time.monotonic()
     history: list[tuple[str, float, int]] = []
@@ -683,6 +690,10 @@ def solve_gap(
     if x is not None:
         history.append(("lagrangian", time.monotonic() - t0, int(best_cost or 0)))
     bound = lag_lb
+    # the knapsack Lagrangian proves a stronger bound (d20100: 6177 against CP-SAT's 6160 after 60 s); it is
+    # kept apart from ``bound`` until the end so that the probe's test below reads CP-SAT's own progress
+    upper = float(best_cost) if best_cost is not None else float(np.sort(g.cost, axis=0)[-1].sum())
+    knap_lb = knapsack_bound(g, upper, iterations=knapsack_iterations)
 
     def run_cp(seconds: float, phase: str) -> Solution:
         nonlocal best, best_cost, bound
@@ -708,9 +719,11 @@ def solve_gap(
             )
         return sol
 
-    sol = run_cp(probe_share * time_limit, "cp-sat probe")
+    proven = best_cost is not None and best_cost <= knap_lb  # the knapsack bound proves the start optimal
+    sol = None if proven else run_cp(probe_share * time_limit, "cp-sat probe")
     start_cost = int(best_cost) if best_cost is not None else 0
-    if sol.status != "OPTIMAL" and best is not None:
+    proven = best_cost is not None and best_cost <= knap_lb  # ... or the probe's plan
+    if sol is not None and sol.status != "OPTIMAL" and best is not None and not proven:
         closing = best_cost is not None and best_cost - bound <= cp_gap * max(
             1, best_cost
         )
@@ -746,7 +759,7 @@ def solve_gap(
         raise SolveError(
             f"{g.name}: no feasible assignment found in {time_limit:.0f} s"
         )
-    bound = min(bound, best_cost)
+    bound = min(max(bound, knap_lb), best_cost)
     return GapResult(
         best,
         best_cost,
@@ -757,6 +770,7 @@ def solve_gap(
         start_cost,
         sol,
         prob,
+        knap_lb,
     )
 
 
