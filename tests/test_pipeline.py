@@ -38,3 +38,25 @@ def test_run_on_bad_instance_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert not (out / "plan" / "plan.json").exists()
     assert not (out / "map.html").exists()
+
+
+def test_run_reads_the_instance_once(tiny_path: Path, tmp_path: Path, monkeypatch) -> None:
+    """The five steps share one reading of the instance; a command outside `run` reads afresh."""
+    import matcher.instance as instance_module
+    from matcher.commands.reading import read_instance_for_command, shared_instance
+
+    reads: list[str] = []
+    real = instance_module.read_instance
+
+    def counting(path, *args, **kwargs):
+        reads.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(instance_module, "read_instance", counting)
+    result = CliRunner().invoke(app, ["run", str(tiny_path), "--out", str(tmp_path / "out"), "--time-limit", "30"])
+    assert result.exit_code == 0, result.output
+    assert len(reads) == 1
+    with shared_instance(tiny_path):
+        assert read_instance_for_command(tiny_path) is read_instance_for_command(str(tiny_path))
+    assert read_instance_for_command(tiny_path) is not read_instance_for_command(tiny_path)
+    assert len(reads) == 4

@@ -12,13 +12,13 @@ from matcher.errors import MatcherError
 
 def _load(plan_dir: Path, instance: Path | None) -> tuple[Any, Any]:
     """Read a plan folder and its instance (``--instance`` or the path in plan.json)."""
-    from matcher.instance import read_instance
+    from matcher.commands.reading import read_instance_for_command
     from matcher.maps import resolve_instance
     from matcher.plan import Plan
 
     plan = Plan.load(plan_dir)
     if instance is not None:
-        return plan, read_instance(instance)
+        return plan, read_instance_for_command(instance)
     return plan, resolve_instance(plan, None, plan_dir=plan_dir)
 
 

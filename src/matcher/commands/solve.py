@@ -32,7 +32,7 @@ def solve(
     from rich.table import Table
 
     from matcher.errors import MatcherError
-    from matcher.instance import read_instance
+    from matcher.commands.reading import read_instance_for_command
     from matcher.solver import InfeasibleError
     from matcher.solver import solve as solve_instance
 
@@ -60,7 +60,7 @@ def solve(
 
     try:
         with console.status("solving…"):
-            inst = read_instance(instance)
+            inst = read_instance_for_command(instance)
             plan = solve_instance(inst, time_limit=time_limit, seed=seed, workers=workers, progress=progress,
                                   method=method)
     except InfeasibleError as exc:
