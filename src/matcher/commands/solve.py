@@ -31,8 +31,8 @@ def solve(
     from rich.markup import escape
     from rich.table import Table
 
-    from matcher.errors import MatcherError
     from matcher.commands.reading import read_instance_for_command
+    from matcher.errors import MatcherError
     from matcher.solver import InfeasibleError
     from matcher.solver import solve as solve_instance
 
