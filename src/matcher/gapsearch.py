@@ -692,8 +692,12 @@ def solve_gap(
     bound = lag_lb
     # the knapsack Lagrangian proves a stronger bound (d20100: 6177 against CP-SAT's 6160 after 60 s); it is
     # kept apart from ``bound`` until the end so that the probe's test below reads CP-SAT's own progress
-    upper = float(best_cost) if best_cost is not None else float(np.sort(g.cost, axis=0)[-1].sum())
+    upper = float(best_cost) if best_cost is not None else float(g.cost.max(axis=0).sum())
     knap_lb = knapsack_bound(g, upper, iterations=knapsack_iterations)
+
+    def knapsack_proves() -> bool:
+        """The plan at hand costs no more than the knapsack bound: it is optimal."""
+        return best_cost is not None and best_cost <= knap_lb
 
     def run_cp(seconds: float, phase: str) -> Solution:
         nonlocal best, best_cost, bound
@@ -719,11 +723,9 @@ def solve_gap(
             )
         return sol
 
-    proven = best_cost is not None and best_cost <= knap_lb  # the knapsack bound proves the start optimal
-    sol = None if proven else run_cp(probe_share * time_limit, "cp-sat probe")
+    sol = None if knapsack_proves() else run_cp(probe_share * time_limit, "cp-sat probe")
     start_cost = int(best_cost) if best_cost is not None else 0
-    proven = best_cost is not None and best_cost <= knap_lb  # ... or the probe's plan
-    if sol is not None and sol.status != "OPTIMAL" and best is not None and not proven:
+    if sol is not None and sol.status != "OPTIMAL" and best is not None and not knapsack_proves():
         closing = best_cost is not None and best_cost - bound <= cp_gap * max(
             1, best_cost
         )

@@ -609,13 +609,12 @@ def check_tags(tables: Tables) -> list[Problem]:
         for row, cell in _cells(t, col):
             if cell in good:
                 continue
-            if all(s.strip() in vocab for s in cell.split(";") if s.strip()):
+            unknown = [tag for tag in (s.strip() for s in cell.split(";")) if tag and tag not in vocab]
+            if not unknown:
                 good.add(cell)
-                continue
-            for tag in (s.strip() for s in cell.split(";")):
-                if tag and tag not in vocab:
-                    out.append(Problem(t.file, row, col, f"unknown tag '{tag}'{_nearest(tag, vocab)}; "
-                                                         "expected a tag from docs/instance-format.md", "warning"))
+            for tag in unknown:
+                out.append(Problem(t.file, row, col, f"unknown tag '{tag}'{_nearest(tag, vocab)}; "
+                                                     "expected a tag from docs/instance-format.md", "warning"))
     return out
 
 
