@@ -345,3 +345,18 @@ def test_bad_xlsx_input(broken_xlsx: Path, edit: Edit, file: str, row: int | Non
 def test_corrupt_workbook(broken_xlsx: Path) -> None:
     (broken_xlsx / "instance.xlsx").write_bytes(b"PK\x03\x04 not really a zip")
     _assert_found(_problems(broken_xlsx), X, None, None)
+
+
+def test_unknown_tags_are_warned_on_every_row_that_has_them() -> None:
+    """check_tags skips cells already found well-formed, but a repeated bad cell is reported on each of its rows."""
+    from matcher.instance import TABLES, RawTable
+    from matcher.validate import check_tags
+
+    tables = {name: RawTable(name, f"{name}.csv") for name in TABLES}
+    people = tables["people"]
+    people.present, people.header = True, ["id", "skills"]
+    people.rows = [["a", "agriculture;farming"], ["b", "agriculture"], ["c", "agriculture;farming"], ["d", "agriculture"]]
+    people.rownums = [2, 3, 4, 5]
+    found = [(p.row, p.column, p.severity) for p in check_tags(tables)]
+    assert found == [(2, "skills", "warning"), (4, "skills", "warning")]
+    assert all("'farming'" in p.message for p in check_tags(tables))
