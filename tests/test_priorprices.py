@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from matcher import pairarrays, priorprices, province, rules
-from matcher.candidates import build_tier_frames, context_from_instance, helper_frame, target_frame
+from matcher.candidates import (
+    build_tier_frames,
+    context_from_instance,
+    helper_frame,
+    target_frame,
+)
 from matcher.check import check_plan
 from matcher.instance import read_instance
 from matcher.model import SCALES, drop_forbidden
@@ -18,7 +23,7 @@ from matcher.scheme import read_scheme
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_wholebound import _guiyang_slice  # noqa: E402
+from test_wholebound import _guiyang_slice
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +72,7 @@ def test_nested_prices_are_each_helpers_least_match_in_the_county_summed_per_uni
 def test_nested_prices_are_zero_where_a_unit_nests_nobody_or_the_area_has_no_target(tiny):
     scheme = read_scheme(tiny.scheme)
     ctx = context_from_instance(tiny, scheme)
-    tier = [t for t in scheme.tiers[1:] if t.nest_in == scheme.tiers[0].id][0]
+    tier = next(t for t in scheme.tiers[1:] if t.nest_in == scheme.tiers[0].id)
     tt = pairarrays.tier_tables(ctx, tier, helper_frame(ctx, tier), target_frame(ctx, tier))
     unit = str(tt.helpers["unit"].iloc[0])
     county = str(tt.targets["t_county"].iloc[0])
