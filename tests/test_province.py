@@ -459,7 +459,7 @@ def test_solve_hints_at_a_longer_time_limit_only_where_a_round_is_left():
 
     header = {"first_gap": {"term": "match", "gap": 0.039}, "tier_order": ["county", "township", "village"],
               "method": "province: ...; whole-plan bound: Lagrangian relaxation of the nesting (...)"}
-    assert "--time-limit 60 also tries" in _more_rounds_hint(header, 10)
+    assert "--time-limit 60 starts from the" in _more_rounds_hint(header, 10)
     assert "--time-limit 150 adds a round" in _more_rounds_hint(header, 60)
     assert "--time-limit 300 " in _more_rounds_hint(header, 150)
     assert _more_rounds_hint(header, 300) == ""  # MAX_ROUNDS reached

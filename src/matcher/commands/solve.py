@@ -120,8 +120,8 @@ def _more_rounds_hint(header: dict[str, Any], time_limit: float) -> str:
     top = header.get("tier_order", ["top"])[0]
     n = rounds_for(time_limit)
     if not tries_last_choice(time_limit):
-        return (f"hint: --time-limit {LAST_CHOICE_SECONDS:g} also tries the {top} tier re-chosen with the lower "
-                f"tiers' prices and usually narrows the {fg['term']} gap (docs/solver.md)")
+        return (f"hint: --time-limit {LAST_CHOICE_SECONDS:g} starts from the {top} tier's own optimum and also "
+                f"tries it re-chosen with the lower tiers' prices: usually a better {fg['term']} (docs/solver.md)")
     if n >= MAX_ROUNDS:
         return ""
     return (f"hint: --time-limit {ROUND_SECONDS * n:g} adds a round that re-chooses the {top} tier with the lower "
