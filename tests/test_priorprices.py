@@ -139,3 +139,37 @@ def test_with_a_later_choice_the_first_is_the_tiers_own_optimum(guiyang, monkeyp
     plain = province.solve_province(guiyang, time_limit=60)
     assert not any("whole plan's match" in e for e in events)
     assert plan.assignments.equals(plain.assignments)
+
+
+def test_one_worker_gives_the_plan_and_figures_of_two(guiyang):
+    """The prices' MIP and the tier's own MIP run in forked workers with two; here with one: the same plan and header."""
+    two = province.solve_province(guiyang, time_limit=10, workers=2)
+    one = province.solve_province(guiyang, time_limit=10, workers=1)
+    assert one.assignments.equals(two.assignments)
+    assert one.header["tiers"] == two.header["tiers"]
+    assert one.bound == two.bound and one.objective == two.objective
+
+
+def test_the_own_mip_beside_runs_in_a_worker_and_here_when_the_worker_dies():
+    import os
+
+    parent = os.getpid()
+    calls: list[str] = []
+
+    def here():
+        calls.append("here")
+        return "here"
+
+    def own_anywhere(progress=None):
+        return "own in a worker" if os.getpid() != parent else "own here"
+
+    def own_dying(progress=None):
+        if os.getpid() != parent:
+            os._exit(1)  # killed, as for memory
+        return "own here"
+
+    assert province._own_beside(own_anywhere, here, workers=2) == ("here", "own in a worker")
+    assert province._own_beside(own_anywhere, here, workers=1) == ("here", "own here")
+    calls.clear()
+    assert province._own_beside(own_dying, here, workers=2) == ("here", "own here")
+    assert calls == ["here"]  # the caller's work is done once, whatever happens to the worker

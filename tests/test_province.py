@@ -528,6 +528,8 @@ def test_free_pairs_built_beside_the_top_mip_give_the_same_plan(tiny, monkeypatc
 def test_the_top_mips_progress_from_its_worker_is_the_progress_of_one_process(tiny, monkeypatch):
     """The MIP's stage events reach the caller from the worker process (through a queue), the same and in order."""
     monkeypatch.setattr(province, "_top_by_flow", lambda *a, **k: None)
+    # the tier's own MIP in the worker beside the free pairs (with the a-priori prices it runs later, silently)
+    monkeypatch.setattr(province, "PRIOR_PRICES", False)
 
     def stages(workers: int) -> list[tuple]:
         seen: list[tuple] = []

@@ -577,6 +577,62 @@ def _prior_choice(ctx: Context, top: Tier, frames: TierFrames, couplings: list[C
     return None if res is None else res[0]
 
 
+PRIOR_METHOD = ("; the choice is the whole plan's: HiGHS MIP over the tier's own match plus the nested tiers' "
+                "a-priori match (each department's people at their best-matching targets of the county), its own "
+                "costs above the tier's own optimum by its gap")
+"""What the top tier's method says when the a-priori prices made its choice."""
+
+
+def _run_own_call() -> Any:
+    """Solve _MIP_CALL[0] without progress (in a forked worker): the top tier's own MIP, for its figures."""
+    return _MIP_CALL[0](progress=None)
+
+
+def _own_beside(own: Callable[..., Any], here: Callable[[], Any], workers: int) -> tuple[Any, Any]:
+    """``here()`` in this process while a forked worker solves the top tier's own MIP ``own``; both results.
+
+    Source: the two MIPs share nothing they write, and each is the same deterministic code wherever it
+    runs. With one worker, where no process can be forked, or when the worker dies, ``own`` runs here after.
+    """
+    global _MIP_CALL
+    result, done_here = None, False
+    if workers >= 2:
+        try:
+            with processes.fork_pool(1) as pool:
+                if pool is not None:
+                    _MIP_CALL = [own]
+                    job = pool.submit(_run_own_call)
+                    result, done_here = here(), True
+                    return result, job.result()
+        except BrokenProcessPool:
+            pass
+        finally:
+            _MIP_CALL = []
+    if not done_here:
+        result = here()
+    return result, own(progress=None)
+
+
+def _own_figures(ctx: Context, top: Tier, frames: TierFrames, best: dict[str, Any],
+                 own: tuple[np.ndarray, list[Stage], str, float] | None, say: Progress) -> None:
+    """Give the kept plan's top tier its own figures: the chosen links' own costs against the tier's own optimum.
+
+    Source: the header's per-tier gap is the tier's own (docs/solver.md); without the own MIP's result
+    (it found no plan in time) the bounds are 0, which every plan's costs are above.
+    """
+    info = best["tier_info"][top.id]
+    chosen = best["chosen_top"]
+    if own is None:
+        base = [Stage(t, 0.0, 0.0, "FEASIBLE", 0.0) for t in ctx.scheme.objective.order if t in FLOW_TERMS]
+    else:
+        base = own[1]
+        for st in base:
+            say("stage", {"tier": top.id, "term": st.term, "value": st.value, "bound": st.bound, "status": st.status})
+    stages = _own_stages(ctx, frames, chosen, base)
+    info["stages"] = stages
+    info["status"] = "OPTIMAL" if own is not None and all(st.status == "OPTIMAL" for st in stages) else "FEASIBLE"
+
+
 MIP_OPTIONS: dict[str, Any] = {"mip_rel_gap": 0.0, "mip_heuristic_run_root_reduced_cost": False}
 """HiGHS options of the top tier's MIPs besides the time limit.
 
@@ -1472,6 +1528,7 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
     # the first choice for the whole plan's match, when no later choice follows (prior_applies)
     prior_mip = functools.partial(_prior_choice, ctx, top, top_frames, couplings, time_limit=top_left) if choice else None
     prior_top = None
+    own_later: Callable[..., Any] | None = None  # the tier's own MIP, when solved after the prices' choice
     by_flow = _top_by_flow(ctx, top, top_frames, couplings)
     if by_flow is not None:
         chosen_top, top_stages = by_flow
@@ -1483,11 +1540,19 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
             prior_top = prior_mip(prior)
     else:
         first_mip = functools.partial(_top_milp_short_free_first, ctx, top, top_frames, couplings, time_limit=top_left)
-        by_milp, prior_top, prefetched = _mip_beside_prefetch(first_mip, ctx, top, top_frames, nested, progress=progress,
-                                                              workers=workers, prior_call=prior_mip)
-        if by_milp is not None and (by_milp[3] != 0 or any(st.value != 0 for st in by_milp[1] if st.term == "coverage")):
-            prior_top = None  # the prices' MIP keeps both shortfalls at 0: it applies only where the tier's own did
-        if by_milp is not None:
+        # with the prices, the worker solves their MIP only: the tier's own optimum gives nothing but its own
+        # figures, so it is solved later, beside the bound's priced MIP (_own_beside)
+        by_milp, prior_top, prefetched = _mip_beside_prefetch(None if prior_mip is not None else first_mip, ctx, top,
+                                                              top_frames, nested, progress=progress, workers=workers,
+                                                              prior_call=prior_mip)
+        if prior_mip is not None and prior_top is None:  # no choice without both shortfalls: the tier's own stages
+            by_milp = first_mip(progress=progress)
+        if prior_top is not None:
+            own_later = first_mip
+            chosen_top, top_stages, top_status, coupling_short = prior_top, [], "FEASIBLE", 0.0
+            top_method = ("HiGHS MIP, lexicographic stages, with coupling rows for the nested tiers (counted helper "
+                          "shortfall of the lower tiers minimised first: 0)")
+        elif by_milp is not None:
             chosen_top, top_stages, top_status, coupling_short = by_milp
             top_method = ("HiGHS MIP, lexicographic stages, with coupling rows for the nested tiers "
                           f"(counted helper shortfall of the lower tiers minimised first: {coupling_short:g})")
@@ -1496,14 +1561,12 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
                 ctx, top, top_frames, couplings, time_limit=top_left, seed=seed, workers=workers, progress=progress)
             top_method = ("cp-sat, lexicographic stages, with coupling rows for the nested tiers "
                           f"(counted helper shortfall of the lower tiers minimised first: {coupling_short:g})")
-    if prior_top is not None and not np.array_equal(prior_top, chosen_top):
-        own_stages = top_stages
+    if prior_top is not None and (own_later is not None or not np.array_equal(prior_top, chosen_top)):
+        if own_later is None:  # the tier's own optimum is known (the flow's): its figures now
+            top_stages = _own_stages(ctx, top_frames, prior_top, top_stages)
+            top_status = "OPTIMAL" if all(st.status == "OPTIMAL" for st in top_stages) else "FEASIBLE"
         chosen_top = prior_top
-        top_stages = _own_stages(ctx, top_frames, chosen_top, own_stages)
-        top_status = "OPTIMAL" if all(st.status == "OPTIMAL" for st in top_stages) else "FEASIBLE"
-        top_method += ("; the choice is the whole plan's: HiGHS MIP over the tier's own match plus the nested tiers' "
-                       "a-priori match (each department's people at their best-matching targets of the county), "
-                       "its own costs above the tier's own optimum by its gap")
+        top_method += PRIOR_METHOD
         say("phase", {"text": f"tier {top.id}: chosen for the whole plan's match (nested tiers priced a priori)"})
     timings[top.id] = time.monotonic() - ts
     top_required = rules.required_helpers(top_frames.targets, top, ctx).to_numpy(dtype=np.int64)
@@ -1536,6 +1599,8 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
         st["scaled"] = st["bound"].scaled
         return st
 
+    own_done: tuple[np.ndarray, list[Stage], str, float] | None = None
+    own_pending = own_later is not None  # the top tier's own figures are still to come
     best = round_for(chosen_top, top_stages, top_status, top_method)
     # the re-chosen top tier keeps the first MIP's optimum of its earlier stages (no coupling or coverage short)
     known_top = {"coupling": 0.0, "coverage": 0.0} if (
@@ -1566,6 +1631,10 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
                 ctx, top, top_frames, nested, progress=progress, workers=workers,
                 what="priced HiGHS MIP (the next round's choice)")
             prefetched.update(pre)
+        elif own_later is not None:  # the tier's own MIP in a worker meanwhile (its figures only)
+            by_milp, own_done = _own_beside(
+                own_later, lambda: priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier), workers)
+            own_later = None
         else:
             by_milp = priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier)
         if by_milp is None and known_top:  # the blocked pairs changed an earlier optimum: solve every stage
@@ -1604,6 +1673,10 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
             break
         rounds.append(cand["bound"])
     prefetched.clear()  # pairs built for a choice that was not tried
+    if own_later is not None:  # no priced MIP ran: the tier's own MIP here
+        own_done = own_later(progress=None)
+    if own_pending:
+        _own_figures(ctx, top, top_frames, best, own_done, say)
     bound = wholebound.combine(rounds, best["scaled"]) if not rounds[-1].reason else rounds[-1]
     chosen_top = best["chosen_top"]
     chosen_parts = [top_frames.pairs[chosen_top]] + best["parts"]
@@ -1656,7 +1729,7 @@ def nested_tables(ctx: Context, nested: list[Tier]) -> dict[str, pairarrays.Tier
             for t in nested if not pairarrays.fast_path_reason(ctx, t)}
 
 
-def _mip_beside_prefetch(call: Callable[..., Any], ctx: Context, top: Tier, top_frames: TierFrames,
+def _mip_beside_prefetch(call: Callable[..., Any] | None, ctx: Context, top: Tier, top_frames: TierFrames,
                          nested: list[Tier], *, progress: Progress | None, workers: int, what: str = "HiGHS MIP",
                          prior_call: Callable[[np.ndarray], Any] | None = None
                          ) -> tuple[Any, Any, dict[str, Prefetched | None]]:
@@ -1677,7 +1750,7 @@ def _mip_beside_prefetch(call: Callable[..., Any], ctx: Context, top: Tier, top_
         return (prior_prices(ctx, top, top_frames, tables) if tables else None), tables
 
     def here() -> tuple[Any, Any]:
-        first = call(progress=progress)
+        first = call(progress=progress) if call is not None else None
         prior, _ = prices()
         return first, (prior_call(prior) if prior_call is not None and prior is not None else None)
 
@@ -1691,7 +1764,7 @@ def _mip_beside_prefetch(call: Callable[..., Any], ctx: Context, top: Tier, top_
                 return *here(), {}
             events = multiprocessing.get_context("fork").Queue()
             _MIP_CALL = [call, events, prior_call]
-            job = pool.submit(_run_mip_call)
+            job = pool.submit(_run_mip_call) if call is not None else None
             if progress:
                 progress("phase", {"text": f"tier {top.id}: {what} in a worker process; meanwhile the free "
                                            "helpers' candidate pairs of the nested tiers"})
@@ -1706,13 +1779,13 @@ def _mip_beside_prefetch(call: Callable[..., Any], ctx: Context, top: Tier, top_
                     except queue.Empty:
                         if done:
                             break
-                        done = job.done()
+                        done = job is None or job.done()
                         continue
                     if progress:
                         progress(event, info)
             finally:
                 events.close()
-            result = job.result()
+            result = job.result() if job is not None else None
             second = job2.result() if job2 is not None else None
     except BrokenProcessPool:  # the worker died (killed for memory, say): solve the MIPs here
         return *here(), pre
