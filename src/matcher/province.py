@@ -1719,7 +1719,7 @@ def _run_mip_call() -> Any:
 
 
 def _run_prior_call(prior: np.ndarray) -> Any:
-    """Solve _MIP_CALL[2] with the a-priori prices (in the forked worker, after the tier's own MIP)."""
+    """Solve _MIP_CALL[2] with the a-priori prices (in the forked worker, after its first job if it had one)."""
     return _MIP_CALL[2](prior)
 
 
