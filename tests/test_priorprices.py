@@ -172,4 +172,4 @@ def test_the_own_mip_beside_runs_in_a_worker_and_here_when_the_worker_dies():
     assert province._own_beside(own_anywhere, here, workers=1) == ("here", "own here")
     calls.clear()
     assert province._own_beside(own_dying, here, workers=2) == ("here", "own here")
-    assert calls == ["here"]  # the caller's work is done once, whatever happens to the worker
+    assert calls == ["here"]  # after a worker died, the results are computed here

@@ -36,8 +36,8 @@ def best_match_by_county(tt: pairarrays.TierTables, helper_pos: np.ndarray, area
     if not len(profs) or not len(codes):
         return rows, best, [str(c) for c in codes]
     cols = np.arange(tt.match_table.shape[1])  # every target profile (pairarrays fills the tier's table once)
-    pairarrays._match_values(tt, np.repeat(profs, len(cols)), np.tile(cols, len(profs)))
-    ints = pairarrays.int_cost(tt.match_table[np.ix_(profs, cols)], tt.ctx, "match")
+    vals = pairarrays._match_values(tt, np.repeat(profs, len(cols)), np.tile(cols, len(profs)))
+    ints = pairarrays.int_cost(vals, tt.ctx, "match").reshape(len(profs), len(cols))
     order = np.argsort(t_area, kind="stable")
     starts = np.searchsorted(t_area[order], np.arange(len(codes)))
     for j, part in enumerate(np.split(tt.t_prof[order], starts[1:])):

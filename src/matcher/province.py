@@ -554,9 +554,7 @@ def prior_prices(ctx: Context, top: Tier, top_frames: TierFrames, tables: dict[s
     level = _parent_level(top)
     total = np.zeros(len(top_frames.pairs), dtype=np.int64)
     for tt in tables.values():
-        h = tt.helpers
-        keys = (h.index.to_series() if top.helpers.table == "people" else h["unit"]).astype(str).to_numpy()
-        total += priorprices.nested_match_prices(tt, keys, top_frames.pairs, level)
+        total += priorprices.nested_match_prices(tt, nesting_keys(tt.helpers, top).to_numpy(), top_frames.pairs, level)
     return total if total.any() else None
 
 
@@ -565,8 +563,8 @@ def _prior_choice(ctx: Context, top: Tier, frames: TierFrames, couplings: list[C
     """The top tier chosen for the whole plan: least own match plus the nested tiers' a-priori prices.
 
     Source: the objective's match is summed over the tiers (部门帮县, 处长联乡, 干部驻村); the coupling rows
-    keep the nested tiers feasible. Runs after the tier's own MIP found no coupling or coverage shortfall:
-    both stay at 0 here. Ties are left to HiGHS (deterministic): a strength stage after the priced match
+    keep the nested tiers feasible. Both shortfalls are held at 0 (None when no choice allows that; the
+    caller then solves the tier's own stages, shortfalls first). Ties are left to HiGHS (deterministic): a strength stage after the priced match
     took 8-9 s on Guizhou for a plan 4 match units (0.01 %) better.
     """
     p = frames.pairs
@@ -583,34 +581,20 @@ PRIOR_METHOD = ("; the choice is the whole plan's: HiGHS MIP over the tier's own
 """What the top tier's method says when the a-priori prices made its choice."""
 
 
-def _run_own_call() -> Any:
-    """Solve _MIP_CALL[0] without progress (in a forked worker): the top tier's own MIP, for its figures."""
-    return _MIP_CALL[0](progress=None)
+def _called(f: Callable[[], Any]) -> Any:
+    """``f()``: the task of :func:`_own_beside`'s workers."""
+    return f()
 
 
 def _own_beside(own: Callable[..., Any], here: Callable[[], Any], workers: int) -> tuple[Any, Any]:
-    """``here()`` in this process while a forked worker solves the top tier's own MIP ``own``; both results.
+    """``here()`` and the top tier's own MIP ``own`` at once, in two forked workers (processes.map_largest_first).
 
     Source: the two MIPs share nothing they write, and each is the same deterministic code wherever it
-    runs. With one worker, where no process can be forked, or when the worker dies, ``own`` runs here after.
+    runs. With one worker, where no process can be forked, or when a worker dies, both run here in turn.
     """
-    global _MIP_CALL
-    result, done_here = None, False
-    if workers >= 2:
-        try:
-            with processes.fork_pool(1) as pool:
-                if pool is not None:
-                    _MIP_CALL = [own]
-                    job = pool.submit(_run_own_call)
-                    result, done_here = here(), True
-                    return result, job.result()
-        except BrokenProcessPool:
-            pass
-        finally:
-            _MIP_CALL = []
-    if not done_here:
-        result = here()
-    return result, own(progress=None)
+    first, second = processes.map_largest_first(_called, [(here,), (functools.partial(own, progress=None),)],
+                                                [1, 0], workers)
+    return first, second
 
 
 def _own_figures(ctx: Context, top: Tier, frames: TierFrames, best: dict[str, Any],
@@ -1080,12 +1064,16 @@ class NestingCodes:
     n_areas: int
 
 
+def nesting_keys(helpers: pd.DataFrame, parent: Tier) -> pd.Series:
+    """Each nested helper's parent-tier helper: his unit, or himself where the parent tier links people."""
+    return (helpers.index.to_series() if parent.helpers.table == "people" else helpers["unit"]).astype(str)
+
+
 def _nesting_codes(helpers: pd.DataFrame, targets: pd.DataFrame, parent: TierFrames) -> NestingCodes:
     """Code the parent tier's links for :func:`_chunk_arrays` (same test as rules.nesting_eligible)."""
     level = _parent_level(parent.tier)
     pool = pd.Index(parent.helpers.index.astype(str))
-    key_s = (helpers.index.to_series() if parent.tier.helpers.table == "people" else helpers["unit"]).astype(str)
-    key = pool.get_indexer(key_s)
+    key = pool.get_indexer(nesting_keys(helpers, parent.tier))
     area_codes, areas = pd.factorize(targets["t_" + level].astype(str))
     lk = pool.get_indexer(parent.pairs["helper"].astype(str))
     la = pd.Index(areas).get_indexer(parent.pairs["target"].astype(str))
@@ -1633,7 +1621,8 @@ def solve_province(instance: Any, *, time_limit: float = 60, seed: int = 0, work
             prefetched.update(pre)
         elif own_later is not None:  # the tier's own MIP in a worker meanwhile (its figures only)
             by_milp, own_done = _own_beside(
-                own_later, lambda: priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier), workers)
+                own_later, functools.partial(priced_milp, alone=alone, known=known_top, priced_travel=w2, earlier=earlier),
+                workers)
             own_later = None
         else:
             by_milp = priced_milp(alone=alone, known=known_top, priced_travel=w2, earlier=earlier)
