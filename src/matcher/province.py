@@ -400,7 +400,7 @@ def _solve_top_milp(ctx: Context, top: Tier, frames: TierFrames, couplings: list
         scale.update({"priced_w1": 1, "priced_w2": 1})
         order = ["coupling", "coverage", "continuity", "priced_w1"] + (["priced_w2"] if priced_travel else [])
     integral = np.ones(nv)
-    integral[n + ns + na + ns:] = 0  # the "alone" products are continuous: their cost pushes them to max(0, x + s - 1)
+    integral[n + ns + na:] = 0  # the "alone" columns are continuous: exact for integral pairs (alone_rows)
     # (and so is the cuts' variable)
     t0 = time.monotonic()
     x = None
@@ -746,23 +746,36 @@ def _tail_stages(res: Any, x: np.ndarray | None, costs: dict[str, np.ndarray], t
 
 def alone_rows(row: Callable[[np.ndarray, np.ndarray, float, float], None], ti: np.ndarray, n: int, ns: int, na: int,
                needed: np.ndarray, extra_at: np.ndarray, alone_blocked: np.ndarray) -> None:
-    """Rows that price a unit alone in its county: s_t = 1 when target t has exactly one unit, y_i >= x_i + s_t - 1.
+    """Rows that price a unit alone in its county: a target with one unit needs that unit's "alone" column at 1.
 
     Source: Guizhou 2012 帮联驻, 部门帮县/处长联乡 (a county helped by one department has only its officials)
 
-    Columns: pairs x (0..n), shortfalls (n..n+ns), coupling slacks, then s per target and y per priced pair.
-    ``sum x_t + s_t + 2 * short_t >= 2`` makes s_t = 1 when one unit covers t; a pair whose unit cannot be
-    alone there gets ``x_i + s_t <= 1``.
+    Columns: pairs x (0..n), shortfalls (n..n+ns), coupling slacks, then w per target and z per priced pair
+    (``extra_at``), all continuous in [0, 1]. ``z_i <= x_i`` is pair i alone in its target, the pair that
+    carries an alone price; ``w_t <= sum of x over t's other pairs`` stands for the pairs with no alone price
+    (their z would cost nothing, so one column per target does). ``sum x_t + w_t + sum z_t + 2 * short_t >= 2``:
+    with one unit in t, its z (or w) must be 1; with two, nothing is forced. A pair whose unit cannot be alone
+    there has no column (its z is held at 0). Exact for integral x. Against binaries s_t with products
+    ``y_i >= x_i + s_t - 1`` (the earlier form) the relaxation is tighter and HiGHS solved Guizhou's priced
+    MIP in 2.2-2.6 s instead of 8.1-8.6 s, with the same choice.
     """
     s0 = n + ns + na
+    z_of = np.full(n, -1, dtype=np.int64)
+    z_of[extra_at] = s0 + ns + np.arange(len(extra_at))
+    free = (z_of < 0) & ~alone_blocked  # may be alone at no alone price
     by_t = pd.Series(np.arange(n)).groupby(ti).indices
-    for j in np.flatnonzero(needed):  # a target that needs no unit keeps s_t = 0 (nothing charges it)
+    for j in np.flatnonzero(needed):  # a target that needs no unit has no row: nothing charges its pairs
         idx = np.asarray(by_t.get(j, []), dtype=np.int64)
-        row(np.concatenate([idx, [s0 + j, n + j]]), np.concatenate([np.ones(len(idx)), [1.0, 2.0]]), 2.0, np.inf)
-    for k, i in enumerate(extra_at):
-        row(np.array([s0 + ns + k, i, s0 + ti[i]]), np.array([1.0, -1.0, -1.0]), -1.0, np.inf)
-    for i in np.flatnonzero(alone_blocked):
-        row(np.array([i, s0 + ti[i]]), np.array([1.0, 1.0]), -np.inf, 1.0)
+        zs = z_of[idx][z_of[idx] >= 0]
+        row(np.concatenate([idx, [s0 + j], zs, [n + j]]),
+            np.concatenate([np.ones(len(idx) + 1 + len(zs)), [2.0]]), 2.0, np.inf)
+        fr = idx[free[idx]]
+        row(np.concatenate([[s0 + j], fr]), np.concatenate([[1.0], -np.ones(len(fr))]), -np.inf, 0.0)
+    for i in extra_at:
+        if alone_blocked[i]:
+            row(np.array([z_of[i]]), np.array([1.0]), -np.inf, 0.0)
+        else:
+            row(np.array([z_of[i], i]), np.array([1.0, -1.0]), -np.inf, 0.0)
 
 
 def cut_rows(row: Callable[[np.ndarray, np.ndarray, float, float], None], n: int, y0: int, extra_at: np.ndarray,
@@ -770,7 +783,7 @@ def cut_rows(row: Callable[[np.ndarray, np.ndarray, float, float], None], n: int
     """Rows eta >= c . x + e . y + k, one per round's priced W1 (a Benders-like master of Lagrangian cuts).
 
     Source: weak duality: every round's Lagrangian bound holds for every plan, so their maximum does too
-    ``y`` are the alone products of :func:`alone_rows` (columns y0 + k for the pairs ``extra_at``).
+    ``y`` are the alone columns z of :func:`alone_rows` (columns y0 + k for the pairs ``extra_at``).
     """
     for c, e, k in cuts:
         xs = np.flatnonzero(c)
